@@ -1,0 +1,71 @@
+using ActorRefresh.Core.Tokens;
+
+namespace ActorRefresh.Engine.Accounts;
+
+/// <summary>The four states of an account (see the design's state table).</summary>
+public enum AccountState
+{
+    /// <summary>Holds an access token it will hand out; refreshes proactively before expiry.</summary>
+    Valid,
+    /// <summary>A refresh is queued or in flight; callers wait for its one result.</summary>
+    Refreshing,
+    /// <summary>The last refresh failed; no upstream call until <see cref="AccountStatus.RetryAt"/>.</summary>
+    BackingOff,
+    /// <summary>Refused by policy or a dead grant; nothing happens until new credentials or an unblock.</summary>
+    PolicyBlocked,
+}
+
+/// <summary>A valid access token and when it expires.</summary>
+/// <param name="Value">The token (its <c>ToString</c> shows a fingerprint only).</param>
+/// <param name="ExpiresAt">When the provider said it expires.</param>
+public sealed record AccessToken(Secret Value, DateTimeOffset ExpiresAt);
+
+/// <summary>Counters kept per account (journaled with the account).</summary>
+/// <param name="Refreshes">Successful refreshes.</param>
+/// <param name="Failures">Failed refresh attempts.</param>
+/// <param name="RateLimited">Refresh attempts answered with 429.</param>
+public sealed record AccountCounters(long Refreshes, long Failures, long RateLimited)
+{
+    /// <summary>All zero.</summary>
+    public static AccountCounters Zero { get; } = new(0, 0, 0);
+}
+
+/// <summary>What an operator may see about an account. Never carries a token.</summary>
+/// <param name="AccountId">The account id.</param>
+/// <param name="Provider">The provider profile name.</param>
+/// <param name="State">Current state.</param>
+/// <param name="AccessTokenExpiresAt">Expiry of the current access token, if there is one.</param>
+/// <param name="NextRefreshAt">When the proactive refresh is due, when in Valid.</param>
+/// <param name="RetryAt">When the next attempt is allowed, when backing off.</param>
+/// <param name="LastErrorClass">Kind of the last failure (an outcome kind such as <c>rate_limited</c>), if any.</param>
+/// <param name="LastError">Human-readable last failure or block reason, if any.</param>
+/// <param name="RefreshTokenMaybeSpent">True when a refresh was interrupted (crash) after its intent was journaled.</param>
+/// <param name="Counters">Per-account counters.</param>
+/// <param name="Version">Journal sequence number the status reflects.</param>
+public sealed record AccountStatus(
+    string AccountId,
+    string Provider,
+    AccountState State,
+    DateTimeOffset? AccessTokenExpiresAt,
+    DateTimeOffset? NextRefreshAt,
+    DateTimeOffset? RetryAt,
+    string? LastErrorClass,
+    string? LastError,
+    bool RefreshTokenMaybeSpent,
+    AccountCounters Counters,
+    long Version);
+
+/// <summary>Credentials to register an account with, or to replace its credentials with.</summary>
+/// <param name="AccountId">Account id: 1–128 characters of letters, digits, '.', '_', '-', '@'.</param>
+/// <param name="Provider">Provider profile name.</param>
+/// <param name="RefreshToken">The refresh token.</param>
+/// <param name="AccessToken">A current access token, if known.</param>
+/// <param name="ExpiresAt">Expiry of <paramref name="AccessToken"/>; required with it.</param>
+/// <param name="CredentialsFile">A Claude <c>.credentials.json</c> path to keep in sync, if any.</param>
+public sealed record AccountCredentials(
+    string AccountId,
+    string Provider,
+    Secret RefreshToken,
+    Secret? AccessToken = null,
+    DateTimeOffset? ExpiresAt = null,
+    string? CredentialsFile = null);

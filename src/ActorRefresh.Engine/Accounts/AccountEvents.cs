@@ -1,0 +1,53 @@
+using ActorRefresh.Core.Tokens;
+using ActorRefresh.Engine.Persistence;
+
+namespace ActorRefresh.Engine.Accounts;
+
+/// <summary>An event in an account's journal. The persistence id carries the account id.</summary>
+internal interface IAccountEvent : IAccountPersisted
+{
+    /// <summary>When it happened.</summary>
+    DateTimeOffset At { get; }
+}
+
+/// <summary>The account was registered with its first credentials.</summary>
+internal sealed record AccountRegistered(
+    string Provider, Secret RefreshToken, Secret? AccessToken, DateTimeOffset? ExpiresAt, string? CredentialsFile, DateTimeOffset At) : IAccountEvent;
+
+/// <summary>
+/// Intent: the refresh token with this fingerprint is about to be spent. Journaled before the upstream call,
+/// so a crash between this and the outcome leaves the account knowing the token may be consumed.
+/// </summary>
+internal sealed record RefreshStarted(string RefreshTokenFingerprint, DateTimeOffset At) : IAccountEvent;
+
+/// <summary>A refresh succeeded. <see cref="RefreshToken"/> null means the provider kept the old one.</summary>
+internal sealed record TokensRefreshed(Secret AccessToken, DateTimeOffset ExpiresAt, Secret? RefreshToken, DateTimeOffset At) : IAccountEvent;
+
+/// <summary>A refresh failed in a way worth retrying at <see cref="RetryAt"/>.</summary>
+internal sealed record RefreshFailed(string ErrorClass, string Message, DateTimeOffset RetryAt, bool RateLimit, DateTimeOffset At) : IAccountEvent;
+
+/// <summary>The account is blocked: policy refusal, dead grant, or an operator's decision.</summary>
+internal sealed record AccountBlocked(string ErrorClass, string Reason, DateTimeOffset At) : IAccountEvent;
+
+/// <summary>New credentials replaced the old ones (re-login, import, or adoption from a credentials file).</summary>
+internal sealed record CredentialsReplaced(
+    Secret RefreshToken, Secret? AccessToken, DateTimeOffset? ExpiresAt, string? CredentialsFile, DateTimeOffset At) : IAccountEvent;
+
+/// <summary>An operator lifted the block.</summary>
+internal sealed record AccountUnblocked(DateTimeOffset At) : IAccountEvent;
+
+/// <summary>The account was removed; its tokens are forgotten.</summary>
+internal sealed record AccountRemoved(DateTimeOffset At) : IAccountEvent;
+
+/// <summary>Error classes recorded with failures and blocks (stable strings: they are journaled and shown).</summary>
+internal static class ErrorClasses
+{
+    public const string RateLimited = "rate_limited";
+    public const string Transient = "transient";
+    public const string Rejected = "rejected";
+    public const string PolicyRefused = "policy_refused";
+    public const string GrantRejected = "grant_rejected";
+    public const string Operator = "operator";
+    public const string InterruptedRefresh = "interrupted_refresh";
+    public const string Timeout = "timeout";
+}

@@ -1,0 +1,85 @@
+namespace ActorRefresh.Engine.Accounts;
+
+/// <summary>Every message an account (or its region) handles carries the account id it is for.</summary>
+public interface IAccountMessage
+{
+    /// <summary>The account the message is for.</summary>
+    string AccountId { get; }
+}
+
+/// <summary>Messages of the account entity: commands, queries and their replies.</summary>
+public static class AccountProtocol
+{
+    /// <summary>Asks for a valid access token. Replied with a <see cref="TokenReply"/>.</summary>
+    public sealed record GetToken(string AccountId) : IAccountMessage;
+
+    /// <summary>
+    /// Reports that the API refused the access token with this fingerprint. Refreshes only when it is the
+    /// current token's; otherwise answered with the current token. Replied with a <see cref="TokenReply"/>.
+    /// </summary>
+    public sealed record ReportRejected(string AccountId, string TokenFingerprint) : IAccountMessage;
+
+    /// <summary>Registers a new account. Replied with <see cref="StatusReply"/> or <see cref="CommandRefused"/>.</summary>
+    public sealed record Register(AccountCredentials Credentials) : IAccountMessage
+    {
+        /// <inheritdoc />
+        public string AccountId => Credentials.AccountId;
+    }
+
+    /// <summary>Replaces the credentials after a re-login. Replied with <see cref="StatusReply"/> or <see cref="CommandRefused"/>.</summary>
+    public sealed record ReplaceCredentials(AccountCredentials Credentials) : IAccountMessage
+    {
+        /// <inheritdoc />
+        public string AccountId => Credentials.AccountId;
+    }
+
+    /// <summary>Lifts a block. Replied with <see cref="StatusReply"/>.</summary>
+    public sealed record Unblock(string AccountId) : IAccountMessage;
+
+    /// <summary>Blocks the account by operator decision. Replied with <see cref="StatusReply"/>.</summary>
+    public sealed record Block(string AccountId, string Reason) : IAccountMessage;
+
+    /// <summary>Refreshes now unless backing off or blocked. Replied with <see cref="StatusReply"/>.</summary>
+    public sealed record ForceRefresh(string AccountId) : IAccountMessage;
+
+    /// <summary>Forgets the account and its tokens. Replied with <see cref="StatusReply"/> of the removed account.</summary>
+    public sealed record Remove(string AccountId) : IAccountMessage;
+
+    /// <summary>Asks for the status. Replied with <see cref="StatusReply"/>.</summary>
+    public sealed record GetStatus(string AccountId) : IAccountMessage;
+
+    /// <summary>Answer to <see cref="GetToken"/> and <see cref="ReportRejected"/>.</summary>
+    public abstract record TokenReply(string AccountId) : IAccountMessage;
+
+    /// <summary>A valid token.</summary>
+    public sealed record TokenGranted(string AccountId, AccessToken Token) : TokenReply(AccountId);
+
+    /// <summary>No valid token; refreshes are paused until <paramref name="Until"/>.</summary>
+    public sealed record BackingOff(string AccountId, DateTimeOffset Until, string Reason) : TokenReply(AccountId);
+
+    /// <summary>The account is blocked.</summary>
+    public sealed record Blocked(string AccountId, string Reason) : TokenReply(AccountId);
+
+    /// <summary>No such account.</summary>
+    public sealed record NotRegistered(string AccountId) : TokenReply(AccountId);
+
+    /// <summary>The account's status (no token inside).</summary>
+    public sealed record StatusReply(AccountStatus Status) : IAccountMessage
+    {
+        /// <inheritdoc />
+        public string AccountId => Status.AccountId;
+    }
+
+    /// <summary>A command was refused; nothing stored was changed.</summary>
+    public sealed record CommandRefused(string AccountId, string Reason) : IAccountMessage;
+
+    /// <summary>Asks the region for the ids of every registered account. Replied with <see cref="AccountIds"/>.</summary>
+    public sealed record ListAccounts
+    {
+        /// <summary>The one instance.</summary>
+        public static ListAccounts Instance { get; } = new();
+    }
+
+    /// <summary>Ids of every registered account.</summary>
+    public sealed record AccountIds(IReadOnlyList<string> Ids);
+}

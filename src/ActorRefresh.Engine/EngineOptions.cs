@@ -1,0 +1,62 @@
+namespace ActorRefresh.Engine;
+
+/// <summary>Engine settings, bound from configuration section <c>ActorRefresh:Engine</c>.</summary>
+public sealed class EngineOptions
+{
+    /// <summary>Configuration section the options bind from.</summary>
+    public const string Section = "ActorRefresh:Engine";
+
+    /// <summary>How long before expiry an access token stops being handed out and is refreshed.</summary>
+    public TimeSpan RefreshLead { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>The proactive refresh fires up to this much earlier than the refresh point, spreading refreshes of tokens that expire together.</summary>
+    public TimeSpan RefreshJitter { get; set; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>While backing off, a token is still served if it stays valid at least this long.</summary>
+    public TimeSpan MinimumValidity { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Extra time over the provider's request timeout before the account gives up on an upstream call.</summary>
+    public TimeSpan RequestTimeoutGrace { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>A snapshot is saved every this many events.</summary>
+    public int SnapshotEvery { get; set; } = 50;
+
+    /// <summary>Refreshes in flight per provider on this node.</summary>
+    public int MaxConcurrentRefreshes { get; set; } = 4;
+
+    /// <summary>Refreshes started per second per provider on this node.</summary>
+    public int MaxRefreshesPerSecond { get; set; } = 10;
+
+    /// <summary>Refreshes that may wait for the limiter per provider before further ones fail as transient.</summary>
+    public int RefreshQueueLimit { get; set; } = 100_000;
+
+    /// <summary>Longest a caller waits for an account's answer.</summary>
+    public TimeSpan AskTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Shortest and longest pause before a failed account actor (e.g. journal down) is restarted.</summary>
+    public TimeSpan RestartMinBackoff { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <inheritdoc cref="RestartMinBackoff"/>
+    public TimeSpan RestartMaxBackoff { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Returns the problems with these options, each naming its configuration key; empty when valid.</summary>
+    public IReadOnlyList<string> Validate()
+    {
+        var errors = new List<string>();
+        void Check(bool ok, string key, string rule)
+        {
+            if (!ok) errors.Add($"{Section}:{key} {rule}");
+        }
+        Check(RefreshLead > TimeSpan.Zero, nameof(RefreshLead), "must be positive.");
+        Check(RefreshJitter >= TimeSpan.Zero, nameof(RefreshJitter), "must not be negative.");
+        Check(MinimumValidity >= TimeSpan.Zero && MinimumValidity < RefreshLead, nameof(MinimumValidity), "must be between 0 and RefreshLead.");
+        Check(RequestTimeoutGrace >= TimeSpan.Zero, nameof(RequestTimeoutGrace), "must not be negative.");
+        Check(SnapshotEvery >= 1, nameof(SnapshotEvery), "must be at least 1.");
+        Check(MaxConcurrentRefreshes >= 1, nameof(MaxConcurrentRefreshes), "must be at least 1.");
+        Check(MaxRefreshesPerSecond >= 1, nameof(MaxRefreshesPerSecond), "must be at least 1.");
+        Check(RefreshQueueLimit >= 0, nameof(RefreshQueueLimit), "must not be negative.");
+        Check(AskTimeout > TimeSpan.Zero, nameof(AskTimeout), "must be positive.");
+        Check(RestartMinBackoff > TimeSpan.Zero && RestartMaxBackoff >= RestartMinBackoff, nameof(RestartMinBackoff), "must be positive and not above RestartMaxBackoff.");
+        return errors;
+    }
+}

@@ -1,0 +1,79 @@
+using ActorRefresh.Core.Backoff;
+using ActorRefresh.Core.Providers;
+using ActorRefresh.Core.Tokens;
+using ActorRefresh.Engine.Limiting;
+using ActorRefresh.Engine.Observability;
+using ActorRefresh.Engine.ReadSide;
+
+namespace ActorRefresh.Engine;
+
+/// <summary>
+/// What the account actors of one node share: provider profiles, the token endpoint client, the backoff
+/// policy, the refresh limiter, the read side, the clock and the metrics. Created once per actor system.
+/// </summary>
+public sealed class EngineServices : IAsyncDisposable
+{
+    /// <summary>Bundles the engine's collaborators.</summary>
+    /// <param name="providers">Provider profiles by name.</param>
+    /// <param name="tokenClient">Client of the providers' token endpoints.</param>
+    /// <param name="backoffOptions">Backoff settings.</param>
+    /// <param name="options">Engine settings.</param>
+    /// <param name="time">The clock ("now") of the engine; use a scheduler-backed one under virtual time.</param>
+    /// <param name="random">Source of jitter in [0,1); null for <see cref="Random.Shared"/>.</param>
+    public EngineServices(
+        IProviderRegistry providers,
+        ITokenEndpointClient tokenClient,
+        BackoffOptions backoffOptions,
+        EngineOptions options,
+        TimeProvider time,
+        Func<double>? random = null)
+    {
+        Providers = providers;
+        TokenClient = tokenClient;
+        BackoffOptions = backoffOptions;
+        Options = options;
+        Time = time;
+        Random = random ?? System.Random.Shared.NextDouble;
+        Backoff = new BackoffPolicy(backoffOptions, Random);
+        ReadSide = new AccountReadSide(time);
+        Limiter = new RefreshLimiter(options);
+        Metrics = new EngineMetrics(ReadSide);
+    }
+
+    /// <summary>Provider profiles by name.</summary>
+    public IProviderRegistry Providers { get; }
+
+    /// <summary>Client of the providers' token endpoints.</summary>
+    public ITokenEndpointClient TokenClient { get; }
+
+    /// <summary>Backoff settings.</summary>
+    public BackoffOptions BackoffOptions { get; }
+
+    /// <summary>The backoff policy built from <see cref="BackoffOptions"/>.</summary>
+    public BackoffPolicy Backoff { get; }
+
+    /// <summary>Engine settings.</summary>
+    public EngineOptions Options { get; }
+
+    /// <summary>The engine's clock.</summary>
+    public TimeProvider Time { get; }
+
+    /// <summary>Jitter source in [0,1).</summary>
+    public Func<double> Random { get; }
+
+    /// <summary>The node's read side (fresh tokens and statuses).</summary>
+    public AccountReadSide ReadSide { get; }
+
+    /// <summary>The node's refresh limiter.</summary>
+    public RefreshLimiter Limiter { get; }
+
+    /// <summary>The engine's meters.</summary>
+    public EngineMetrics Metrics { get; }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        await Limiter.DisposeAsync();
+        Metrics.Dispose();
+    }
+}

@@ -1,0 +1,43 @@
+using System.Diagnostics.Metrics;
+using ActorRefresh.Engine.Accounts;
+using ActorRefresh.Engine.ReadSide;
+
+namespace ActorRefresh.Engine.Observability;
+
+/// <summary>
+/// The engine's instruments on the <c>ActorRefresh</c> meter. Labels carry outcome and state names only:
+/// never an account id (unbounded) and never a token.
+/// </summary>
+public sealed class EngineMetrics : IDisposable
+{
+    /// <summary>Name of the meter every ActorRefresh instrument lives on.</summary>
+    public const string MeterName = "ActorRefresh";
+
+    private readonly Meter _meter;
+    private readonly Counter<long> _refreshes;
+    private readonly Histogram<double> _refreshSeconds;
+    private readonly Counter<long> _tokenRequests;
+
+    internal EngineMetrics(AccountReadSide readSide)
+    {
+        _meter = new Meter(MeterName);
+        _refreshes = _meter.CreateCounter<long>("actorrefresh_refreshes", description: "Refresh calls by outcome.");
+        _refreshSeconds = _meter.CreateHistogram<double>("actorrefresh_refresh_duration", unit: "s", description: "Latency of token endpoint calls.");
+        _tokenRequests = _meter.CreateCounter<long>("actorrefresh_token_requests", description: "Token requests by answer.");
+        _meter.CreateObservableGauge("actorrefresh_accounts", () =>
+            readSide.CountByState().Select(kv => new Measurement<int>(kv.Value, new KeyValuePair<string, object?>("state", kv.Key.ToString()))),
+            description: "Accounts hosted on this node by state.");
+    }
+
+    internal void RefreshCompleted(string outcomeKind, TimeSpan duration)
+    {
+        _refreshes.Add(1, new KeyValuePair<string, object?>("outcome", outcomeKind));
+        _refreshSeconds.Record(duration.TotalSeconds);
+    }
+
+    /// <summary>Counts one token request by its answer (served, backing_off, blocked, not_found, error).</summary>
+    public void TokenRequest(string answer) => _tokenRequests.Add(1, new KeyValuePair<string, object?>("answer", answer));
+
+    /// <inheritdoc />
+    public void Dispose() => _meter.Dispose();
+}

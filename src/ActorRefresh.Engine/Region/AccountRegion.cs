@@ -1,0 +1,143 @@
+using ActorRefresh.Engine.Accounts;
+using ActorRefresh.Engine.Persistence;
+using Akka.Actor;
+using Akka.Event;
+using Akka.Pattern;
+using Akka.Persistence;
+using static ActorRefresh.Engine.Accounts.AccountProtocol;
+
+namespace ActorRefresh.Engine.Region;
+
+/// <summary>Directory entry: the account id is registered on this node.</summary>
+internal sealed record DirectoryEntryAdded(string AccountId) : IAccountPersisted;
+
+/// <summary>Directory entry: the account id was removed.</summary>
+internal sealed record DirectoryEntryRemoved(string AccountId) : IAccountPersisted;
+
+/// <summary>Snapshot of the directory.</summary>
+internal sealed record DirectorySnapshot(IReadOnlyList<string> AccountIds) : IAccountPersisted;
+
+/// <summary>
+/// The standalone region: the parent of every account actor on the node. It creates an account on the
+/// first message for its id, each under a backoff supervisor (a failing account — journal down, bug — is
+/// restarted with exponential backoff and recovers from its journal), and keeps a journaled directory of
+/// registered ids so that after a restart every account wakes up and its timers run again (idle accounts
+/// still refresh before expiry). A cluster shard region takes its place in cluster mode with the same messages.
+/// </summary>
+internal sealed class AccountRegion : ReceivePersistentActor
+{
+    /// <summary>Persistence id of the directory.</summary>
+    public const string DirectoryPersistenceId = "account-directory";
+
+    private readonly EngineServices _services;
+    private readonly HashSet<string> _ids = new(StringComparer.Ordinal);
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+
+    public AccountRegion(EngineServices services)
+    {
+        _services = services;
+
+        Recover<SnapshotOffer>(o =>
+        {
+            if (o.Snapshot is DirectorySnapshot s) _ids.UnionWith(s.AccountIds);
+        });
+        Recover<DirectoryEntryAdded>(e => _ids.Add(e.AccountId));
+        Recover<DirectoryEntryRemoved>(e => _ids.Remove(e.AccountId));
+        Recover<RecoveryCompleted>(_ =>
+        {
+            foreach (var id in _ids) AccountFor(id);
+            _log.Info("Account region started {0} registered accounts.", _ids.Count);
+        });
+
+        Command<ListAccounts>(_ => Sender.Tell(new AccountIds(_ids.Order(StringComparer.Ordinal).ToList())));
+        Command<Register>(m =>
+        {
+            if (!AccountIdRules.IsValid(m.AccountId))
+            {
+                Sender.Tell(new CommandRefused(m.AccountId, AccountIdRules.Description));
+                return;
+            }
+            if (_ids.Contains(m.AccountId))
+            {
+                AccountFor(m.AccountId).Forward(m);
+                return;
+            }
+            Persist(new DirectoryEntryAdded(m.AccountId), e =>
+            {
+                _ids.Add(e.AccountId);
+                MaybeSnapshot();
+                AccountFor(m.AccountId).Forward(m);
+            });
+        });
+        Command<Remove>(m =>
+        {
+            if (!_ids.Contains(m.AccountId))
+            {
+                Sender.Tell(new NotRegistered(m.AccountId));
+                return;
+            }
+            AccountFor(m.AccountId).Forward(m);
+            Persist(new DirectoryEntryRemoved(m.AccountId), e =>
+            {
+                _ids.Remove(e.AccountId);
+                MaybeSnapshot();
+            });
+        });
+        Command<IAccountMessage>(m =>
+        {
+            if (!AccountIdRules.IsValid(m.AccountId))
+            {
+                Sender.Tell(new CommandRefused(m.AccountId, AccountIdRules.Description));
+                return;
+            }
+            if (!_ids.Contains(m.AccountId))
+            {
+                Sender.Tell(new NotRegistered(m.AccountId));
+                return;
+            }
+            AccountFor(m.AccountId).Forward(m);
+        });
+        Command<SaveSnapshotSuccess>(_ => { });
+        Command<SaveSnapshotFailure>(f => _log.Warning("Account directory snapshot failed: {0}", f.Cause.GetType().Name));
+    }
+
+    public override string PersistenceId => DirectoryPersistenceId;
+
+    public static Props Props(EngineServices services) => Akka.Actor.Props.Create(() => new AccountRegion(services));
+
+    private IActorRef AccountFor(string accountId)
+    {
+        var child = Context.Child(accountId);
+        if (!child.IsNobody()) return child;
+        return Context.ActorOf(SupervisedAccountProps(accountId, _services), accountId);
+    }
+
+    /// <summary>The account actor under a backoff supervisor; used by the standalone region and by sharding.</summary>
+    internal static Props SupervisedAccountProps(string accountId, EngineServices services)
+    {
+        var options = services.Options;
+        return BackoffSupervisor.Props(
+            Backoff.OnStop(
+                    AccountActor.Props(accountId, services),
+                    childName: "account",
+                    minBackoff: options.RestartMinBackoff,
+                    maxBackoff: options.RestartMaxBackoff,
+                    randomFactor: 0.2,
+                    maxNrOfRetries: -1)
+                .WithSupervisorStrategy(new OneForOneStrategy(_ => Directive.Stop))
+                .WithReplyWhileStopped(new Status.Failure(new AccountUnavailableException(accountId))));
+    }
+
+    private void MaybeSnapshot()
+    {
+        if (LastSequenceNr % 1000 == 0) SaveSnapshot(new DirectorySnapshot(_ids.ToList()));
+    }
+}
+
+/// <summary>The account's actor is restarting (e.g. its store is unavailable); try again shortly.</summary>
+public sealed class AccountUnavailableException(string accountId)
+    : Exception($"Account '{accountId}' is temporarily unavailable: its store is unavailable or it is restarting.")
+{
+    /// <summary>The account.</summary>
+    public string AccountId { get; } = accountId;
+}

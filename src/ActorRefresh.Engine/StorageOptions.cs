@@ -1,0 +1,59 @@
+namespace ActorRefresh.Engine;
+
+/// <summary>Which database holds the journal and snapshots.</summary>
+public enum StorageProvider
+{
+    /// <summary>A SQLite file in the data folder: the embedded, single-node default.</summary>
+    Sqlite,
+    /// <summary>PostgreSQL: the store for clusters.</summary>
+    PostgreSql,
+}
+
+/// <summary>Where the engine keeps its journal and its key, bound from <c>ActorRefresh:Storage</c>.</summary>
+public sealed class StorageOptions
+{
+    /// <summary>Configuration section the options bind from.</summary>
+    public const string Section = "ActorRefresh:Storage";
+
+    /// <summary>Journal and snapshot database.</summary>
+    public StorageProvider Provider { get; set; } = StorageProvider.Sqlite;
+
+    /// <summary>Folder for the SQLite file and the generated key file (created with mode 0700).</summary>
+    public string DataDirectory { get; set; } = "./.data";
+
+    /// <summary>Connection string; for SQLite it defaults to a file in <see cref="DataDirectory"/>. Required for PostgreSQL.</summary>
+    public string? ConnectionString { get; set; }
+
+    /// <summary>Base64 of a 32-byte key that encrypts tokens at rest; without one a key file is generated in the data folder.</summary>
+    public string? EncryptionKey { get; set; }
+
+    /// <summary>The connection string in effect.</summary>
+    public string EffectiveConnectionString => Provider switch
+    {
+        StorageProvider.Sqlite when string.IsNullOrWhiteSpace(ConnectionString) =>
+            $"Data Source={Path.GetFullPath(Path.Combine(DataDirectory, "actor-refresh.db"))}",
+        _ => ConnectionString ?? "",
+    };
+
+    /// <summary>Returns the problems with these options, each naming its configuration key; empty when valid.</summary>
+    public IReadOnlyList<string> Validate()
+    {
+        var errors = new List<string>();
+        if (string.IsNullOrWhiteSpace(DataDirectory))
+            errors.Add($"{Section}:DataDirectory must not be empty.");
+        if (Provider == StorageProvider.PostgreSql && string.IsNullOrWhiteSpace(ConnectionString))
+            errors.Add($"{Section}:ConnectionString is required when {Section}:Provider is PostgreSql.");
+        if (!string.IsNullOrWhiteSpace(EncryptionKey))
+        {
+            try
+            {
+                Persistence.TokenEncryptionKey.Parse(EncryptionKey, $"{Section}:EncryptionKey");
+            }
+            catch (InvalidOperationException e)
+            {
+                errors.Add(e.Message);
+            }
+        }
+        return errors;
+    }
+}

@@ -1,0 +1,101 @@
+using ActorRefresh.Core.Backoff;
+using ActorRefresh.Core.Providers;
+using ActorRefresh.Core.Tokens;
+using ActorRefresh.Engine;
+using ActorRefresh.Engine.Persistence;
+using ActorRefresh.Engine.Region;
+using ActorRefresh.Hosting;
+using ActorRefresh.Hosting.Tokens;
+using Akka.Hosting;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>Adds ActorRefresh to a host's services.</summary>
+public static class ActorRefreshServiceCollectionExtensions
+{
+    /// <summary>
+    /// Adds the whole engine: provider profiles, the token endpoint client, persistence (SQLite by default),
+    /// an actor system named <c>actor-refresh</c> with the account region, and <see cref="ITokenProvider"/>.
+    /// Options are validated at start with messages that name the configuration key.
+    /// </summary>
+    public static IServiceCollection AddActorRefresh(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddActorRefreshEngine(configuration);
+        services.AddAkka("actor-refresh", (builder, provider) => builder.WithActorRefresh(provider));
+        return services;
+    }
+
+    /// <summary>
+    /// Adds what the engine needs except the actor system, for hosts that configure their own
+    /// <c>AddAkka</c> and call <see cref="ActorRefreshAkkaExtensions.WithActorRefresh"/> on it.
+    /// </summary>
+    public static IServiceCollection AddActorRefreshEngine(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddActorRefreshCore(configuration);
+        services.AddOptions<EngineOptions>().Bind(configuration.GetSection(EngineOptions.Section))
+            .Validate(o => o.Validate().Count == 0, "invalid").ValidateOnStart();
+        services.AddSingleton<IValidateOptions<EngineOptions>>(new DelegateValidator<EngineOptions>(o => o.Validate()));
+        services.AddOptions<StorageOptions>().Bind(configuration.GetSection(StorageOptions.Section)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<StorageOptions>>(new DelegateValidator<StorageOptions>(o => o.Validate()));
+        services.AddSingleton(provider => new EngineServices(
+            provider.GetRequiredService<IProviderRegistry>(),
+            provider.GetRequiredService<ITokenEndpointClient>(),
+            provider.GetRequiredService<IOptions<BackoffOptions>>().Value,
+            provider.GetRequiredService<IOptions<EngineOptions>>().Value,
+            provider.GetRequiredService<TimeProvider>()));
+        services.AddSingleton(provider => ResolveEncryptionKey(
+            provider.GetRequiredService<IOptions<StorageOptions>>().Value,
+            provider.GetRequiredService<ILoggerFactory>().CreateLogger("ActorRefresh.Storage")));
+        services.AddSingleton<ITokenProvider, TokenProvider>();
+        return services;
+    }
+
+    private static StorageKey ResolveEncryptionKey(StorageOptions storage, ILogger logger)
+    {
+        var directory = Path.GetFullPath(storage.DataDirectory);
+        try
+        {
+            if (!Directory.Exists(directory))
+            {
+                if (OperatingSystem.IsWindows()) Directory.CreateDirectory(directory);
+                else Directory.CreateDirectory(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            }
+            var probe = Path.Combine(directory, ".write-probe");
+            File.WriteAllText(probe, "");
+            File.Delete(probe);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new OptionsValidationException(StorageOptions.Section, typeof(StorageOptions),
+                [$"{StorageOptions.Section}:DataDirectory '{directory}' is not writable: {e.Message}"]);
+        }
+
+        if (!string.IsNullOrWhiteSpace(storage.EncryptionKey))
+            return new StorageKey(TokenEncryptionKey.Parse(storage.EncryptionKey, TokenEncryptionKey.ConfigurationKey));
+        var key = TokenEncryptionKey.LoadOrCreate(directory, out var created);
+        if (created)
+            logger.LogWarning("No {Key} configured: generated a token encryption key in {Path} (mode 0600). Back it up: without it the stored tokens cannot be read.",
+                TokenEncryptionKey.ConfigurationKey, Path.Combine(directory, TokenEncryptionKey.KeyFileName));
+        return new StorageKey(key);
+    }
+
+    private sealed class DelegateValidator<T>(Func<T, IReadOnlyList<string>> validate) : IValidateOptions<T> where T : class
+    {
+        public ValidateOptionsResult Validate(string? name, T options)
+        {
+            var errors = validate(options);
+            return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+        }
+    }
+}
+
+/// <summary>The token encryption key in effect (configured or generated).</summary>
+/// <param name="Key">32 bytes.</param>
+public sealed record StorageKey(byte[] Key)
+{
+    /// <summary>Never prints the key.</summary>
+    public override string ToString() => "StorageKey { Key = [redacted] }";
+}

@@ -35,8 +35,7 @@ public static class ActorRefreshServiceCollectionExtensions
     public static IServiceCollection AddActorRefreshEngine(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddActorRefreshCore(configuration);
-        services.AddOptions<EngineOptions>().Bind(configuration.GetSection(EngineOptions.Section))
-            .Validate(o => o.Validate().Count == 0, "invalid").ValidateOnStart();
+        services.AddOptions<EngineOptions>().Bind(configuration.GetSection(EngineOptions.Section)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<EngineOptions>>(new DelegateValidator<EngineOptions>(o => o.Validate()));
         services.AddOptions<StorageOptions>().Bind(configuration.GetSection(StorageOptions.Section)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<StorageOptions>>(new DelegateValidator<StorageOptions>(o => o.Validate()));

@@ -1,0 +1,139 @@
+using ActorRefresh.Core.Backoff;
+using ActorRefresh.Core.Tokens;
+using ActorRefresh.Engine.Accounts;
+
+namespace ActorRefresh.Engine.Tests.Accounts;
+
+/// <summary>The pure rules of an account, without an actor system.</summary>
+public sealed class AccountDataTests
+{
+    private static readonly DateTimeOffset T0 = new(2026, 11, 23, 12, 0, 0, TimeSpan.Zero);
+    private static readonly EngineOptions Options = new();
+    private static readonly BackoffPolicy Backoff = new(new BackoffOptions(), () => 0.5);
+
+    private static AccountData Registered(DateTimeOffset? expiresAt = null) =>
+        AccountData.Empty("a1").Apply(new AccountRegistered("claude", new Secret("rt-1"), new Secret("at-1"), expiresAt ?? T0.AddHours(8), null, T0));
+
+    [Fact]
+    public void Unregistered_account_answers_not_registered() =>
+        Assert.Equal(TokenDecision.NotRegistered, AccountData.Empty("a1").DecideToken(T0, Options));
+
+    [Fact]
+    public void Fresh_token_is_served_until_the_refresh_point()
+    {
+        var data = Registered();
+        Assert.Equal(TokenDecision.Serve, data.DecideToken(T0.AddHours(8) - Options.RefreshLead - TimeSpan.FromTicks(1), Options));
+        Assert.Equal(TokenDecision.Refresh, data.DecideToken(T0.AddHours(8) - Options.RefreshLead, Options));
+    }
+
+    [Fact]
+    public void Refreshed_without_a_new_refresh_token_keeps_the_old_one()
+    {
+        var data = Registered().Apply(new TokensRefreshed(new Secret("at-2"), T0.AddHours(16), null, T0));
+        Assert.Equal("rt-1", data.RefreshToken!.Reveal());
+        Assert.Equal("at-2", data.AccessToken!.Reveal());
+    }
+
+    [Fact]
+    public void Rate_limit_backs_off_until_retry_after_and_serves_a_still_valid_token()
+    {
+        var data = Registered(T0.AddMinutes(4)); // already inside the lead: needs a refresh
+        var e = data.DecideOutcome(new RefreshOutcome.RateLimited(T0.AddSeconds(30)), T0, Backoff, interruptedBefore: false);
+        var failed = Assert.IsType<RefreshFailed>(e);
+        Assert.Equal(T0.AddSeconds(30), failed.RetryAt);
+        Assert.True(failed.RateLimit);
+
+        data = data.Apply(e);
+        Assert.Equal(AccountState.BackingOff, data.State);
+        Assert.Equal(TokenDecision.Serve, data.DecideToken(T0.AddSeconds(10), Options)); // 4 min left > 30 s minimum validity
+        Assert.Equal(TokenDecision.Refresh, data.DecideToken(T0.AddSeconds(30), Options));
+    }
+
+    [Fact]
+    public void Backing_off_without_a_valid_token_answers_backoff()
+    {
+        var data = Registered(T0.AddSeconds(20));
+        data = data.Apply(data.DecideOutcome(new RefreshOutcome.Transient("HTTP 503"), T0, Backoff, false));
+        Assert.Equal(TokenDecision.BackOff, data.DecideToken(T0.AddMilliseconds(100), Options));
+    }
+
+    [Theory]
+    [InlineData("policy")]
+    [InlineData("grant")]
+    public void Policy_refusal_and_dead_grant_block(string kind)
+    {
+        RefreshOutcome outcome = kind == "policy"
+            ? new RefreshOutcome.PolicyRefused("OAuth authentication is currently not allowed for this organization.")
+            : new RefreshOutcome.GrantRejected("invalid_grant", "Refresh token not found or invalid");
+        var data = Registered();
+        data = data.Apply(data.DecideOutcome(outcome, T0, Backoff, false));
+        Assert.Equal(AccountState.PolicyBlocked, data.State);
+        Assert.Equal(TokenDecision.Blocked, data.DecideToken(T0, Options));
+        Assert.Null(data.RetryAt);
+    }
+
+    [Fact]
+    public void Dead_grant_after_an_interrupted_refresh_is_reported_as_consumed_token()
+    {
+        var data = Registered().Apply(new RefreshStarted(new Secret("rt-1").Fingerprint, T0));
+        Assert.True(data.ToStatus(refreshing: false, null, 2).RefreshTokenMaybeSpent);
+        var e = Assert.IsType<AccountBlocked>(data.DecideOutcome(new RefreshOutcome.GrantRejected("invalid_grant", null), T0, Backoff, interruptedBefore: true));
+        Assert.Equal(ErrorClasses.InterruptedRefresh, e.ErrorClass);
+        Assert.Contains("consumed by an interrupted refresh", e.Reason);
+    }
+
+    [Fact]
+    public void Configuration_errors_back_off_for_the_long_delay()
+    {
+        var data = Registered();
+        var e = Assert.IsType<RefreshFailed>(data.DecideOutcome(new RefreshOutcome.Rejected(400, "invalid_request"), T0, Backoff, false));
+        Assert.Equal(T0 + new BackoffOptions().RejectedDelay, e.RetryAt);
+    }
+
+    [Fact]
+    public void New_credentials_clear_a_dead_grant_but_not_an_organisation_policy_block()
+    {
+        var replaced = new CredentialsReplaced(new Secret("rt-new"), null, null, null, T0);
+        var grant = Registered().Apply(new AccountBlocked(ErrorClasses.GrantRejected, "invalid_grant", T0)).Apply(replaced);
+        Assert.Equal(AccountState.Valid, grant.State);
+
+        var policy = Registered().Apply(new AccountBlocked(ErrorClasses.PolicyRefused, "org policy", T0)).Apply(replaced);
+        Assert.Equal(AccountState.PolicyBlocked, policy.State);
+        Assert.Equal(AccountState.Valid, policy.Apply(new AccountUnblocked(T0)).State);
+    }
+
+    [Fact]
+    public void New_credentials_keep_a_pending_rate_limit_but_clear_a_transient_backoff()
+    {
+        var replaced = new CredentialsReplaced(new Secret("rt-new"), null, null, null, T0.AddSeconds(5));
+        var rateLimited = Registered().Apply(new RefreshFailed(ErrorClasses.RateLimited, "429", T0.AddSeconds(30), true, T0)).Apply(replaced);
+        Assert.Equal(T0.AddSeconds(30), rateLimited.RetryAt);
+
+        var transient = Registered().Apply(new RefreshFailed(ErrorClasses.Transient, "503", T0.AddSeconds(30), false, T0)).Apply(replaced);
+        Assert.Null(transient.RetryAt);
+        Assert.Equal(0, transient.Attempt);
+    }
+
+    [Fact]
+    public void Consecutive_failures_grow_the_attempt_and_success_resets_it()
+    {
+        var data = Registered();
+        data = data.Apply(new RefreshFailed(ErrorClasses.Transient, "503", T0.AddSeconds(1), false, T0));
+        data = data.Apply(new RefreshFailed(ErrorClasses.Transient, "503", T0.AddSeconds(3), false, T0));
+        Assert.Equal(2, data.Attempt);
+        data = data.Apply(new TokensRefreshed(new Secret("at-2"), T0.AddHours(8), new Secret("rt-2"), T0));
+        Assert.Equal(0, data.Attempt);
+        Assert.Equal(AccountState.Valid, data.State);
+        Assert.Equal(new AccountCounters(1, 2, 0), data.Counters);
+    }
+
+    [Fact]
+    public void State_and_status_print_no_token()
+    {
+        var data = Registered();
+        Assert.DoesNotContain("rt-1", data.ToString());
+        Assert.DoesNotContain("at-1", data.ToString());
+        Assert.DoesNotContain("at-1", data.ToStatus(false, null, 1).ToString());
+        Assert.DoesNotContain("rt-1", new AccountRegistered("claude", new Secret("rt-1"), null, null, null, T0).ToString());
+    }
+}

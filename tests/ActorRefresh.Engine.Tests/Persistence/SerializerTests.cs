@@ -1,0 +1,69 @@
+using ActorRefresh.Core.Tokens;
+using ActorRefresh.Engine.Accounts;
+using ActorRefresh.Engine.Persistence;
+using ActorRefresh.Engine.Region;
+using ActorRefresh.Engine.Tests.Support;
+using Akka.Serialization;
+using Xunit.Abstractions;
+
+namespace ActorRefresh.Engine.Tests.Persistence;
+
+/// <summary>Every persisted type goes through the project's serializer and comes back equal.</summary>
+public sealed class SerializerTests(ITestOutputHelper output) : Akka.TestKit.Xunit2.TestKit(new EngineTestStore().Config, output: output)
+{
+    private static readonly DateTimeOffset T0 = new(2026, 11, 23, 12, 0, 0, TimeSpan.Zero);
+
+    public static TheoryData<object> Persisted() =>
+    [
+        new AccountRegistered("claude", new Secret("sk-ant-ort01-abc"), new Secret("sk-ant-oat01-xyz"), T0.AddHours(8), "/home/u/.claude/.credentials.json", T0),
+        new AccountRegistered("generic", new Secret("rt"), null, null, null, T0),
+        new RefreshStarted("0123456789abcdef", T0),
+        new TokensRefreshed(new Secret("sk-ant-oat01-new"), T0.AddHours(8), new Secret("sk-ant-ort01-new"), T0),
+        new TokensRefreshed(new Secret("sk-ant-oat01-new"), T0.AddHours(8), null, T0),
+        new RefreshFailed("rate_limited", "rate limited", T0.AddSeconds(30), true, T0),
+        new AccountBlocked("policy_refused", "organisation policy", T0),
+        new CredentialsReplaced(new Secret("rt2"), new Secret("at2"), T0.AddHours(1), null, T0),
+        new AccountUnblocked(T0),
+        new AccountRemoved(T0),
+        AccountData.Empty("a1").Apply(new AccountRegistered("claude", new Secret("rt"), new Secret("at"), T0.AddHours(8), null, T0))
+            .Apply(new RefreshFailed("transient", "503", T0.AddSeconds(3), false, T0)),
+        new DirectoryEntryAdded("a1"),
+        new DirectoryEntryRemoved("a1"),
+        new DirectorySnapshot(["a1", "a2"]),
+    ];
+
+    [Theory]
+    [MemberData(nameof(Persisted))]
+    public void Round_trips_through_the_configured_serializer(object value)
+    {
+        var serializer = Sys.Serialization.FindSerializerFor(value);
+        var withManifest = Assert.IsType<AccountEventSerializer>(serializer);
+        var manifest = withManifest.Manifest(value);
+        Assert.InRange(manifest.Length, 1, 5);
+        var bytes = serializer.ToBinary(value);
+        var back = withManifest.FromBinary(bytes, manifest);
+        if (value is DirectorySnapshot snapshot)
+            Assert.Equal(snapshot.AccountIds, Assert.IsType<DirectorySnapshot>(back).AccountIds);
+        else
+            Assert.Equal(value, back);
+    }
+
+    [Fact]
+    public void Token_fields_are_encrypted_in_the_payload()
+    {
+        var value = new TokensRefreshed(new Secret("sk-ant-oat01-visible"), T0, new Secret("sk-ant-ort01-visible"), T0);
+        var json = System.Text.Encoding.UTF8.GetString(Sys.Serialization.FindSerializerFor(value).ToBinary(value));
+        Assert.DoesNotContain("visible", json);
+        Assert.Contains("v1:", json);
+    }
+
+    [Fact]
+    public void A_wrong_key_fails_without_revealing_the_token()
+    {
+        var value = new TokensRefreshed(new Secret("sk-ant-oat01-secret"), T0, null, T0);
+        var bytes = Sys.Serialization.FindSerializerFor(value).ToBinary(value);
+        var other = new AccountEventSerializer((Akka.Actor.ExtendedActorSystem)Sys, System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+        var e = Assert.ThrowsAny<Exception>(() => other.FromBinary(bytes, "tr"));
+        Assert.DoesNotContain("secret", e.ToString());
+    }
+}

@@ -21,6 +21,12 @@ namespace ActorRefresh.TestKit;
 /// <remarks>
 /// <para>Fault selection for each token request, first match wins: the account's script queue, the global ("*") script
 /// queue, the account's persistent fault, the global persistent fault. Scripts are consumed one per call.</para>
+/// <para>A token request is checked in this order: the CDN's User-Agent check (<see cref="FakeTokenServerOptions.RequireUserAgent"/>),
+/// the body (400 <c>invalid_request</c>, <c>unsupported_grant_type</c>, <c>invalid_client</c>; these consume no fault), then
+/// the fault if any, then the refresh token. Only a success consumes the refresh token; of the faults only
+/// <see cref="FakeFault.Delay"/> (which then answers normally) and <see cref="FakeFault.RotateThenReset"/> do.</para>
+/// <para>The usage endpoint accepts only the account's current access token, unexpired and not revoked; an access token
+/// replaced by a later refresh is answered 401 like an expired one.</para>
 /// <para>The server writes no log output, so no token can reach a log.</para>
 /// </remarks>
 public sealed partial class FakeTokenServer : IAsyncDisposable
@@ -172,12 +178,17 @@ public sealed partial class FakeTokenServer : IAsyncDisposable
     public void Script(string accountId, params FakeFault[] faults)
     {
         ArgumentNullException.ThrowIfNull(faults);
+        if (Array.IndexOf(faults, null) >= 0)
+        {
+            throw new ArgumentException("A fault is null.", nameof(faults));
+        }
+
         var target = Target(accountId);
         lock (target.Gate)
         {
             foreach (var fault in faults)
             {
-                target.Faults.Enqueue(fault ?? throw new ArgumentException("A fault is null.", nameof(faults)));
+                target.Faults.Enqueue(fault);
             }
         }
     }
@@ -218,17 +229,25 @@ public sealed partial class FakeTokenServer : IAsyncDisposable
     public void ScriptUsage(string accountId, params FakeUsageFault[] faults)
     {
         ArgumentNullException.ThrowIfNull(faults);
+        if (Array.IndexOf(faults, null) >= 0)
+        {
+            throw new ArgumentException("A fault is null.", nameof(faults));
+        }
+
         var target = Target(accountId);
         lock (target.Gate)
         {
             foreach (var fault in faults)
             {
-                target.UsageFaults.Enqueue(fault ?? throw new ArgumentException("A fault is null.", nameof(faults)));
+                target.UsageFaults.Enqueue(fault);
             }
         }
     }
 
-    /// <summary>Token requests whose refresh token belongs to the account (current or consumed), whatever the answer.</summary>
+    /// <summary>
+    /// Well-formed token requests (valid body, <c>refresh_token</c> grant, accepted client id) whose refresh token belongs to
+    /// the account, current or consumed, whatever the answer.
+    /// </summary>
     /// <param name="accountId">The account id.</param>
     /// <returns>The count; 0 for an unknown account.</returns>
     public int RefreshCalls(string accountId) =>
@@ -253,18 +272,27 @@ public sealed partial class FakeTokenServer : IAsyncDisposable
     /// </summary>
     public int DelayedRequests => Volatile.Read(ref _delayed);
 
-    /// <summary>Every request to the token endpoint, whatever its body or answer.</summary>
+    /// <summary>Every request to the token endpoint, whatever its body or answer (including CDN and validation refusals).</summary>
     public int TotalRefreshCalls => Volatile.Read(ref _totalRefreshCalls);
 
-    /// <summary>Token requests presenting a refresh token that had already been consumed, whatever fault answered them.</summary>
+    /// <summary>
+    /// Token requests presenting a refresh token that had already been consumed (by a refresh or by
+    /// <see cref="RotateExternally"/>), whatever fault answered them. Each request counts at most once: on arrival, or when
+    /// its delayed processing finds the token consumed meanwhile. Unknown tokens are not reuse.
+    /// </summary>
     public int RefreshTokenReuse => Volatile.Read(ref _reuse);
 
-    /// <summary>Token requests for an account that arrived while another request of the same account was still being processed.</summary>
+    /// <summary>
+    /// Token requests for an account that arrived while another request of the same account was still being processed
+    /// (including one held by <see cref="FakeTokenServerOptions.Latency"/>, a Delay or a Hang fault). The account is the owner
+    /// of the presented refresh token, current or consumed.
+    /// </summary>
     public int OverlappingRefreshes => Volatile.Read(ref _overlapping);
 
     /// <summary>
     /// Token requests for an account that arrived (on <see cref="FakeTokenServerOptions.Time"/>) before the deadline of the
-    /// last <c>Retry-After</c> / <c>Retry-After-Ms</c> the server sent that account.
+    /// last <c>Retry-After</c> / <c>Retry-After-Ms</c> the server sent that account from the token endpoint. A 429 without
+    /// the header leaves the earlier deadline in place; usage-endpoint answers never set it.
     /// </summary>
     public int CallsDuringBackoff => Volatile.Read(ref _callsDuringBackoff);
 

@@ -19,7 +19,10 @@ public sealed class FakeTokenServerOptions
     /// <summary>When true, a token request without a <c>User-Agent</c> header is answered like the CDN does: 403 HTML with "error code: 1010".</summary>
     public bool RequireUserAgent { get; init; }
 
-    /// <summary>Time (on <see cref="Time"/>) added before every answer of the token endpoint. Defaults to zero.</summary>
+    /// <summary>
+    /// Time (on <see cref="Time"/>) added before every answer of the token endpoint except the CDN's User-Agent refusal.
+    /// Requests waiting on it count as in flight. Defaults to zero.
+    /// </summary>
     public TimeSpan Latency { get; init; } = TimeSpan.Zero;
 
     /// <summary>

@@ -131,6 +131,40 @@ public sealed class RefreshTests : ServerTest
     }
 
     [Fact]
+    public async Task Form_body_without_refresh_token_is_invalid_request()
+    {
+        using var response = await Http.PostAsync(Server.TokenEndpoint, new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["grant_type"] = "refresh_token",
+        }));
+        await AssertOAuthError(response, "invalid_request");
+    }
+
+    [Fact]
+    public async Task Malformed_requests_consume_no_scripted_fault()
+    {
+        var first = Server.CreateAccount("a");
+        Server.Script("a", FakeFault.ServerError());
+        using (var bad = await RefreshJson(first.RefreshToken, grantType: "client_credentials"))
+        {
+            await AssertOAuthError(bad, "unsupported_grant_type");
+        }
+
+        using var faulted = await RefreshJson(first.RefreshToken);
+        Assert.Equal(500, (int)faulted.StatusCode);
+    }
+
+    [Fact]
+    public async Task Null_fault_is_refused_without_queueing_the_others()
+    {
+        var first = Server.CreateAccount("a");
+        Assert.Throws<ArgumentException>(() => Server.Script("a", FakeFault.ServerError(), null!));
+        Assert.Throws<ArgumentException>(() => Server.ScriptUsage("a", null!, FakeUsageFault.Unauthorized));
+        using var ok = await RefreshJson(first.RefreshToken);
+        Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+    }
+
+    [Fact]
     public async Task Method_other_than_post_is_refused()
     {
         using var response = await Http.GetAsync(Server.TokenEndpoint);

@@ -1,0 +1,159 @@
+using ActorRefresh.Core.Tokens;
+using ActorRefresh.Engine.Accounts;
+using ActorRefresh.TestKit;
+using Microsoft.Extensions.Options;
+
+namespace ActorRefresh.Hosting.Tests;
+
+/// <summary><see cref="ITokenProvider"/> through a real host: typed failures, cancellation, validation at start.</summary>
+public sealed class TokenProviderTests
+{
+    private static AccountCredentials Credentials(string id, FakeAccountTokens tokens, DateTimeOffset? expiresAt = null) =>
+        new(id, "claude", new Secret(tokens.RefreshToken), new Secret(tokens.AccessToken), expiresAt ?? tokens.ExpiresAt);
+
+    [Fact]
+    public async Task Registered_account_serves_its_token_from_the_read_side()
+    {
+        await using var engine = await HostedEngine.StartAsync();
+        var tokens = engine.Server.CreateAccount("a1");
+        var status = await engine.Tokens.RegisterAsync(Credentials("a1", tokens));
+        Assert.Equal(AccountState.Valid, status.State);
+
+        var token = await engine.Tokens.GetTokenAsync("a1");
+        Assert.Equal(tokens.AccessToken, token.Value.Reveal());
+        Assert.Single(await engine.Tokens.ListAsync());
+        Assert.Equal(0, engine.Server.TotalRefreshCalls);
+    }
+
+    [Fact]
+    public async Task Typed_failures_for_unknown_blocked_backing_off_and_invalid()
+    {
+        await using var engine = await HostedEngine.StartAsync();
+        await Assert.ThrowsAsync<AccountNotFoundException>(() => engine.Tokens.GetTokenAsync("nobody").AsTask());
+        await Assert.ThrowsAsync<InvalidAccountCommandException>(() => engine.Tokens.GetTokenAsync("bad id").AsTask());
+
+        var tokens = engine.Server.CreateAccount("a1");
+        var refused = await Assert.ThrowsAsync<InvalidAccountCommandException>(() =>
+            engine.Tokens.RegisterAsync(Credentials("a1", tokens) with { Provider = "nope" }));
+        Assert.Contains("unknown provider", refused.Reason);
+
+        await engine.Tokens.RegisterAsync(Credentials("a1", tokens, DateTimeOffset.UtcNow.AddSeconds(10)));
+        engine.Server.Script("a1", FakeFault.RateLimited(TimeSpan.FromMinutes(5)));
+        var backingOff = await Assert.ThrowsAsync<TokenBackingOffException>(() => engine.Tokens.GetTokenAsync("a1").AsTask());
+        Assert.InRange(backingOff.RetryAt, DateTimeOffset.UtcNow.AddMinutes(4), DateTimeOffset.UtcNow.AddMinutes(6));
+        Assert.DoesNotContain(tokens.AccessToken, backingOff.ToString());
+
+        await engine.Tokens.BlockAsync("a1", "maintenance");
+        var blocked = await Assert.ThrowsAsync<AccountBlockedException>(() => engine.Tokens.GetTokenAsync("a1").AsTask());
+        Assert.Contains("maintenance", blocked.Reason);
+    }
+
+    [Fact]
+    public async Task Cancelling_one_caller_does_not_cancel_the_refresh_others_wait_on()
+    {
+        await using var engine = await HostedEngine.StartAsync();
+        var tokens = engine.Server.CreateAccount("a1");
+        await engine.Tokens.RegisterAsync(Credentials("a1", tokens, DateTimeOffset.UtcNow.AddSeconds(30)));
+        engine.Server.Script("a1", FakeFault.Delay(TimeSpan.FromMilliseconds(500)));
+
+        using var cts = new CancellationTokenSource();
+        var cancelled = engine.Tokens.GetTokenAsync("a1", cts.Token).AsTask();
+        var patient = engine.Tokens.GetTokenAsync("a1").AsTask();
+        await WaitUntil(() => engine.Server.InFlightRefreshes("a1") == 1);
+        await cts.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => cancelled);
+        var token = await patient;
+        Assert.Equal(engine.Server.Current("a1").AccessToken, token.Value.Reveal());
+        Assert.Equal(1, engine.Server.RefreshCalls("a1"));
+    }
+
+    [Fact]
+    public async Task Reporting_the_current_token_rejected_refreshes_it()
+    {
+        await using var engine = await HostedEngine.StartAsync();
+        var tokens = engine.Server.CreateAccount("a1");
+        await engine.Tokens.RegisterAsync(Credentials("a1", tokens));
+        await engine.Tokens.ReportRejectedAsync("a1", tokens.AccessToken);
+        var fresh = await engine.Tokens.GetTokenAsync("a1");
+        Assert.NotEqual(tokens.AccessToken, fresh.Value.Reveal());
+        await engine.Tokens.ReportRejectedAsync("a1", tokens.AccessToken); // stale: nothing happens
+        Assert.Equal(1, engine.Server.RefreshCalls("a1"));
+    }
+
+    [Fact]
+    public async Task Accounts_and_backoff_survive_a_host_restart()
+    {
+        var server = await FakeTokenServer.StartAsync();
+        var directory = HostedEngine.NewDirectory();
+        var settings = new Dictionary<string, string?>
+        {
+            ["ActorRefresh:Storage:DataDirectory"] = directory,
+            ["ActorRefresh:Providers:claude:TokenEndpoint"] = server.TokenEndpoint.ToString(),
+        };
+        var tokens = server.CreateAccount("a1");
+        DateTimeOffset retryAt;
+        using (var first = HostedEngine.Build(settings))
+        {
+            await first.StartAsync();
+            var provider = (ITokenProvider)first.Services.GetService(typeof(ITokenProvider))!;
+            await provider.RegisterAsync(Credentials("a1", tokens, DateTimeOffset.UtcNow.AddSeconds(10)));
+            server.Script("a1", FakeFault.RateLimited(TimeSpan.FromMinutes(10)));
+            retryAt = (await Assert.ThrowsAsync<TokenBackingOffException>(() => provider.GetTokenAsync("a1").AsTask())).RetryAt;
+            await first.StopAsync();
+        }
+        using (var second = HostedEngine.Build(settings))
+        {
+            await second.StartAsync();
+            var provider = (ITokenProvider)second.Services.GetService(typeof(ITokenProvider))!;
+            var again = await Assert.ThrowsAsync<TokenBackingOffException>(() => provider.GetTokenAsync("a1").AsTask());
+            Assert.Equal(retryAt, again.RetryAt);
+            Assert.Single(await provider.ListAsync());
+            await second.StopAsync();
+        }
+        Assert.Equal(1, server.RefreshCalls("a1"));
+        await server.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Generated_key_file_and_data_folder_are_private()
+    {
+        await using var engine = await HostedEngine.StartAsync();
+        var key = Path.Combine(engine.Directory, "token-encryption.key");
+        Assert.True(File.Exists(key));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(key));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(engine.Directory));
+    }
+
+    [Theory]
+    [InlineData("ActorRefresh:Engine:MaxConcurrentRefreshes", "0", "ActorRefresh:Engine:MaxConcurrentRefreshes")]
+    [InlineData("ActorRefresh:Storage:EncryptionKey", "not-base64!", "ActorRefresh:Storage:EncryptionKey")]
+    [InlineData("ActorRefresh:Providers:mine:ClientId", "x", "ActorRefresh:Providers:mine:TokenEndpoint")]
+    [InlineData("ActorRefresh:Storage:Provider", "PostgreSql", "ActorRefresh:Storage:ConnectionString")]
+    public async Task Invalid_settings_stop_the_start_naming_the_key(string key, string value, string named)
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            ["ActorRefresh:Storage:DataDirectory"] = HostedEngine.NewDirectory(),
+            [key] = value,
+        };
+        using var host = HostedEngine.Build(settings);
+        var e = await Assert.ThrowsAnyAsync<Exception>(() => host.StartAsync());
+        Assert.Contains(named, e.Message);
+    }
+
+    [Fact]
+    public async Task Unwritable_data_folder_stops_the_start_naming_the_key()
+    {
+        var file = Path.GetTempFileName(); // a file where a folder should be
+        using var host = HostedEngine.Build(new Dictionary<string, string?> { ["ActorRefresh:Storage:DataDirectory"] = Path.Combine(file, "data") });
+        var e = await Assert.ThrowsAnyAsync<Exception>(() => host.StartAsync());
+        Assert.Contains("ActorRefresh:Storage:DataDirectory", e.Message);
+    }
+
+    private static async Task WaitUntil(Func<bool> condition)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        while (!condition()) await Task.Delay(10, timeout.Token);
+    }
+}

@@ -241,6 +241,17 @@ public sealed class TokenEndpointClientTests : IAsyncLifetime
 
         Assert.Contains(status.ToString(System.Globalization.CultureInfo.InvariantCulture), outcome.Reason);
         Assert.Null(outcome.RetryAt);
+        Assert.Single(_server.Requests); // no automatic retries: the account owns the retry policy
+    }
+
+    [Fact]
+    public async Task An_oversized_success_body_is_cut_off_and_unreadable()
+    {
+        _server.Reply(200, $$"""{"padding":"{{new string('p', 100_000)}}","access_token":"{{TestTokens.Access}}","expires_in":3600}""");
+
+        var outcome = Assert.IsType<RefreshOutcome.Transient>(await Refresh());
+
+        Assert.Contains("unreadable", outcome.Reason);
     }
 
     [Fact]

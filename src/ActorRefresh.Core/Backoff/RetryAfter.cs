@@ -107,9 +107,11 @@ public static class RetryAfter
         {
             // Fractions are not RFC delta-seconds, but Retry-After-Ms senders use them; harmless to accept.
             i++;
+            var fraction = 0;
             var scale = 0.1;
-            for (; i < s.Length && char.IsAsciiDigit(s[i]); i++, digits++, scale /= 10)
+            for (; i < s.Length && char.IsAsciiDigit(s[i]); i++, fraction++, scale /= 10)
                 number += (s[i] - '0') * scale;
+            if (fraction == 0) return false;
         }
         if (digits == 0 || i != s.Length) return false;
 

@@ -233,8 +233,10 @@ public static class ClaudeCredentialsFile
     private static DateTimeOffset ReadExpiresAt(JsonObject section, string sourceName)
     {
         const string key = Section + ".expiresAt";
-        if (!section.TryGetPropertyValue("expiresAt", out var node) || node is not JsonValue value)
+        if (!section.TryGetPropertyValue("expiresAt", out var node) || node is null)
             throw new CredentialsFileException(sourceName, $"'{key}' is missing.");
+        if (node is not JsonValue value)
+            throw new CredentialsFileException(sourceName, $"'{key}' is not a number of epoch milliseconds.");
         double ms;
         if (value.GetValueKind() == JsonValueKind.Number)
             ms = value.GetValue<double>();

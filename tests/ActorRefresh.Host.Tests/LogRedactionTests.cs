@@ -62,7 +62,9 @@ public sealed class LogRedactionTests
         foreach (var leak in Leaks)
             Assert.DoesNotContain(leak, text, StringComparison.Ordinal);
         Assert.Contains("[redacted]", text, StringComparison.Ordinal);
-        Assert.Contains(Secret.FingerprintOf(OauthRefresh), text, StringComparison.Ordinal); // the Secret's fingerprint is kept
+        // A destructured Secret keeps its fingerprint, even under a credential-like property name.
+        Assert.Contains("\"RefreshToken\":\"secret:" + Secret.FingerprintOf(OauthRefresh) + "\"", text, StringComparison.Ordinal);
+        Assert.Contains("\"Value\":\"secret:" + Secret.FingerprintOf(OauthAccess) + "\"", text, StringComparison.Ordinal);
         Assert.Contains("refresh failed for", text, StringComparison.Ordinal);
         Assert.Contains("InvalidOperationException", text, StringComparison.Ordinal); // exception kept, minus its tokens
         Assert.Contains("acct", text, StringComparison.Ordinal);

@@ -57,7 +57,8 @@ internal sealed class RedactingSink(ILogEventSink inner) : ILogEventSink, IDispo
     private static LogEventPropertyValue RedactValue(LogEventPropertyValue value, bool hide) => value switch
     {
         ScalarValue { Value: null } => value,
-        ScalarValue scalar when hide => scalar.Value is string or char[] ? new ScalarValue(Redactor.Placeholder) : scalar,
+        ScalarValue { Value: string s } when hide && Redactor.IsFingerprint(s) => value,
+        ScalarValue scalar when hide => scalar.Value is ValueType ? scalar : new ScalarValue(Redactor.Placeholder),
         ScalarValue { Value: string s } => Redactor.ContainsToken(s) ? new ScalarValue(Redactor.Redact(s)) : value,
         ScalarValue { Value: var other } when other is not ValueType =>
             // Unknown reference types are rendered with ToString later; check that text now.

@@ -26,6 +26,12 @@ internal static partial class Redactor
     [GeneratedRegex(@"bearer\s*$", RegexOptions.CultureInvariant | RegexOptions.IgnoreCase)]
     private static partial Regex EndsWithBearer();
 
+    // What SecretDestructuringPolicy and Secret.ToString produce: safe by construction.
+    [GeneratedRegex(@"^secret:[0-9a-f]{16}$", RegexOptions.CultureInvariant)]
+    private static partial Regex Fingerprint();
+
+    public static bool IsFingerprint(string text) => Fingerprint().IsMatch(text);
+
     public static bool ContainsToken(string text) => TokenShapes().IsMatch(text);
 
     public static string Redact(string text) =>

@@ -11,6 +11,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
 using Serilog;
 
 namespace ActorRefresh.Host;
@@ -100,10 +101,12 @@ internal static class ActorRefreshWebHost
             o.Limits.MaxRequestBodySize = ApiOptions.MaxRequestBodyBytes;
             o.AddServerHeader = false;
         });
-        services.AddOpenTelemetry().WithMetrics(metrics => metrics
-            .AddMeter(HostMetrics.MeterName)
-            // No cache: a scrape right after a request must see it.
-            .AddPrometheusExporter(o => o.ScrapeResponseCacheDurationMilliseconds = 0));
+        services.AddOpenTelemetry()
+            .ConfigureResource(resource => resource.AddService("actor-refresh"))
+            .WithMetrics(metrics => metrics
+                .AddMeter(HostMetrics.MeterName)
+                // No cache: a scrape right after a request must see it.
+                .AddPrometheusExporter(o => o.ScrapeResponseCacheDurationMilliseconds = 0));
         return services;
     }
 

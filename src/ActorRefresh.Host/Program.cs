@@ -1,10 +1,10 @@
+using ActorRefresh.Host.Cli;
+using Spectre.Console;
+
 namespace ActorRefresh.Host;
 
 internal static class Program
 {
-    public static int Main(string[] args)
-    {
-        Console.Error.WriteLine("actor-refresh: commands arrive with the host (serve, demo, status, token).");
-        return args.Length == 0 ? 0 : 2;
-    }
+    public static Task<int> Main(string[] args) =>
+        new CliApp(Console.Out, Console.Error, AnsiConsole.Console).RunAsync(args);
 }

@@ -1,0 +1,128 @@
+using ActorRefresh.Host.Api;
+using ActorRefresh.Host.Logging;
+using ActorRefresh.Hosting;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
+using Serilog;
+
+namespace ActorRefresh.Host;
+
+/// <summary>What <c>serve</c> was asked for.</summary>
+/// <param name="Urls">Listen URLs.</param>
+/// <param name="LogFormat">Console log format.</param>
+/// <param name="ConfigPath">Extra configuration file, if any.</param>
+/// <param name="ConfigOverrides">Settings applied last (tests).</param>
+/// <param name="LogOutput">Where log lines go instead of the console (tests).</param>
+internal sealed record ServeSettings(
+    IReadOnlyList<string> Urls,
+    LogFormat LogFormat = LogFormat.Text,
+    string? ConfigPath = null,
+    IReadOnlyDictionary<string, string?>? ConfigOverrides = null,
+    TextWriter? LogOutput = null)
+{
+    public const string DefaultUrl = "http://127.0.0.1:5080";
+}
+
+/// <summary>Builds the serving web application out of the composable pieces.</summary>
+internal static class ActorRefreshWebHost
+{
+    /// <summary>
+    /// Builds the application: configuration (<see cref="HostConfiguration.Apply"/>), Serilog
+    /// (<see cref="LoggingSetup.CreateLogger"/>), <see cref="AddActorRefreshHttpApi"/>, the engine via
+    /// <paramref name="registerEngine"/> (<see cref="EngineRegistration.Add"/> in <c>serve</c>, a test double in tests),
+    /// <see cref="ListenGuard.EnsureSafe"/>, then <see cref="UseActorRefreshHttpApi"/>.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">No <see cref="ITokenProvider"/> was registered, or no key on a non-loopback URL.</exception>
+    public static WebApplication Build(ServeSettings settings, Action<IServiceCollection, IConfiguration> registerEngine)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        ArgumentNullException.ThrowIfNull(registerEngine);
+
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions
+        {
+            ApplicationName = typeof(ActorRefreshWebHost).Assembly.GetName().Name,
+            ContentRootPath = AppContext.BaseDirectory,
+        });
+        HostConfiguration.Apply(builder.Configuration, settings.ConfigPath);
+        if (settings.ConfigOverrides is not null)
+            builder.Configuration.AddInMemoryCollection(settings.ConfigOverrides);
+
+        var logger = LoggingSetup.CreateLogger(builder.Configuration, settings.LogFormat, settings.LogOutput);
+        builder.Logging.ClearProviders();
+        builder.Services.AddSerilog(logger, dispose: true);
+
+        builder.Services.AddActorRefreshHttpApi(builder.Configuration);
+        registerEngine(builder.Services, builder.Configuration);
+        if (!builder.Services.Any(d => d.ServiceType == typeof(ITokenProvider)))
+        {
+            logger.Dispose();
+            throw new InvalidOperationException(
+                "No engine is registered (no ITokenProvider service): EngineRegistration.Add must call services.AddActorRefresh(configuration).");
+        }
+
+        var urls = settings.Urls.Count > 0 ? settings.Urls : [ServeSettings.DefaultUrl];
+        var apiOptions = builder.Configuration.GetSection(ApiOptions.Section).Get<ApiOptions>() ?? new ApiOptions();
+        var kestrelUrls = builder.Configuration.GetSection("Kestrel:Endpoints").GetChildren()
+            .Select(e => e["Url"]).OfType<string>();
+        try
+        {
+            ListenGuard.EnsureSafe(urls.Concat(kestrelUrls), apiOptions);
+        }
+        catch
+        {
+            logger.Dispose();
+            throw;
+        }
+        builder.WebHost.UseUrls([.. urls]);
+
+        var app = builder.Build();
+        app.UseActorRefreshHttpApi();
+        return app;
+    }
+
+    /// <summary>Options, JSON shape, body limit, metrics and the Prometheus exporter for the API.</summary>
+    public static IServiceCollection AddActorRefreshHttpApi(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<ApiOptions>().Bind(configuration.GetSection(ApiOptions.Section));
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton<HostMetrics>();
+        services.ConfigureHttpJsonOptions(o => ApiJson.Configure(o.SerializerOptions));
+        services.Configure<KestrelServerOptions>(o =>
+        {
+            o.Limits.MaxRequestBodySize = ApiOptions.MaxRequestBodyBytes;
+            o.AddServerHeader = false;
+        });
+        services.AddOpenTelemetry()
+            .ConfigureResource(resource => resource.AddService("actor-refresh"))
+            .WithMetrics(metrics => metrics
+                .AddMeter(HostMetrics.MeterName)
+                // No cache: a scrape right after a request must see it.
+                .AddPrometheusExporter(o => o.ScrapeResponseCacheDurationMilliseconds = 0));
+        return services;
+    }
+
+    /// <summary>Middleware and endpoints: errors, API key, health, <c>/v1</c>, status page, <c>/metrics</c>.</summary>
+    public static WebApplication UseActorRefreshHttpApi(this WebApplication app)
+    {
+        app.UseMiddleware<ApiErrorMiddleware>();
+        app.UseMiddleware<ApiKeyMiddleware>();
+        app.MapHealthEndpoints();
+        app.MapActorRefreshApi();
+        app.MapStatusPage();
+        app.MapPrometheusScrapingEndpoint("/metrics");
+
+        if (!app.Services.GetRequiredService<IOptions<ApiOptions>>().Value.HasKey)
+            app.Logger.LogWarning("No API key is configured ({Setting}): /v1 and the status page are open to anyone on this machine (loopback only)",
+                ApiOptions.KeySetting);
+        return app;
+    }
+}

@@ -1,0 +1,162 @@
+using ActorRefresh.Core.Tokens;
+using ActorRefresh.Engine.Accounts;
+using ActorRefresh.Hosting;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+
+namespace ActorRefresh.Host.Api;
+
+/// <summary>
+/// The <c>/v1</c> token broker over <see cref="ITokenProvider"/>. Authentication (<see cref="ApiKeyMiddleware"/>)
+/// and error mapping (<see cref="ApiErrorMiddleware"/>) are middleware, so handlers only call the provider and throw.
+/// </summary>
+internal static class ApiEndpoints
+{
+    public const string ClaudeProvider = "claude";
+
+    public static IEndpointRouteBuilder MapActorRefreshApi(this IEndpointRouteBuilder endpoints)
+    {
+        var v1 = endpoints.MapGroup("/v1");
+        v1.MapGet("/accounts", ListAsync);
+        v1.MapPost("/accounts", RegisterAsync);
+        v1.MapGet("/accounts/{id}", StatusAsync);
+        v1.MapDelete("/accounts/{id}", RemoveAsync);
+        v1.MapGet("/accounts/{id}/token", TokenAsync);
+        v1.MapPost("/accounts/{id}/rejected", RejectedAsync);
+        v1.MapPost("/accounts/{id}/refresh", RefreshAsync);
+        v1.MapPost("/accounts/{id}/unblock", UnblockAsync);
+        v1.MapPost("/accounts/{id}/block", BlockAsync);
+        v1.MapPost("/import/claude", ImportClaudeAsync);
+        return endpoints;
+    }
+
+    private static async Task<IResult> ListAsync(ITokenProvider tokens, CancellationToken ct) =>
+        TypedResults.Ok(await tokens.ListAsync(ct).ConfigureAwait(false));
+
+    private static async Task<IResult> StatusAsync(string id, ITokenProvider tokens, CancellationToken ct) =>
+        TypedResults.Ok(await tokens.GetStatusAsync(AccountIds.Require(id), ct).ConfigureAwait(false));
+
+    private static async Task<IResult> RemoveAsync(string id, ITokenProvider tokens, CancellationToken ct)
+    {
+        await tokens.RemoveAsync(AccountIds.Require(id), ct).ConfigureAwait(false);
+        return TypedResults.NoContent();
+    }
+
+    private static async Task<IResult> RefreshAsync(string id, ITokenProvider tokens, CancellationToken ct) =>
+        TypedResults.Ok(await tokens.ForceRefreshAsync(AccountIds.Require(id), ct).ConfigureAwait(false));
+
+    private static async Task<IResult> UnblockAsync(string id, ITokenProvider tokens, CancellationToken ct) =>
+        TypedResults.Ok(await tokens.UnblockAsync(AccountIds.Require(id), ct).ConfigureAwait(false));
+
+    private static async Task<IResult> BlockAsync(string id, HttpRequest request, ITokenProvider tokens, CancellationToken ct)
+    {
+        AccountIds.Require(id);
+        var body = await RequestBodies.ReadAsync<BlockRequest>(request, ct).ConfigureAwait(false);
+        var reason = RequestBodies.RequireText(body.Reason, "reason");
+        return TypedResults.Ok(await tokens.BlockAsync(id, reason, ct).ConfigureAwait(false));
+    }
+
+    private static async Task<IResult> RejectedAsync(string id, HttpRequest request, ITokenProvider tokens, CancellationToken ct)
+    {
+        AccountIds.Require(id);
+        var body = await RequestBodies.ReadAsync<RejectedRequest>(request, ct).ConfigureAwait(false);
+        var token = RequestBodies.RequireText(body.AccessToken, "accessToken");
+        await tokens.ReportRejectedAsync(id, token, ct).ConfigureAwait(false);
+        return TypedResults.Accepted((string?)null);
+    }
+
+    private static async Task<IResult> TokenAsync(string id, ITokenProvider tokens, HostMetrics metrics, CancellationToken ct)
+    {
+        AccountIds.Require(id);
+        try
+        {
+            var token = await tokens.GetTokenAsync(id, ct).ConfigureAwait(false);
+            metrics.TokenRequest(HostMetrics.Answers.Served);
+            return TypedResults.Ok(new TokenResponse(token.Value.Reveal(), token.ExpiresAt));
+        }
+        catch (ActorRefreshException exception)
+        {
+            metrics.TokenRequest(exception switch
+            {
+                TokenBackingOffException => HostMetrics.Answers.BackingOff,
+                AccountBlockedException => HostMetrics.Answers.Blocked,
+                AccountNotFoundException => HostMetrics.Answers.NotFound,
+                _ => HostMetrics.Answers.Error,
+            });
+            throw;
+        }
+        catch (Exception) when (!ct.IsCancellationRequested)
+        {
+            metrics.TokenRequest(HostMetrics.Answers.Error);
+            throw;
+        }
+    }
+
+    private static async Task<IResult> RegisterAsync(HttpRequest request, ITokenProvider tokens, TimeProvider time, CancellationToken ct)
+    {
+        var body = await RequestBodies.ReadAsync<RegisterRequest>(request, ct).ConfigureAwait(false);
+        var id = AccountIds.Require(RequestBodies.RequireText(body.Id, "id"));
+        var provider = RequestBodies.RequireText(body.Provider, "provider");
+        var refreshToken = RequestBodies.RequireText(body.RefreshToken, "refreshToken");
+        var accessToken = Secret.FromNullable(body.AccessToken);
+        if (accessToken is not null && body.ExpiresAt is null)
+            throw new BadRequestBodyException("'expiresAt' is required with 'accessToken'.");
+        if (accessToken is null && body.ExpiresAt is not null)
+            throw new BadRequestBodyException("'expiresAt' is only meaningful with 'accessToken'.");
+        if (body.ExpiresAt is { } expiresAt && expiresAt <= time.GetUtcNow())
+            throw new BadRequestBodyException("'expiresAt' is in the past; register without the expired access token.");
+
+        var status = await tokens.RegisterAsync(
+            new AccountCredentials(id, provider, new Secret(refreshToken), accessToken, body.ExpiresAt), ct).ConfigureAwait(false);
+        return TypedResults.Created($"/v1/accounts/{Uri.EscapeDataString(id)}", status);
+    }
+
+    /// <summary>
+    /// Registers the account from a Claude credentials file, or gives an existing account the file's
+    /// credentials. An already expired access token is dropped (the engine refreshes with the refresh
+    /// token) rather than refused: an expired access token is the normal state of an idle login.
+    /// With <c>sync=true</c>, <c>path</c> names the file on the server's machine to keep up to date.
+    /// </summary>
+    private static async Task<IResult> ImportClaudeAsync(HttpRequest request, ITokenProvider tokens, TimeProvider time, CancellationToken ct)
+    {
+        var id = AccountIds.Require(request.Query["id"].ToString());
+        var sync = ParseBool(request.Query["sync"].ToString(), "sync");
+        string? path = null;
+        if (sync)
+        {
+            path = request.Query["path"].ToString();
+            if (string.IsNullOrWhiteSpace(path) || !Path.IsPathFullyQualified(path))
+                throw new BadRequestBodyException("'sync=true' needs 'path': the absolute path of the credentials file on the server's machine.");
+        }
+
+        var file = await RequestBodies.ReadAsync<ClaudeCredentialsFile>(request, ct).ConfigureAwait(false);
+        var oauth = file.ClaudeAiOauth ?? throw new BadRequestBodyException("'claudeAiOauth' is required.");
+        var refreshToken = RequestBodies.RequireText(oauth.RefreshToken, "claudeAiOauth.refreshToken");
+        Secret? accessToken = null;
+        DateTimeOffset? expiresAt = null;
+        if (!string.IsNullOrWhiteSpace(oauth.AccessToken) && oauth.ExpiresAt is { } ms)
+        {
+            var expiry = DateTimeOffset.FromUnixTimeMilliseconds(ms);
+            if (expiry > time.GetUtcNow())
+                (accessToken, expiresAt) = (new Secret(oauth.AccessToken), expiry);
+        }
+
+        var credentials = new AccountCredentials(id, ClaudeProvider, new Secret(refreshToken), accessToken, expiresAt, path);
+        try
+        {
+            await tokens.GetStatusAsync(id, ct).ConfigureAwait(false);
+        }
+        catch (AccountNotFoundException)
+        {
+            var created = await tokens.RegisterAsync(credentials, ct).ConfigureAwait(false);
+            return TypedResults.Created($"/v1/accounts/{Uri.EscapeDataString(id)}", created);
+        }
+        return TypedResults.Ok(await tokens.ReplaceCredentialsAsync(credentials, ct).ConfigureAwait(false));
+    }
+
+    private static bool ParseBool(string value, string name) =>
+        string.IsNullOrEmpty(value) ? false
+        : bool.TryParse(value, out var parsed) ? parsed
+        : throw new BadRequestBodyException($"'{name}' must be true or false.");
+}

@@ -1,0 +1,36 @@
+using ActorRefresh.Hosting;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Options;
+
+namespace ActorRefresh.Host.Api;
+
+/// <summary>Liveness and readiness probes; no key needed so orchestrators can call them.</summary>
+internal static class HealthEndpoints
+{
+    public static IEndpointRouteBuilder MapHealthEndpoints(this IEndpointRouteBuilder endpoints)
+    {
+        endpoints.MapGet("/healthz", () => TypedResults.Ok(new { status = "alive" }));
+        endpoints.MapGet("/readyz", ReadyAsync);
+        return endpoints;
+    }
+
+    // Ready means the engine answers a read in time; its failure reason is not shown (probes are unauthenticated).
+    private static async Task<IResult> ReadyAsync(ITokenProvider tokens, IOptions<ApiOptions> options, CancellationToken ct)
+    {
+        var timeout = options.Value.ReadinessTimeout;
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        cts.CancelAfter(timeout);
+        try
+        {
+            // WaitAsync as well: an engine that ignores the token must not hold the probe.
+            await tokens.ListAsync(cts.Token).WaitAsync(timeout, ct).ConfigureAwait(false);
+            return TypedResults.Ok(new { status = "ready" });
+        }
+        catch (Exception) when (!ct.IsCancellationRequested)
+        {
+            return TypedResults.Json(new { status = "not ready" }, statusCode: StatusCodes.Status503ServiceUnavailable);
+        }
+    }
+}

@@ -1,0 +1,236 @@
+using System.CommandLine;
+using System.Text.Json;
+using ActorRefresh.Engine.Accounts;
+using ActorRefresh.Host.Api;
+using ActorRefresh.Host.Logging;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Hosting;
+using Spectre.Console;
+
+namespace ActorRefresh.Host.Cli;
+
+/// <summary>
+/// The <c>actor-refresh</c> command line: <c>serve</c> runs the broker; the other commands are clients of a
+/// running <c>serve</c>. Writers and console are injected so tests can run commands in-process.
+/// </summary>
+internal sealed class CliApp(TextWriter output, TextWriter error, IAnsiConsole console, Func<string, string?>? environment = null)
+{
+    public const string ServerEnvironmentVariable = "ACTORREFRESH_SERVER";
+    public const string ApiKeyEnvironmentVariable = "ACTORREFRESH_API_KEY";
+
+    private readonly Func<string, string?> _environment = environment ?? Environment.GetEnvironmentVariable;
+
+    public Task<int> RunAsync(string[] args, CancellationToken cancellationToken = default) =>
+        CreateRoot().Parse(args).InvokeAsync(new InvocationConfiguration { Output = output, Error = error }, cancellationToken);
+
+    public RootCommand CreateRoot()
+    {
+        var root = new RootCommand("ActorRefresh: keeps OAuth access tokens fresh for many accounts and hands them out over HTTP.");
+        root.Subcommands.Add(ServeCommand());
+        root.Subcommands.Add(StatusCommand());
+        root.Subcommands.Add(TokenCommand());
+        root.Subcommands.Add(BlockCommand());
+        root.Subcommands.Add(SimplePost("unblock", "Lifts a block (and a backoff about the old failure).", "unblock"));
+        root.Subcommands.Add(SimplePost("refresh", "Refreshes the account now, unless it is backing off or blocked.", "refresh"));
+        root.Subcommands.Add(ImportClaudeCommand());
+        return root;
+    }
+
+    private Command ServeCommand()
+    {
+        var urls = new Option<string>("--urls")
+        {
+            Description = "Listen URLs, separated by ';'. Without an API key only loopback addresses are allowed.",
+            DefaultValueFactory = _ => ServeSettings.DefaultUrl,
+        };
+        var logFormat = new Option<string>("--log-format") { Description = "Console log format.", DefaultValueFactory = _ => "text" };
+        logFormat.AcceptOnlyFromAmong("text", "json");
+        var config = new Option<string?>("--config") { Description = "Extra JSON configuration file, applied over config/appsettings.json and under environment variables." };
+
+        var command = new Command("serve", "Runs the token broker: HTTP API, status page, /metrics.") { urls, logFormat, config };
+        command.SetAction(async (parse, ct) =>
+        {
+            var settings = new ServeSettings(
+                parse.GetValue(urls)!.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+                parse.GetValue(logFormat) == "json" ? LogFormat.Json : LogFormat.Text,
+                parse.GetValue(config));
+            WebApplication app;
+            try
+            {
+                app = ActorRefreshWebHost.Build(settings, EngineRegistration.Add);
+            }
+            catch (Exception exception) when (exception is InvalidOperationException or FileNotFoundException or InvalidDataException)
+            {
+                return Fail(exception.Message);
+            }
+            await using (app.ConfigureAwait(false))
+            {
+                await app.StartAsync(ct).ConfigureAwait(false);
+                await app.WaitForShutdownAsync(ct).ConfigureAwait(false);
+            }
+            return 0;
+        });
+        return command;
+    }
+
+    private Command StatusCommand()
+    {
+        var id = new Argument<string?>("id") { Description = "Account id; all accounts when omitted.", Arity = ArgumentArity.ZeroOrOne };
+        var command = ClientCommand("status", "Shows the status of one account or of all.");
+        command.Arguments.Add(id);
+        SetClientAction(command, async (client, parse, json, ct) =>
+        {
+            var account = parse.GetValue(id);
+            if (account is null)
+            {
+                var body = await client.GetAsync("v1/accounts", ct).ConfigureAwait(false);
+                if (json)
+                    output.WriteLine(body);
+                else
+                    StatusRendering.WriteList(console, Deserialize<List<AccountStatus>>(body));
+            }
+            else
+            {
+                var body = await client.GetAsync(AccountPath(account), ct).ConfigureAwait(false);
+                WriteStatus(body, json);
+            }
+        });
+        return command;
+    }
+
+    private Command TokenCommand()
+    {
+        var id = new Argument<string>("id") { Description = "Account id." };
+        var command = ClientCommand("token", "Prints a valid access token (only the token, for scripts; --json adds its expiry).");
+        command.Arguments.Add(id);
+        SetClientAction(command, async (client, parse, json, ct) =>
+        {
+            var body = await client.GetAsync(AccountPath(parse.GetValue(id)!) + "/token", ct).ConfigureAwait(false);
+            output.WriteLine(json ? body : Deserialize<TokenResponse>(body).AccessToken);
+        });
+        return command;
+    }
+
+    private Command BlockCommand()
+    {
+        var id = new Argument<string>("id") { Description = "Account id." };
+        var reason = new Option<string>("--reason") { Description = "Why (shown in status).", Required = true };
+        var command = ClientCommand("block", "Blocks an account until it is unblocked.");
+        command.Arguments.Add(id);
+        command.Options.Add(reason);
+        SetClientAction(command, async (client, parse, json, ct) =>
+        {
+            var body = JsonSerializer.Serialize(new BlockRequest { Reason = parse.GetValue(reason) }, ApiJson.Options);
+            WriteStatus(await client.PostAsync(AccountPath(parse.GetValue(id)!) + "/block", body, ct).ConfigureAwait(false), json);
+        });
+        return command;
+    }
+
+    private Command SimplePost(string name, string description, string action)
+    {
+        var id = new Argument<string>("id") { Description = "Account id." };
+        var command = ClientCommand(name, description);
+        command.Arguments.Add(id);
+        SetClientAction(command, async (client, parse, json, ct) =>
+            WriteStatus(await client.PostAsync(AccountPath(parse.GetValue(id)!) + "/" + action, null, ct).ConfigureAwait(false), json));
+        return command;
+    }
+
+    private Command ImportClaudeCommand()
+    {
+        var path = new Argument<string?>("path")
+        {
+            Description = "Claude credentials file (default ~/.claude/.credentials.json).",
+            Arity = ArgumentArity.ZeroOrOne,
+        };
+        var id = new Option<string>("--id") { Description = "Account id to register or to give these credentials.", Required = true };
+        var sync = new Option<bool>("--sync") { Description = "Have the server keep this file up to date (server on this machine only)." };
+        var command = ClientCommand("import-claude", "Registers a Claude login from its credentials file, or replaces an account's credentials.");
+        command.Arguments.Add(path);
+        command.Options.Add(id);
+        command.Options.Add(sync);
+        SetClientAction(command, async (client, parse, json, ct) =>
+        {
+            var file = Path.GetFullPath(parse.GetValue(path)
+                ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".claude", ".credentials.json"));
+            string content;
+            try
+            {
+                content = await File.ReadAllTextAsync(file, ct).ConfigureAwait(false);
+            }
+            catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
+            {
+                throw new CliException($"cannot read {file}: {exception.Message}");
+            }
+            var account = RequireId(parse.GetValue(id)!);
+            var query = $"v1/import/claude?id={Uri.EscapeDataString(account)}&sync={(parse.GetValue(sync) ? "true" : "false")}";
+            if (parse.GetValue(sync))
+                query += "&path=" + Uri.EscapeDataString(file);
+            WriteStatus(await client.PostAsync(query, content, ct).ConfigureAwait(false), json);
+        });
+        return command;
+    }
+
+    private static Command ClientCommand(string name, string description)
+    {
+        var command = new Command(name, description);
+        command.Options.Add(new Option<string?>("--server")
+        {
+            Description = $"URL of a running 'actor-refresh serve' (default: ${ServerEnvironmentVariable} or {ServeSettings.DefaultUrl}).",
+        });
+        command.Options.Add(new Option<string?>("--api-key") { Description = $"API key (default: ${ApiKeyEnvironmentVariable})." });
+        command.Options.Add(new Option<bool>("--json") { Description = "Print the server's JSON answer unchanged." });
+        return command;
+    }
+
+    private void SetClientAction(Command command, Func<ApiClient, ParseResult, bool, CancellationToken, Task> run)
+    {
+        command.SetAction(async (parse, ct) =>
+        {
+            try
+            {
+                using var client = new ApiClient(ResolveServer(parse.GetValue<string?>("--server")),
+                    parse.GetValue<string?>("--api-key") ?? _environment(ApiKeyEnvironmentVariable));
+                await run(client, parse, parse.GetValue<bool>("--json"), ct).ConfigureAwait(false);
+                return 0;
+            }
+            catch (CliException exception)
+            {
+                return Fail(exception.Message);
+            }
+            catch (JsonException)
+            {
+                return Fail("the server's answer is not the JSON this command expects (is --server an actor-refresh server?)");
+            }
+        });
+    }
+
+    private Uri ResolveServer(string? option)
+    {
+        var text = option ?? _environment(ServerEnvironmentVariable) ?? ServeSettings.DefaultUrl;
+        if (!Uri.TryCreate(text.TrimEnd('/') + "/", UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
+            throw new CliException($"--server '{text}' is not an http(s) URL");
+        return uri;
+    }
+
+    private static string RequireId(string id) => AccountIds.IsValid(id) ? id : throw new CliException(AccountIds.Rule);
+
+    private static string AccountPath(string id) => "v1/accounts/" + Uri.EscapeDataString(RequireId(id));
+
+    private void WriteStatus(string body, bool json)
+    {
+        if (json)
+            output.WriteLine(body);
+        else
+            StatusRendering.WriteOne(console, Deserialize<AccountStatus>(body));
+    }
+
+    private static T Deserialize<T>(string body) =>
+        JsonSerializer.Deserialize<T>(body, ApiJson.Options) ?? throw new JsonException("empty answer");
+
+    private int Fail(string message)
+    {
+        error.WriteLine("actor-refresh: " + message.ReplaceLineEndings(" "));
+        return 1;
+    }
+}

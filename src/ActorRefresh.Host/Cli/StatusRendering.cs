@@ -1,0 +1,59 @@
+using System.Globalization;
+using ActorRefresh.Engine.Accounts;
+using Spectre.Console;
+using Spectre.Console.Rendering;
+
+namespace ActorRefresh.Host.Cli;
+
+/// <summary>Spectre tables for account statuses. Markup is escaped: ids and reasons are operator data.</summary>
+internal static class StatusRendering
+{
+    public static void WriteList(IAnsiConsole console, IReadOnlyList<AccountStatus> accounts)
+    {
+        if (accounts.Count == 0)
+        {
+            console.MarkupLine("[grey]No accounts are registered.[/]");
+            return;
+        }
+        var table = new Table().Border(TableBorder.Rounded)
+            .AddColumns("Account", "Provider", "State", "Expires", "Next refresh", "Retry at", "Last error");
+        foreach (var a in accounts.OrderBy(a => a.AccountId, StringComparer.Ordinal))
+        {
+            table.AddRow(
+                new Text(a.AccountId), new Text(a.Provider), State(a.State),
+                new Text(Format(a.AccessTokenExpiresAt)), new Text(Format(a.NextRefreshAt)),
+                new Text(Format(a.RetryAt)), new Text(a.LastErrorClass ?? "-"));
+        }
+        console.Write(table);
+    }
+
+    public static void WriteOne(IAnsiConsole console, AccountStatus a)
+    {
+        var grid = new Grid().AddColumn(new GridColumn().NoWrap()).AddColumn();
+        void Row(string name, IRenderable value) => grid.AddRow(new Markup($"[bold]{Markup.Escape(name)}[/]"), value);
+        Row("Account", new Text(a.AccountId));
+        Row("Provider", new Text(a.Provider));
+        Row("State", State(a.State));
+        Row("Access token expires", new Text(Format(a.AccessTokenExpiresAt)));
+        Row("Next refresh", new Text(Format(a.NextRefreshAt)));
+        Row("Retry at", new Text(Format(a.RetryAt)));
+        Row("Last error", new Text(a.LastErrorClass is null ? "-" : $"{a.LastErrorClass}: {a.LastError}"));
+        if (a.RefreshTokenMaybeSpent)
+            Row("Warning", new Markup("[yellow]a refresh was interrupted; the refresh token may be spent[/]"));
+        Row("Refreshes / failures / 429s", new Text(string.Create(CultureInfo.InvariantCulture,
+            $"{a.Counters.Refreshes} / {a.Counters.Failures} / {a.Counters.RateLimited}")));
+        console.Write(grid);
+    }
+
+    private static Markup State(AccountState state) => new(state switch
+    {
+        AccountState.Valid => "[green]Valid[/]",
+        AccountState.Refreshing => "[blue]Refreshing[/]",
+        AccountState.BackingOff => "[yellow]BackingOff[/]",
+        AccountState.PolicyBlocked => "[red]PolicyBlocked[/]",
+        _ => Markup.Escape(state.ToString()),
+    });
+
+    public static string Format(DateTimeOffset? value) =>
+        value is { } v ? v.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss'Z'", CultureInfo.InvariantCulture) : "-";
+}

@@ -1,0 +1,72 @@
+using System.Net.Http.Headers;
+using ActorRefresh.Hosting;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
+
+namespace ActorRefresh.Host.Tests;
+
+/// <summary>The real host composition on 127.0.0.1:0 with <see cref="InMemoryTokenProvider"/> as the engine.</summary>
+internal sealed class BrokerServer : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private BrokerServer(WebApplication app, InMemoryTokenProvider tokens, FakeTimeProvider time, StringWriter log, string? key)
+    {
+        _app = app;
+        Tokens = tokens;
+        Time = time;
+        Log = log;
+        Key = key;
+        BaseAddress = new Uri(app.Urls.First().TrimEnd('/') + "/");
+        Client = new HttpClient { BaseAddress = BaseAddress };
+        if (key is not null)
+            Client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
+        Anonymous = new HttpClient { BaseAddress = BaseAddress };
+    }
+
+    public static readonly DateTimeOffset Now = new(2026, 3, 1, 12, 0, 0, TimeSpan.Zero);
+
+    public InMemoryTokenProvider Tokens { get; }
+    public FakeTimeProvider Time { get; }
+    public StringWriter Log { get; }
+    public string? Key { get; }
+    public Uri BaseAddress { get; }
+
+    /// <summary>Sends the API key when there is one.</summary>
+    public HttpClient Client { get; }
+
+    /// <summary>Sends no Authorization header.</summary>
+    public HttpClient Anonymous { get; }
+
+    public static async Task<BrokerServer> StartAsync(string? key = "test-key-0123456789", Dictionary<string, string?>? settings = null)
+    {
+        var time = new FakeTimeProvider(Now);
+        var tokens = new InMemoryTokenProvider(time);
+        var log = new StringWriter();
+        var overrides = new Dictionary<string, string?>
+        {
+            ["ActorRefresh:Api:Key"] = key ?? "",
+            ["Serilog:MinimumLevel:Default"] = "Information",
+        };
+        foreach (var (k, v) in settings ?? [])
+            overrides[k] = v;
+        var app = ActorRefreshWebHost.Build(
+            new ServeSettings(["http://127.0.0.1:0"], ConfigOverrides: overrides, LogOutput: TextWriter.Synchronized(log)),
+            (services, _) =>
+            {
+                services.AddSingleton<ITokenProvider>(tokens);
+                services.AddSingleton<TimeProvider>(time);
+            });
+        await app.StartAsync();
+        return new BrokerServer(app, tokens, time, log, key);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Client.Dispose();
+        Anonymous.Dispose();
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+}

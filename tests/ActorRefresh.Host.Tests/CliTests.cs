@@ -1,0 +1,144 @@
+using ActorRefresh.Core.Tokens;
+using ActorRefresh.Engine.Accounts;
+using ActorRefresh.Host.Cli;
+using Spectre.Console;
+
+namespace ActorRefresh.Host.Tests;
+
+public sealed class CliTests
+{
+    private sealed record Run(int ExitCode, string Output, string Error);
+
+    private static async Task<Run> RunAsync(BrokerServer? server, params string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Ansi = AnsiSupport.No,
+            ColorSystem = ColorSystemSupport.NoColors,
+            Interactive = InteractionSupport.No,
+            Out = new AnsiConsoleOutput(output),
+        });
+        console.Profile.Width = 200;
+        // The key comes from the environment variable, as an operator would set it.
+        var environment = new Dictionary<string, string?>
+        {
+            [CliApp.ApiKeyEnvironmentVariable] = server?.Key,
+            [CliApp.ServerEnvironmentVariable] = server?.BaseAddress.ToString() ?? "http://127.0.0.1:1",
+        };
+        var app = new CliApp(output, error, console, name => environment.GetValueOrDefault(name));
+        var code = await app.RunAsync(args);
+        return new Run(code, output.ToString(), error.ToString());
+    }
+
+    private static async Task<BrokerServer> StartAsync()
+    {
+        var server = await BrokerServer.StartAsync();
+        await server.Tokens.RegisterAsync(new AccountCredentials("cli-acct", "claude", new Secret("sk-ant-ort01-CLI-REFRESH"),
+            new Secret("sk-ant-oat01-CLI-ACCESS"), BrokerServer.Now.AddHours(1)));
+        return server;
+    }
+
+    [Fact]
+    public async Task Status_shows_a_table_and_json_on_request()
+    {
+        await using var server = await StartAsync();
+        var table = await RunAsync(server, "status");
+        Assert.Equal(0, table.ExitCode);
+        Assert.Contains("cli-acct", table.Output, StringComparison.Ordinal);
+        Assert.Contains("Valid", table.Output, StringComparison.Ordinal);
+
+        var one = await RunAsync(server, "status", "cli-acct");
+        Assert.Equal(0, one.ExitCode);
+        Assert.Contains("2026-03-01 13:00:00Z", one.Output, StringComparison.Ordinal);
+
+        var json = await RunAsync(server, "status", "cli-acct", "--json");
+        Assert.StartsWith("{\"accountId\":\"cli-acct\"", json.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Token_prints_only_the_token()
+    {
+        await using var server = await StartAsync();
+        var run = await RunAsync(server, "token", "cli-acct");
+        Assert.Equal(0, run.ExitCode);
+        Assert.Equal("sk-ant-oat01-CLI-ACCESS", run.Output.Trim());
+    }
+
+    [Fact]
+    public async Task Failures_are_one_line_on_stderr_with_a_non_zero_exit()
+    {
+        await using var server = await StartAsync();
+        var blocked = await RunAsync(server, "block", "cli-acct", "--reason", "offboarding");
+        Assert.Equal(0, blocked.ExitCode);
+        Assert.Contains("PolicyBlocked", blocked.Output, StringComparison.Ordinal);
+
+        var token = await RunAsync(server, "token", "cli-acct");
+        Assert.Equal(1, token.ExitCode);
+        Assert.Equal("actor-refresh: 409 Conflict: offboarding", token.Error.Trim());
+        Assert.Empty(token.Output);
+
+        Assert.Equal(0, (await RunAsync(server, "unblock", "cli-acct")).ExitCode);
+        Assert.Equal(0, (await RunAsync(server, "refresh", "cli-acct")).ExitCode);
+
+        var missing = await RunAsync(server, "status", "nobody");
+        Assert.Equal(1, missing.ExitCode);
+        Assert.StartsWith("actor-refresh: 404", missing.Error, StringComparison.Ordinal);
+        Assert.Single(missing.Error.Trim().Split('\n'));
+    }
+
+    [Fact]
+    public async Task A_wrong_key_or_no_server_fails_cleanly()
+    {
+        await using var server = await StartAsync();
+        var wrong = await RunAsync(server, "status", "--api-key", "nope");
+        Assert.Equal(1, wrong.ExitCode);
+        Assert.StartsWith("actor-refresh: 401", wrong.Error, StringComparison.Ordinal);
+
+        var down = await RunAsync(null, "status");
+        Assert.Equal(1, down.ExitCode);
+        Assert.StartsWith("actor-refresh: cannot reach http://127.0.0.1:1/", down.Error, StringComparison.Ordinal);
+
+        var badId = await RunAsync(server, "token", "bad id");
+        Assert.Equal(1, badId.ExitCode);
+        Assert.Contains("1-128 characters", badId.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Block_needs_a_reason()
+    {
+        await using var server = await StartAsync();
+        Assert.NotEqual(0, (await RunAsync(server, "block", "cli-acct")).ExitCode);
+    }
+
+    [Fact]
+    public async Task Import_claude_posts_the_file()
+    {
+        await using var server = await StartAsync();
+        var path = Path.Combine(Path.GetTempPath(), $"credentials-{Guid.NewGuid():N}.json");
+        try
+        {
+            var expires = BrokerServer.Now.AddHours(2).ToUnixTimeMilliseconds();
+            await File.WriteAllTextAsync(path,
+                $$"""{"claudeAiOauth":{"accessToken":"sk-ant-oat01-FILE","refreshToken":"sk-ant-ort01-FILE","expiresAt":{{expires}} } }""");
+            var run = await RunAsync(server, "import-claude", path, "--id", "from-file");
+            Assert.Equal(0, run.ExitCode);
+            Assert.Contains("from-file", run.Output, StringComparison.Ordinal);
+            Assert.DoesNotContain("FILE", run.Output.Replace("from-file", "", StringComparison.Ordinal), StringComparison.Ordinal);
+            Assert.Equal("sk-ant-ort01-FILE", server.Tokens.CredentialsOf("from-file")!.RefreshToken.Reveal());
+
+            var synced = await RunAsync(server, "import-claude", path, "--id", "from-file", "--sync");
+            Assert.Equal(0, synced.ExitCode);
+            Assert.Equal(path, server.Tokens.Replaced.Single().CredentialsFile);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+
+        var missing = await RunAsync(server, "import-claude", path, "--id", "x");
+        Assert.Equal(1, missing.ExitCode);
+        Assert.StartsWith("actor-refresh: cannot read", missing.Error, StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,211 @@
+using System.Collections.Concurrent;
+using ActorRefresh.Core.Tokens;
+using ActorRefresh.Engine.Accounts;
+using ActorRefresh.Hosting;
+
+namespace ActorRefresh.Host.Tests;
+
+/// <summary>
+/// An in-memory <see cref="ITokenProvider"/> with the engine's observable behaviour (states, typed
+/// failures, rejected-token rule) and switches for the failures the API must map.
+/// </summary>
+internal sealed class InMemoryTokenProvider(TimeProvider time) : ITokenProvider
+{
+    private readonly ConcurrentDictionary<string, Account> _accounts = new(StringComparer.Ordinal);
+    private int _minted;
+
+    public static readonly string[] Providers = ["claude", "generic"];
+
+    /// <summary>When set, every call fails as an unavailable engine.</summary>
+    public bool EngineDown { get; set; }
+
+    /// <summary>When set, ListAsync waits for it (readiness tests) and ignores cancellation, as a stuck engine would.</summary>
+    public Task? ListGate { get; set; }
+
+    public ConcurrentQueue<(string AccountId, string AccessToken)> RejectedReports { get; } = new();
+
+    public ConcurrentQueue<AccountCredentials> Replaced { get; } = new();
+
+    public AccountCredentials? CredentialsOf(string id) => _accounts.TryGetValue(id, out var a) ? a.Credentials : null;
+
+    public void SetBackingOff(string id, DateTimeOffset retryAt, string reason) => Update(id, a =>
+    {
+        a.State = AccountState.BackingOff;
+        a.RetryAt = retryAt;
+        a.LastErrorClass = "rate_limited";
+        a.LastError = reason;
+        a.AccessToken = null;
+    });
+
+    public void SetAccessToken(string id, string token, DateTimeOffset expiresAt) => Update(id, a =>
+    {
+        a.AccessToken = new Secret(token);
+        a.ExpiresAt = expiresAt;
+    });
+
+    public void SetLastError(string id, string errorClass, string error) => Update(id, a =>
+    {
+        a.LastErrorClass = errorClass;
+        a.LastError = error;
+    });
+
+    public ValueTask<AccessToken> GetTokenAsync(string accountId, CancellationToken cancellationToken = default)
+    {
+        var account = Find(accountId);
+        lock (account)
+        {
+            switch (account.State)
+            {
+                case AccountState.BackingOff:
+                    throw new TokenBackingOffException(accountId, account.RetryAt!.Value, account.LastError ?? "backing off");
+                case AccountState.PolicyBlocked:
+                    throw new AccountBlockedException(accountId, account.LastError ?? "blocked");
+            }
+            if (account.AccessToken is null)
+                Rotate(account);
+            return ValueTask.FromResult(new AccessToken(account.AccessToken!, account.ExpiresAt!.Value));
+        }
+    }
+
+    public Task ReportRejectedAsync(string accountId, string accessToken, CancellationToken cancellationToken = default)
+    {
+        var account = Find(accountId);
+        RejectedReports.Enqueue((accountId, accessToken));
+        lock (account)
+        {
+            // Only a report about the current token triggers a refresh (design: stale reports change nothing).
+            if (account.AccessToken is not null && account.AccessToken.Reveal() == accessToken)
+                Rotate(account);
+        }
+        return Task.CompletedTask;
+    }
+
+    public Task<AccountStatus> RegisterAsync(AccountCredentials credentials, CancellationToken cancellationToken = default)
+    {
+        ThrowIfDown(credentials.AccountId);
+        Validate(credentials);
+        var account = new Account(credentials)
+        {
+            AccessToken = credentials.AccessToken,
+            ExpiresAt = credentials.ExpiresAt,
+        };
+        if (!_accounts.TryAdd(credentials.AccountId, account))
+            throw new InvalidAccountCommandException(credentials.AccountId, $"Account '{credentials.AccountId}' is already registered.");
+        return Task.FromResult(Status(account));
+    }
+
+    public Task<AccountStatus> ReplaceCredentialsAsync(AccountCredentials credentials, CancellationToken cancellationToken = default)
+    {
+        Validate(credentials);
+        Replaced.Enqueue(credentials);
+        return Task.FromResult(Update(credentials.AccountId, a =>
+        {
+            a.Credentials = credentials;
+            a.AccessToken = credentials.AccessToken;
+            a.ExpiresAt = credentials.ExpiresAt;
+            a.State = AccountState.Valid;
+            a.RetryAt = null;
+            a.LastError = a.LastErrorClass = null;
+        }));
+    }
+
+    public Task<AccountStatus> UnblockAsync(string accountId, CancellationToken cancellationToken = default) =>
+        Task.FromResult(Update(accountId, a =>
+        {
+            a.State = AccountState.Valid;
+            a.RetryAt = null;
+            a.LastError = a.LastErrorClass = null;
+        }));
+
+    public Task<AccountStatus> BlockAsync(string accountId, string reason, CancellationToken cancellationToken = default) =>
+        Task.FromResult(Update(accountId, a =>
+        {
+            a.State = AccountState.PolicyBlocked;
+            a.LastErrorClass = "operator_block";
+            a.LastError = reason;
+        }));
+
+    public Task<AccountStatus> ForceRefreshAsync(string accountId, CancellationToken cancellationToken = default) =>
+        Task.FromResult(Update(accountId, a =>
+        {
+            if (a.State == AccountState.Valid)
+                Rotate(a);
+        }));
+
+    public Task RemoveAsync(string accountId, CancellationToken cancellationToken = default)
+    {
+        ThrowIfDown(accountId);
+        return _accounts.TryRemove(accountId, out _) ? Task.CompletedTask : throw new AccountNotFoundException(accountId);
+    }
+
+    public Task<AccountStatus> GetStatusAsync(string accountId, CancellationToken cancellationToken = default)
+    {
+        var account = Find(accountId);
+        lock (account)
+            return Task.FromResult(Status(account));
+    }
+
+    public async Task<IReadOnlyList<AccountStatus>> ListAsync(CancellationToken cancellationToken = default)
+    {
+        ThrowIfDown("*");
+        if (ListGate is { } gate)
+            await gate.ConfigureAwait(false);
+        return _accounts.Values.Select(a => { lock (a) return Status(a); }).ToList();
+    }
+
+    private void Rotate(Account account)
+    {
+        var n = Interlocked.Increment(ref _minted);
+        account.AccessToken = new Secret($"sk-ant-oat01-minted{n}-{account.Credentials.AccountId.Replace('@', '_')}");
+        account.ExpiresAt = time.GetUtcNow().AddHours(8);
+        account.Version++;
+    }
+
+    private void Validate(AccountCredentials credentials)
+    {
+        if (!Providers.Contains(credentials.Provider))
+            throw new InvalidAccountCommandException(credentials.AccountId, $"Unknown provider '{credentials.Provider}'.");
+        if (credentials.ExpiresAt is { } e && e <= time.GetUtcNow())
+            throw new InvalidAccountCommandException(credentials.AccountId, "The access token has already expired.");
+    }
+
+    private Account Find(string accountId)
+    {
+        ThrowIfDown(accountId);
+        return _accounts.TryGetValue(accountId, out var account) ? account : throw new AccountNotFoundException(accountId);
+    }
+
+    private AccountStatus Update(string accountId, Action<Account> change)
+    {
+        var account = Find(accountId);
+        lock (account)
+        {
+            change(account);
+            account.Version++;
+            return Status(account);
+        }
+    }
+
+    private void ThrowIfDown(string accountId)
+    {
+        if (EngineDown)
+            throw new EngineUnavailableException(accountId, "the journal did not answer in time");
+    }
+
+    private static AccountStatus Status(Account a) => new(
+        a.Credentials.AccountId, a.Credentials.Provider, a.State, a.AccessToken is null ? null : a.ExpiresAt,
+        a.State == AccountState.Valid && a.ExpiresAt is { } e ? e.AddMinutes(-5) : null,
+        a.RetryAt, a.LastErrorClass, a.LastError, false, AccountCounters.Zero, a.Version);
+
+    private sealed class Account(AccountCredentials credentials)
+    {
+        public AccountCredentials Credentials { get; set; } = credentials;
+        public AccountState State { get; set; } = AccountState.Valid;
+        public Secret? AccessToken { get; set; }
+        public DateTimeOffset? ExpiresAt { get; set; }
+        public DateTimeOffset? RetryAt { get; set; }
+        public string? LastErrorClass { get; set; }
+        public string? LastError { get; set; }
+        public long Version { get; set; }
+    }
+}

@@ -111,7 +111,7 @@ public sealed class AuthTests
     public void Serve_refuses_when_no_engine_is_registered()
     {
         var error = Assert.Throws<InvalidOperationException>(() => ActorRefreshWebHost.Build(
-            new ServeSettings(["http://127.0.0.1:0"], LogOutput: TextWriter.Null), EngineRegistration.Add));
+            new ServeSettings(["http://127.0.0.1:0"], LogOutput: TextWriter.Null), (_, _) => { }));
         Assert.Contains("ITokenProvider", error.Message, StringComparison.Ordinal);
     }
 

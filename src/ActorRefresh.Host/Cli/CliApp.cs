@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text.Json;
 using ActorRefresh.Engine.Accounts;
 using ActorRefresh.Host.Api;
+using ActorRefresh.Host.Demo;
 using ActorRefresh.Host.Logging;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Hosting;
@@ -33,6 +34,7 @@ internal sealed class CliApp(TextWriter output, TextWriter error, IAnsiConsole c
         root.Subcommands.Add(SimplePost("unblock", "Lifts a block (and a backoff about the old failure).", "unblock"));
         root.Subcommands.Add(SimplePost("refresh", "Refreshes the account now, unless it is backing off or blocked.", "refresh"));
         root.Subcommands.Add(ImportClaudeCommand());
+        root.Subcommands.Add(DemoCommand());
         return root;
     }
 
@@ -69,6 +71,39 @@ internal sealed class CliApp(TextWriter output, TextWriter error, IAnsiConsole c
                 await app.WaitForShutdownAsync(ct).ConfigureAwait(false);
             }
             return 0;
+        });
+        return command;
+    }
+
+    private Command DemoCommand()
+    {
+        var accounts = new Option<int>("--accounts") { Description = "Accounts to run.", DefaultValueFactory = _ => 50 };
+        var callers = new Option<int>("--callers") { Description = "Concurrent callers asking for tokens.", DefaultValueFactory = _ => 2000 };
+        var seconds = new Option<double>("--seconds") { Description = "How long the callers run.", DefaultValueFactory = _ => 5 };
+        var json = new Option<bool>("--json") { Description = "Print the summary as one JSON object on the last line." };
+        var logFormat = new Option<string>("--log-format") { Description = "Log format (logs go to standard error).", DefaultValueFactory = _ => "text" };
+        logFormat.AcceptOnlyFromAmong("text", "json");
+        var command = new Command("demo", "Runs the real engine against a fake token server with scripted faults and many concurrent callers.")
+        {
+            accounts, callers, seconds, json, logFormat,
+        };
+        command.SetAction(async (parse, ct) =>
+        {
+            var options = new DemoOptions(
+                parse.GetValue(accounts),
+                parse.GetValue(callers),
+                TimeSpan.FromSeconds(parse.GetValue(seconds)),
+                parse.GetValue(json),
+                parse.GetValue(logFormat) == "json" ? LogFormat.Json : LogFormat.Text);
+            if (options.Accounts < 1 || options.Callers < 1 || options.RunFor <= TimeSpan.Zero)
+                return Fail("--accounts, --callers and --seconds must be positive");
+            var report = await DemoRunner.RunAsync(options, error, console, ct).ConfigureAwait(false);
+            if (options.Json)
+                output.WriteLine(DemoRunner.ToJson(report));
+            else
+                DemoRunner.WriteSummary(console, report);
+            if (report.InvariantsHold) return 0;
+            return Fail("an invariant was broken: overlapping refreshes, refresh token reuse or calls during backoff");
         });
         return command;
     }

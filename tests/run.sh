@@ -1,24 +1,32 @@
 #!/usr/bin/env bash
-# Runs every test of ActorRefresh. Installs and starts what the tests need, then
-# `dotnet test ActorRefresh.sln`; exits non-zero on any failure.
-set -euo pipefail
+# Runs every test of ActorRefresh: installs and starts what the tests need (a throwaway
+# PostgreSQL on 127.0.0.1 for the cluster tests), builds, runs `dotnet test ActorRefresh.sln`,
+# prints one "N passed, N failed" line and exits non-zero on any failure.
+set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 
-# Throwaway PostgreSQL on loopback for the cluster tests (see tests/pg.sh).
-if [[ -x tests/pg.sh ]]; then
-  # shellcheck source=/dev/null
-  source tests/pg.sh
-  pg_start
-  trap pg_stop EXIT
-fi
+# shellcheck source=tests/pg.sh
+source tests/pg.sh
+pg_start || { echo "tests/run.sh: could not start PostgreSQL" >&2; exit 1; }
+trap pg_stop EXIT
 
 results="$root/artifacts/test-results"
 rm -rf "$results"; mkdir -p "$results"
 
-dotnet build ActorRefresh.sln -c Release -nologo -v q
+dotnet build ActorRefresh.sln -c Release -nologo -v q || { echo "0 passed, 1 failed"; exit 1; }
 dotnet test ActorRefresh.sln -c Release --no-build -nologo \
-  --logger "console;verbosity=normal" --logger "trx" --results-directory "$results" \
-  -- xUnit.ParallelizeTestCollections=true
+  --logger "console;verbosity=minimal" --logger "trx" --results-directory "$results"
+status=$?
+
+passed=0; failed=0
+for trx in "$results"/*.trx; do
+  [[ -f "$trx" ]] || continue
+  counters=$(grep -o '<Counters [^>]*>' "$trx" | head -1)
+  p=$(sed -n 's/.* passed="\([0-9]*\)".*/\1/p' <<<"$counters"); f=$(sed -n 's/.* failed="\([0-9]*\)".*/\1/p' <<<"$counters")
+  passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
+done
+echo "${passed} passed, ${failed} failed"
+if [[ $status -ne 0 || $failed -ne 0 || $passed -eq 0 ]]; then exit 1; fi

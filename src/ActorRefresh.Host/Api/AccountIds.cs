@@ -1,16 +1,13 @@
-using System.Text.RegularExpressions;
+using ActorRefresh.Engine.Accounts;
 
 namespace ActorRefresh.Host.Api;
 
-/// <summary>The account id rule shared by the API and the CLI.</summary>
-internal static partial class AccountIds
+/// <summary>The engine's account id rule, as the API and the CLI enforce it.</summary>
+internal static class AccountIds
 {
     public const string Rule = "An account id is 1-128 characters of letters, digits, '.', '_', '-' and '@'.";
 
-    [GeneratedRegex(@"^[A-Za-z0-9._@\-]{1,128}$", RegexOptions.CultureInvariant)]
-    private static partial Regex Pattern();
-
-    public static bool IsValid(string? id) => id is not null && Pattern().IsMatch(id);
+    public static bool IsValid(string? id) => AccountIdRules.IsValid(id);
 
     /// <exception cref="BadRequestBodyException">The id breaks the rule.</exception>
     public static string Require(string? id) => IsValid(id) ? id! : throw new BadRequestBodyException(Rule);

@@ -18,6 +18,9 @@ public sealed class EngineOptions
     /// <summary>Extra time over the provider's request timeout before the account gives up on an upstream call.</summary>
     public TimeSpan RequestTimeoutGrace { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>How often an account synced with a Claude credentials file checks it for a pair another program wrote.</summary>
+    public TimeSpan CredentialsFilePollInterval { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>A snapshot is saved every this many events.</summary>
     public int SnapshotEvery { get; set; } = 50;
 
@@ -51,6 +54,7 @@ public sealed class EngineOptions
         Check(RefreshJitter >= TimeSpan.Zero, nameof(RefreshJitter), "must not be negative.");
         Check(MinimumValidity >= TimeSpan.Zero && MinimumValidity < RefreshLead, nameof(MinimumValidity), "must be between 0 and RefreshLead.");
         Check(RequestTimeoutGrace >= TimeSpan.Zero, nameof(RequestTimeoutGrace), "must not be negative.");
+        Check(CredentialsFilePollInterval >= TimeSpan.FromMilliseconds(100), nameof(CredentialsFilePollInterval), "must be at least 100 ms.");
         Check(SnapshotEvery >= 1, nameof(SnapshotEvery), "must be at least 1.");
         Check(MaxConcurrentRefreshes >= 1, nameof(MaxConcurrentRefreshes), "must be at least 1.");
         Check(MaxRefreshesPerSecond >= 1, nameof(MaxRefreshesPerSecond), "must be at least 1.");

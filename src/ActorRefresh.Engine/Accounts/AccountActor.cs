@@ -1,6 +1,8 @@
 using System.Threading.RateLimiting;
 using ActorRefresh.Core.Providers;
+using ActorRefresh.Core.Credentials;
 using ActorRefresh.Core.Tokens;
+using ActorRefresh.Engine.Credentials;
 using Akka.Actor;
 using Akka.Event;
 using Akka.Persistence;
@@ -149,7 +151,10 @@ internal sealed class AccountActor : ReceivePersistentActor, IWithTimers
             _waiters.Add(Sender);
         });
         Command<LimiterAnswered>(OnLimiterAnswered);
+        Command<PreRefreshFileRead>(OnPreRefreshFileRead);
         Command<RefreshCompleted>(OnRefreshCompleted);
+        Command<Timer.CredentialsFilePoll>(_ => { });
+        Command<CredentialsFileObserved>(_ => { });
         Command<Timer.RequestTimeout>(m =>
         {
             if (m.Generation != _generation) return;
@@ -193,6 +198,17 @@ internal sealed class AccountActor : ReceivePersistentActor, IWithTimers
 
     private void CommonTimers()
     {
+        Command<Timer.CredentialsFilePoll>(_ =>
+        {
+            if (_data.CredentialsFile is { } path)
+                CredentialsFileSync.ReadAsync(path).PipeTo(Self, success: snapshot => new CredentialsFileObserved(snapshot));
+        });
+        Command<CredentialsFileObserved>(OnCredentialsFileObserved);
+        Command<CredentialsFileWritten>(m =>
+        {
+            if (m.Error is not null) _log.Warning("Account {0}: writing its credentials file failed: {1}", _accountId, m.Error);
+        });
+        Command<PreRefreshFileRead>(_ => { });
         Command<RefreshCompleted>(OnLateRefreshCompleted);
         Command<LimiterAnswered>(m => m.Lease?.Dispose());
         Command<Timer.RequestTimeout>(_ => { });
@@ -293,10 +309,62 @@ internal sealed class AccountActor : ReceivePersistentActor, IWithTimers
         }
         _lease = answer.Lease;
 
+        if (_data.CredentialsFile is { } path)
+        {
+            // Another program (the Claude Code CLI) may have rotated the pair in the file: re-read it before
+            // spending a refresh token that may already be consumed.
+            var generation = answer.Generation;
+            CredentialsFileSync.ReadAsync(path).PipeTo(Self, success: snapshot => new PreRefreshFileRead(generation, snapshot));
+            return;
+        }
+        BeginUpstreamCall(answer.Generation);
+    }
+
+    private void OnPreRefreshFileRead(PreRefreshFileRead read)
+    {
+        if (read.Generation != _generation) return;
+        if (read.Snapshot.Credentials is not { } file || _data.DecideCredentialsFile(file) != CredentialsFileDecision.Adopt)
+        {
+            if (read.Snapshot.Error is { } error) _log.Warning("Account {0}: credentials file not read before refresh: {1}", _accountId, error);
+            BeginUpstreamCall(read.Generation);
+            return;
+        }
+        Persist(AdoptionOf(file), e =>
+        {
+            _data = _data.Apply(e);
+            _currentTokenRejected = false;
+            _log.Info("Account {0}: adopted a newer token pair from its credentials file instead of refreshing.", _accountId);
+            MaybeSnapshot();
+            if (_data.HasFreshToken(Now, _options.RefreshLead))
+                EndRefreshWithoutCall();
+            else
+                BeginUpstreamCall(read.Generation);
+        });
+    }
+
+    private CredentialsReplaced AdoptionOf(ClaudeCredentials file)
+    {
+        var now = Now;
+        var accessValid = file.ExpiresAt > now;
+        return new CredentialsReplaced(file.RefreshToken, accessValid ? file.AccessToken : null, accessValid ? file.ExpiresAt : null, null, now);
+    }
+
+    /// <summary>The refresh became unnecessary (a newer pair was adopted): release the permit and answer the callers.</summary>
+    private void EndRefreshWithoutCall()
+    {
+        _lease?.Dispose();
+        _lease = null;
+        _generation++;
+        EnterJournaledState();
+        AnswerWaiters();
+        Stash.UnstashAll();
+    }
+
+    private void BeginUpstreamCall(int generation)
+    {
         var refreshToken = _data.RefreshToken!;
         _services.Providers.TryGet(_data.Provider!, out var profile);
         _interruptedBefore = _data.InFlightRefresh is not null;
-        var generation = answer.Generation;
         Persist(new RefreshStarted(refreshToken.Fingerprint, Now), e =>
         {
             _data = _data.Apply(e);
@@ -342,7 +410,11 @@ internal sealed class AccountActor : ReceivePersistentActor, IWithTimers
         Persist(e, persisted =>
         {
             _data = _data.Apply(persisted);
-            if (persisted is TokensRefreshed) _currentTokenRejected = false;
+            if (persisted is TokensRefreshed)
+            {
+                _currentTokenRejected = false;
+                WriteCredentialsFile();
+            }
             LogOutcome(persisted);
             MaybeSnapshot();
             EnterJournaledState();
@@ -396,6 +468,32 @@ internal sealed class AccountActor : ReceivePersistentActor, IWithTimers
     }
 
     // ---- registration and credentials ------------------------------------------------------------------
+
+    private void OnCredentialsFileObserved(CredentialsFileObserved observed)
+    {
+        if (observed.Snapshot.Credentials is not { } file)
+        {
+            if (observed.Snapshot.Error is { } error) _log.Warning("Account {0}: credentials file not readable: {1}", _accountId, error);
+            return;
+        }
+        switch (_data.DecideCredentialsFile(file))
+        {
+            case CredentialsFileDecision.Adopt:
+                _currentTokenRejected = false;
+                PersistAndEnter(AdoptionOf(file), () =>
+                    _log.Info("Account {0}: adopted a newer token pair written to its credentials file by another program.", _accountId));
+                break;
+            case CredentialsFileDecision.WriteBack:
+                WriteCredentialsFile();
+                break;
+        }
+    }
+
+    private void WriteCredentialsFile()
+    {
+        if (_data is { CredentialsFile: { } path, AccessToken: { } access, RefreshToken: { } refresh, ExpiresAt: { } expiresAt })
+            CredentialsFileSync.WriteAsync(path, access, refresh, expiresAt).PipeTo(Self, success: error => new CredentialsFileWritten(error));
+    }
 
     private void OnRegister(Register m)
     {
@@ -459,6 +557,16 @@ internal sealed class AccountActor : ReceivePersistentActor, IWithTimers
         Timers.Cancel(Timer.RetryKey);
         _nextRefreshAt = null;
         var now = Now;
+
+        if (_data.CredentialsFile is not null && _data.IsRegistered)
+        {
+            if (!Timers.IsTimerActive(Timer.CredentialsFilePollKey))
+                Timers.StartPeriodicTimer(Timer.CredentialsFilePollKey, Timer.CredentialsFilePoll.Instance, _options.CredentialsFilePollInterval);
+        }
+        else
+        {
+            Timers.Cancel(Timer.CredentialsFilePollKey);
+        }
 
         if (!_data.IsRegistered)
         {
@@ -540,11 +648,23 @@ internal sealed class AccountActor : ReceivePersistentActor, IWithTimers
 
     private sealed record RefreshCompleted(int Generation, string SpentFingerprint, RefreshOutcome Outcome);
 
+    private sealed record PreRefreshFileRead(int Generation, CredentialsFileSnapshot Snapshot);
+
+    private sealed record CredentialsFileObserved(CredentialsFileSnapshot Snapshot);
+
+    private sealed record CredentialsFileWritten(string? Error);
+
     private static class Timer
     {
         public const string ProactiveRefreshKey = "proactive-refresh";
         public const string RetryKey = "retry";
         public const string RequestTimeoutKey = "request-timeout";
+        public const string CredentialsFilePollKey = "credentials-file-poll";
+
+        public sealed record CredentialsFilePoll
+        {
+            public static CredentialsFilePoll Instance { get; } = new();
+        }
 
         public sealed record ProactiveRefresh
         {

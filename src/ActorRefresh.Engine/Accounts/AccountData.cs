@@ -1,5 +1,7 @@
 using ActorRefresh.Core.Backoff;
+using ActorRefresh.Core.Credentials;
 using ActorRefresh.Core.Tokens;
+using ActorRefresh.Engine.Credentials;
 using System.Text.Json.Serialization;
 using ActorRefresh.Engine.Persistence;
 
@@ -184,6 +186,20 @@ internal sealed record AccountData : IAccountPersisted
                 ErrorClasses.GrantRejected, g.Description is null ? g.Error : $"{g.Error}: {g.Description}", now),
             _ => throw new ArgumentOutOfRangeException(nameof(outcome), outcome.Kind, "Unknown refresh outcome."),
         };
+
+    /// <summary>
+    /// Compares the account's pair with what its credentials file holds. Expiry orders the pairs: a pair issued
+    /// later expires later, whoever issued it.
+    /// </summary>
+    public CredentialsFileDecision DecideCredentialsFile(ClaudeCredentials file)
+    {
+        if (!IsRegistered) return CredentialsFileDecision.Nothing;
+        var sameRefresh = RefreshToken is not null && RefreshToken.Equals(file.RefreshToken);
+        var sameAccess = AccessToken is not null && AccessToken.Equals(file.AccessToken);
+        if (sameRefresh && sameAccess) return CredentialsFileDecision.Nothing;
+        if (ExpiresAt is null || file.ExpiresAt > ExpiresAt) return CredentialsFileDecision.Adopt;
+        return AccessToken is null ? CredentialsFileDecision.Nothing : CredentialsFileDecision.WriteBack;
+    }
 
     /// <summary>The status an operator sees; <paramref name="refreshing"/> is the actor's in-memory mode.</summary>
     public AccountStatus ToStatus(bool refreshing, DateTimeOffset? nextRefreshAt, long version) => new(

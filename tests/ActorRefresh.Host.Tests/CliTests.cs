@@ -128,6 +128,12 @@ public sealed class CliTests
             Assert.DoesNotContain("FILE", run.Output.Replace("from-file", "", StringComparison.Ordinal), StringComparison.Ordinal);
             Assert.Equal("sk-ant-ort01-FILE", server.Tokens.CredentialsOf("from-file")!.RefreshToken.Reveal());
 
+            // A file readable by others is refused for sync: the server would keep writing tokens into it.
+            var exposed = await RunAsync(server, "import-claude", path, "--id", "from-file", "--sync");
+            Assert.Equal(1, exposed.ExitCode);
+            Assert.Contains(path, exposed.Error, StringComparison.Ordinal);
+
+            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
             var synced = await RunAsync(server, "import-claude", path, "--id", "from-file", "--sync");
             Assert.Equal(0, synced.ExitCode);
             Assert.Equal(path, server.Tokens.Replaced.Single().CredentialsFile);

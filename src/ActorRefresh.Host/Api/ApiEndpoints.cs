@@ -1,3 +1,4 @@
+using ActorRefresh.Core.Credentials;
 using ActorRefresh.Core.Tokens;
 using ActorRefresh.Engine.Accounts;
 using ActorRefresh.Hosting;
@@ -130,19 +131,38 @@ internal static class ApiEndpoints
                 throw new BadRequestBodyException("'sync=true' needs 'path': the absolute path of the credentials file on the server's machine.");
         }
 
-        var file = await RequestBodies.ReadAsync<ClaudeCredentialsFile>(request, ct).ConfigureAwait(false);
-        var oauth = file.ClaudeAiOauth ?? throw new BadRequestBodyException("'claudeAiOauth' is required.");
-        var refreshToken = RequestBodies.RequireText(oauth.RefreshToken, "claudeAiOauth.refreshToken");
-        Secret? accessToken = null;
-        DateTimeOffset? expiresAt = null;
-        if (!string.IsNullOrWhiteSpace(oauth.AccessToken) && oauth.ExpiresAt is { } ms)
+        if (path is not null)
         {
-            var expiry = DateTimeOffset.FromUnixTimeMilliseconds(ms);
-            if (expiry > time.GetUtcNow())
-                (accessToken, expiresAt) = (new Secret(oauth.AccessToken), expiry);
+            // The engine will read and write this file: refuse it now if it is unreadable, a symlink or not private.
+            try
+            {
+                Core.Credentials.ClaudeCredentialsFile.Read(path);
+            }
+            catch (CredentialsFileException exception)
+            {
+                throw new BadRequestBodyException(exception.Message);
+            }
         }
 
-        var credentials = new AccountCredentials(id, ClaudeProvider, new Secret(refreshToken), accessToken, expiresAt, path);
+        string body;
+        using (var reader = new StreamReader(request.Body))
+            body = await reader.ReadToEndAsync(ct).ConfigureAwait(false);
+        ClaudeCredentials file;
+        try
+        {
+            file = Core.Credentials.ClaudeCredentialsFile.Parse(body, "the request body");
+        }
+        catch (CredentialsFileException exception)
+        {
+            throw new BadRequestBodyException(exception.Message);
+        }
+        var refreshToken = file.RefreshToken;
+        Secret? accessToken = null;
+        DateTimeOffset? expiresAt = null;
+        if (file.ExpiresAt > time.GetUtcNow())
+            (accessToken, expiresAt) = (file.AccessToken, file.ExpiresAt);
+
+        var credentials = new AccountCredentials(id, ClaudeProvider, refreshToken, accessToken, expiresAt, path);
         try
         {
             await tokens.GetStatusAsync(id, ct).ConfigureAwait(false);

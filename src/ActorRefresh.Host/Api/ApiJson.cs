@@ -40,17 +40,3 @@ internal sealed class BlockRequest
 {
     public string? Reason { get; set; }
 }
-
-/// <summary>The parts of a Claude <c>.credentials.json</c> the import reads; other fields are ignored.</summary>
-internal sealed class ClaudeCredentialsFile
-{
-    public ClaudeOauth? ClaudeAiOauth { get; set; }
-
-    internal sealed class ClaudeOauth
-    {
-        public string? AccessToken { get; set; }
-        public string? RefreshToken { get; set; }
-        /// <summary>Epoch milliseconds.</summary>
-        public long? ExpiresAt { get; set; }
-    }
-}

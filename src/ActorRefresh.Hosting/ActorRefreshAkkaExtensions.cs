@@ -1,5 +1,8 @@
 using ActorRefresh.Engine;
+using ActorRefresh.Engine.Accounts;
 using ActorRefresh.Engine.Region;
+using Akka;
+using Akka.Actor;
 using ActorRefresh.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
@@ -30,6 +33,13 @@ public static class ActorRefreshAkkaExtensions
             {
                 var region = system.ActorOf(AccountRegion.Props(services), "accounts");
                 registry.Register<AccountRegionKey>(region);
+                // On shutdown (SIGTERM), let refreshes in flight journal their outcome before actors stop:
+                // a rotated pair is never dropped by a clean stop.
+                CoordinatedShutdown.Get(system).AddTask(CoordinatedShutdown.PhaseServiceRequestsDone, "actor-refresh-drain", async () =>
+                {
+                    await region.Ask<AccountProtocol.Drained>(AccountProtocol.DrainAll.Instance, services.Options.AskTimeout);
+                    return Done.Instance;
+                });
             });
     }
 }

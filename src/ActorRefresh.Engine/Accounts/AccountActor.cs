@@ -34,6 +34,8 @@ internal sealed class AccountActor : ReceivePersistentActor, IWithTimers
     private DateTimeOffset _callStartedAt;
     private DateTimeOffset? _nextRefreshAt;
     private bool _refreshing;
+    private bool _draining;
+    private readonly List<IActorRef> _drains = [];
 
     public AccountActor(string accountId, EngineServices services)
     {
@@ -150,6 +152,11 @@ internal sealed class AccountActor : ReceivePersistentActor, IWithTimers
             }
             _waiters.Add(Sender);
         });
+        Command<Drain>(_ =>
+        {
+            _draining = true;
+            _drains.Add(Sender);
+        });
         Command<LimiterAnswered>(OnLimiterAnswered);
         Command<PreRefreshFileRead>(OnPreRefreshFileRead);
         Command<RefreshCompleted>(OnRefreshCompleted);
@@ -198,6 +205,11 @@ internal sealed class AccountActor : ReceivePersistentActor, IWithTimers
 
     private void CommonTimers()
     {
+        Command<Drain>(_ =>
+        {
+            _draining = true;
+            Sender.Tell(Drained.Instance);
+        });
         Command<Timer.CredentialsFilePoll>(_ =>
         {
             if (_data.CredentialsFile is { } path)
@@ -271,6 +283,12 @@ internal sealed class AccountActor : ReceivePersistentActor, IWithTimers
 
     private void StartRefresh(IActorRef? caller, string why)
     {
+        if (_draining)
+        {
+            // Shutting down: a refresh started now could not journal its outcome.
+            caller?.Tell(new Status.Failure(new Region.AccountUnavailableException(_accountId)));
+            return;
+        }
         if (caller is not null) _waiters.Add(caller);
         if (!_services.Providers.TryGet(_data.Provider!, out _))
         {
@@ -357,6 +375,7 @@ internal sealed class AccountActor : ReceivePersistentActor, IWithTimers
         _generation++;
         EnterJournaledState();
         AnswerWaiters();
+        AnswerDrains();
         Stash.UnstashAll();
     }
 
@@ -419,6 +438,7 @@ internal sealed class AccountActor : ReceivePersistentActor, IWithTimers
             MaybeSnapshot();
             EnterJournaledState();
             AnswerWaiters();
+            AnswerDrains();
             Stash.UnstashAll();
         });
     }
@@ -435,6 +455,12 @@ internal sealed class AccountActor : ReceivePersistentActor, IWithTimers
             _log.Warning("Account {0}: adopting a refresh answer that arrived after its timeout.", _accountId);
             PersistAndEnter(new TokensRefreshed(refreshed.AccessToken, refreshed.ExpiresAt, refreshed.RefreshToken, Now), AnswerWaiters);
         }
+    }
+
+    private void AnswerDrains()
+    {
+        foreach (var drain in _drains) drain.Tell(Drained.Instance);
+        _drains.Clear();
     }
 
     private void AnswerWaiters()

@@ -73,6 +73,26 @@ public static class AccountProtocol
     /// <summary>A command was refused; nothing stored was changed.</summary>
     public sealed record CommandRefused(string AccountId, string Reason) : IAccountMessage;
 
+    /// <summary>
+    /// Sent at shutdown: the account finishes a refresh in flight (its outcome journaled, its callers answered),
+    /// starts no new one, and replies <see cref="Drained"/>.
+    /// </summary>
+    public sealed record Drain(string AccountId) : IAccountMessage;
+
+    /// <summary>Asks the region to drain every account it hosts. Replied with <see cref="Drained"/>.</summary>
+    public sealed record DrainAll
+    {
+        /// <summary>The one instance.</summary>
+        public static DrainAll Instance { get; } = new();
+    }
+
+    /// <summary>No refresh is in flight any more.</summary>
+    public sealed record Drained
+    {
+        /// <summary>The one instance.</summary>
+        public static Drained Instance { get; } = new();
+    }
+
     /// <summary>Asks the region for the ids of every registered account. Replied with <see cref="AccountIds"/>.</summary>
     public sealed record ListAccounts
     {

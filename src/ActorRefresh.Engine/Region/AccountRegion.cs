@@ -50,6 +50,15 @@ internal sealed class AccountRegion : ReceivePersistentActor
         });
 
         Command<ListAccounts>(_ => Sender.Tell(new AccountIds(_ids.Order(StringComparer.Ordinal).ToList())));
+        Command<DrainAll>(_ =>
+        {
+            var timeout = services.Options.AskTimeout;
+            // An account that does not answer (stopped, restarting) has nothing in flight to wait for.
+            var drains = Context.GetChildren()
+                .Select(child => child.Ask<Drained>(new Drain(child.Path.Name), timeout).ContinueWith(_ => Drained.Instance, TaskScheduler.Default))
+                .ToList();
+            Task.WhenAll(drains).PipeTo(Sender, success: () => Drained.Instance);
+        });
         Command<Register>(m =>
         {
             if (!AccountIdRules.IsValid(m.AccountId))

@@ -35,6 +35,7 @@ internal sealed class AccountActor : ReceivePersistentActor, IWithTimers
     private DateTimeOffset? _nextRefreshAt;
     private bool _refreshing;
     private bool _draining;
+    private readonly CancellationTokenSource _stopping = new();
     private readonly List<IActorRef> _drains = [];
 
     public AccountActor(string accountId, EngineServices services)
@@ -307,7 +308,8 @@ internal sealed class AccountActor : ReceivePersistentActor, IWithTimers
         PublishStatus(refreshing: true);
 
         var self = Self;
-        _services.Limiter.AcquireAsync(_data.Provider!).AsTask().PipeTo(self,
+        // Cancelled when the actor stops, so a queued permit is not granted to an actor that is gone.
+        _services.Limiter.AcquireAsync(_data.Provider!, _stopping.Token).AsTask().PipeTo(self,
             success: lease => new LimiterAnswered(generation, lease),
             failure: _ => new LimiterAnswered(generation, null));
     }
@@ -647,6 +649,8 @@ internal sealed class AccountActor : ReceivePersistentActor, IWithTimers
 
     protected override void PostStop()
     {
+        _stopping.Cancel();
+        _stopping.Dispose();
         _callCts?.Cancel();
         _callCts?.Dispose();
         _lease?.Dispose();

@@ -28,8 +28,12 @@ internal static class ApiEndpoints
         v1.MapPost("/accounts/{id}/unblock", UnblockAsync);
         v1.MapPost("/accounts/{id}/block", BlockAsync);
         v1.MapPost("/import/claude", ImportClaudeAsync);
+        v1.MapGet("/cluster", ClusterAsync);
         return endpoints;
     }
+
+    private static async Task<IResult> ClusterAsync(ClusterStatusReader cluster, CancellationToken ct) =>
+        TypedResults.Ok(await cluster.GetAsync(ct).ConfigureAwait(false));
 
     private static async Task<IResult> ListAsync(ITokenProvider tokens, CancellationToken ct) =>
         TypedResults.Ok(await tokens.ListAsync(ct).ConfigureAwait(false));

@@ -30,7 +30,8 @@ public sealed record ClusterMemberStatus(
 /// <param name="Self">Address of the node that answered.</param>
 /// <param name="Leader">Address of the leader, if there is one.</param>
 /// <param name="Members">Every member, ordered by address.</param>
-public sealed record ClusterStatus(string Mode, string Self, string? Leader, IReadOnlyList<ClusterMemberStatus> Members);
+/// <param name="HostedHere">Ids of the accounts whose actors run on the node that answered.</param>
+public sealed record ClusterStatus(string Mode, string Self, string? Leader, IReadOnlyList<ClusterMemberStatus> Members, IReadOnlyList<string> HostedHere);
 
 /// <summary>Reads the membership and, from sharding's statistics, how many accounts each member hosts.</summary>
 public sealed class ClusterStatusReader
@@ -51,9 +52,9 @@ public sealed class ClusterStatusReader
     {
         if (_services.Cluster is null)
         {
-            var hosted = _services.ReadSide.Statuses().Count;
+            var hosted = HostedHere();
             return new ClusterStatus("standalone", "local", "local",
-                [new ClusterMemberStatus("local", "Up", true, [], true, true, null, hosted)]);
+                [new ClusterMemberStatus("local", "Up", true, [], true, true, null, hosted.Count)], hosted);
         }
 
         var system = _provider.GetRequiredService<ActorSystem>();
@@ -92,6 +93,8 @@ public sealed class ClusterStatusReader
                     accounts);
             })
             .ToList();
-        return new ClusterStatus("cluster", cluster.SelfAddress.ToString(), state.Leader?.ToString(), members);
+        return new ClusterStatus("cluster", cluster.SelfAddress.ToString(), state.Leader?.ToString(), members, HostedHere());
     }
+
+    private List<string> HostedHere() => _services.ReadSide.Statuses().Select(s => s.AccountId).ToList();
 }

@@ -4,6 +4,7 @@ using ActorRefresh.Hosting;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace ActorRefresh.Host.Api;
 
@@ -32,8 +33,11 @@ internal static class ApiEndpoints
         return endpoints;
     }
 
-    private static async Task<IResult> ClusterAsync(ClusterStatusReader cluster, CancellationToken ct) =>
-        TypedResults.Ok(await cluster.GetAsync(ct).ConfigureAwait(false));
+    /// <summary>Members, their state and roles, and accounts per member. 404 when the engine has no cluster view (a test double).</summary>
+    private static async Task<IResult> ClusterAsync(HttpContext context, CancellationToken ct) =>
+        context.RequestServices.GetService<ClusterStatusReader>() is { } cluster
+            ? TypedResults.Ok(await cluster.GetAsync(ct).ConfigureAwait(false))
+            : TypedResults.NotFound();
 
     private static async Task<IResult> ListAsync(ITokenProvider tokens, CancellationToken ct) =>
         TypedResults.Ok(await tokens.ListAsync(ct).ConfigureAwait(false));

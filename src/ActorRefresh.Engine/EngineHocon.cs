@@ -52,6 +52,33 @@ public static class EngineHocon
             .WithFallback(Defaults)
             .WithFallback(Akka.Persistence.Sql.SqlPersistence.DefaultConfiguration);
 
+    /// <summary>
+    /// Cluster mode: remoting on <see cref="Clustering.ClusterOptions.Hostname"/>:<see cref="Clustering.ClusterOptions.Port"/>, the seed nodes,
+    /// roles, the default split-brain resolver (keep-majority), sharding with DData coordinator state and remember-entities
+    /// kept in the journal (no durable DData store on disk), and the chosen timings. Prepend it to <see cref="Full"/>.
+    /// </summary>
+    public static Config Cluster(Clustering.ClusterOptions cluster)
+    {
+        ArgumentNullException.ThrowIfNull(cluster);
+        var seeds = string.Join(", ", cluster.SeedAddresses.Select(Quote));
+        var roles = string.Join(", ", cluster.Roles.Select(Quote));
+        var config = ConfigurationFactory.ParseString($$"""
+            akka.actor.provider = cluster
+            akka.remote.dot-netty.tcp {
+              hostname = {{Quote(cluster.Hostname)}}
+              port = {{cluster.Port}}
+            }
+            akka.cluster {
+              seed-nodes = [{{seeds}}]
+              roles = [{{roles}}]
+            }
+            """);
+        var timings = Defaults.GetConfig(cluster.Timings == Clustering.ClusterTimings.Test
+            ? "actor-refresh.cluster-timings.test"
+            : "actor-refresh.cluster-timings.production");
+        return config.WithFallback(timings ?? Config.Empty);
+    }
+
     private static string Quote(string value) =>
         "\"" + value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal) + "\"";
 }

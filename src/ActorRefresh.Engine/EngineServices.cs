@@ -67,6 +67,9 @@ public sealed class EngineServices : IAsyncDisposable
     /// <summary>The node's refresh limiter.</summary>
     public RefreshLimiter Limiter { get; }
 
+    /// <summary>Cluster mode settings; null when the engine runs standalone.</summary>
+    public Clustering.ClusterOptions? Cluster { get; init; }
+
     /// <summary>The engine's meters.</summary>
     public EngineMetrics Metrics { get; }
 

@@ -55,6 +55,7 @@ internal static class ActorRefreshWebHost
         HostConfiguration.Apply(builder.Configuration, settings.ConfigPath);
         if (settings.ConfigOverrides is not null)
             builder.Configuration.AddInMemoryCollection(settings.ConfigOverrides);
+        HostConfiguration.ApplyClusterOverlay(builder.Configuration);
 
         var logger = LoggingSetup.CreateLogger(builder.Configuration, settings.LogFormat, settings.LogOutput);
         builder.Logging.ClearProviders();

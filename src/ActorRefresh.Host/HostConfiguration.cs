@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Configuration.Json;
 
 namespace ActorRefresh.Host;
 
@@ -22,5 +23,27 @@ internal static class HostConfiguration
             configuration.AddJsonFile(full, optional: false, reloadOnChange: false);
         }
         configuration.AddEnvironmentVariables();
+    }
+
+    /// <summary>The overlay for cluster mode, next to <c>config/appsettings.json</c>.</summary>
+    public const string ClusterOverlayFile = "appsettings.cluster.json";
+
+    /// <summary>
+    /// When the configuration so far enables cluster mode (<c>ActorRefresh:Cluster:Enabled</c>, e.g. from
+    /// <c>serve --cluster</c>), puts <c>config/appsettings.cluster.json</c> right after <c>config/appsettings.json</c>:
+    /// PostgreSQL storage and cluster defaults, which the <c>--config</c> file and environment variables still override.
+    /// </summary>
+    public static void ApplyClusterOverlay(IConfigurationManager configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        if (!configuration.GetValue<bool>("ActorRefresh:Cluster:Enabled")) return;
+        var source = new JsonConfigurationSource
+        {
+            Path = Path.Combine(AppContext.BaseDirectory, "config", ClusterOverlayFile),
+            Optional = true,
+            ReloadOnChange = false,
+        };
+        source.ResolveFileProvider();
+        configuration.Sources.Insert(Math.Min(1, configuration.Sources.Count), source);
     }
 }

@@ -1,9 +1,13 @@
 using ActorRefresh.Engine;
 using ActorRefresh.Engine.Accounts;
+using ActorRefresh.Engine.Clustering;
 using ActorRefresh.Engine.Region;
 using Akka;
 using Akka.Actor;
 using ActorRefresh.Hosting;
+using Akka.Cluster.Sharding;
+using Akka.Cluster.Tools.Singleton;
+using Akka.Pattern;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
@@ -12,24 +16,34 @@ namespace Akka.Hosting;
 /// <summary>Akka.Hosting extension that adds the ActorRefresh engine to an actor system.</summary>
 public static class ActorRefreshAkkaExtensions
 {
+    /// <summary>Sharding's type name of the account entities.</summary>
+    public const string ShardTypeName = "account";
+
     /// <summary>
     /// Adds the engine's configuration (hocon.conf, persistence, serializer, encryption key), routes Akka's
     /// log into Microsoft.Extensions.Logging, and starts the account region, registered as
-    /// <see cref="AccountRegionKey"/>. Needs <c>services.AddActorRefreshEngine(configuration)</c>.
+    /// <see cref="AccountRegionKey"/>, and the directory, registered as <see cref="AccountDirectoryKey"/>.
+    /// Standalone (the default) the region is a local parent that is its own directory. With
+    /// <c>ActorRefresh:Cluster:Enabled</c> the node joins the cluster: the region is a shard region of the same account
+    /// actors (remembered entities, DData coordinator state), the directory a cluster singleton, and every node keeps a
+    /// read side replica the accounts publish their fresh tokens to.
+    /// Needs <c>services.AddActorRefreshEngine(configuration)</c>.
     /// </summary>
     public static AkkaConfigurationBuilder WithActorRefresh(this AkkaConfigurationBuilder builder, IServiceProvider provider)
     {
         var storage = provider.GetRequiredService<IOptions<StorageOptions>>().Value;
         var key = provider.GetRequiredService<StorageKey>();
         var services = provider.GetRequiredService<EngineServices>();
-        return builder
+        builder
             .AddHocon(EngineHocon.Full(storage, key.Key), HoconAddMode.Prepend)
             .ConfigureLoggers(loggers =>
             {
                 loggers.ClearLoggers();
                 loggers.AddLoggerFactory();
-            })
-            .WithActors((system, registry) =>
+            });
+        if (services.Cluster is not { } cluster)
+        {
+            return builder.WithActors((system, registry) =>
             {
                 var region = system.ActorOf(AccountRegion.Props(services), "accounts");
                 registry.Register<AccountRegionKey>(region);
@@ -40,6 +54,30 @@ public static class ActorRefreshAkkaExtensions
                     await region.Ask<AccountProtocol.Drained>(AccountProtocol.DrainAll.Instance, services.Options.AskTimeout);
                     return Done.Instance;
                 });
+                registry.Register<AccountDirectoryKey>(region);
             });
+        }
+
+        return builder
+            .AddHocon(EngineHocon.Cluster(cluster), HoconAddMode.Prepend)
+            .WithActors(new ActorStarter(async (system, registry) =>
+            {
+                system.ActorOf(ReadSideReplica.Props(services.ReadSide), ReadSideReplica.Name);
+                var region = await ClusterSharding.Get(system).StartAsync(
+                    ShardTypeName,
+                    entityId => AccountRegion.SupervisedAccountProps(entityId, services),
+                    ClusterShardingSettings.Create(system),
+                    new AccountMessageExtractor(cluster.ShardCount)).ConfigureAwait(false);
+                registry.Register<AccountRegionKey>(region);
+
+                var options = services.Options;
+                var directory = BackoffSupervisor.Props(Backoff.OnStop(
+                    AccountDirectory.Props(region), "directory", options.RestartMinBackoff, options.RestartMaxBackoff, 0.2, -1));
+                system.ActorOf(ClusterSingletonManager.Props(directory, PoisonPill.Instance,
+                    ClusterSingletonManagerSettings.Create(system).WithSingletonName("singleton")), AccountDirectory.Name);
+                var proxy = system.ActorOf(ClusterSingletonProxy.Props("/user/" + AccountDirectory.Name,
+                    ClusterSingletonProxySettings.Create(system).WithSingletonName("singleton")), AccountDirectory.Name + "-proxy");
+                registry.Register<AccountDirectoryKey>(proxy);
+            }));
     }
 }

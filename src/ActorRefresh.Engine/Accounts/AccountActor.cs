@@ -3,6 +3,7 @@ using ActorRefresh.Core.Providers;
 using ActorRefresh.Core.Credentials;
 using ActorRefresh.Core.Tokens;
 using ActorRefresh.Engine.Credentials;
+using ActorRefresh.Engine.Clustering;
 using Akka.Actor;
 using Akka.Event;
 using Akka.Persistence;
@@ -21,6 +22,7 @@ internal sealed class AccountActor : ReceivePersistentActor, IWithTimers
     private readonly EngineServices _services;
     private readonly EngineOptions _options;
     private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly TokenFanout _fanout;
 
     private AccountData _data;
 
@@ -37,6 +39,8 @@ internal sealed class AccountActor : ReceivePersistentActor, IWithTimers
     private bool _draining;
     private readonly CancellationTokenSource _stopping = new();
     private readonly List<IActorRef> _drains = [];
+    private int _confirmationsPending;
+    private bool _stopWhenIdle;
 
     public AccountActor(string accountId, EngineServices services)
     {
@@ -44,6 +48,7 @@ internal sealed class AccountActor : ReceivePersistentActor, IWithTimers
         _services = services;
         _options = services.Options;
         _data = AccountData.Empty(accountId);
+        _fanout = TokenFanout.Create(Context, services);
 
         Recover<SnapshotOffer>(offer =>
         {
@@ -77,11 +82,23 @@ internal sealed class AccountActor : ReceivePersistentActor, IWithTimers
     private void Unregistered()
     {
         Command<Register>(OnRegister);
-        Command<GetToken>(m => Sender.Tell(new NotRegistered(m.AccountId)));
-        Command<ReportRejected>(m => Sender.Tell(new NotRegistered(m.AccountId)));
-        Command<GetStatus>(m => Sender.Tell(new NotRegistered(m.AccountId)));
-        Command<IAccountMessage>(m => Sender.Tell(new NotRegistered(m.AccountId)));
+        Command<IAccountMessage>(m =>
+        {
+            Sender.Tell(new NotRegistered(m.AccountId));
+            PassivateIfSharded();
+        });
+        Command<StopAccount>(_ => Context.Stop(Self));
         CommonTimers();
+    }
+
+    /// <summary>
+    /// A sharded entity without an account (never registered, or removed) asks its shard to stop it, so that an unknown
+    /// id is not remembered and restarted forever. The backoff supervisor in between passes the request up.
+    /// </summary>
+    private void PassivateIfSharded()
+    {
+        if (_services.Cluster is not null && !_data.IsRegistered)
+            Context.Parent.Tell(new Akka.Cluster.Sharding.Passivate(StopAccount.Instance));
     }
 
     private void Valid()
@@ -117,7 +134,7 @@ internal sealed class AccountActor : ReceivePersistentActor, IWithTimers
             {
                 // The token is refused and refreshing is paused: do not hand it out again.
                 _currentTokenRejected = true;
-                _services.ReadSide.WithdrawToken(_accountId);
+                _fanout.Withdraw(_accountId, LastSequenceNr, doubt: true);
             }
             OnTokenRequest(Sender);
         });
@@ -149,7 +166,7 @@ internal sealed class AccountActor : ReceivePersistentActor, IWithTimers
             if (IsCurrentToken(m.TokenFingerprint))
             {
                 _currentTokenRejected = true;
-                _services.ReadSide.WithdrawToken(_accountId);
+                _fanout.Withdraw(_accountId, LastSequenceNr, doubt: true);
             }
             _waiters.Add(Sender);
         });
@@ -158,6 +175,22 @@ internal sealed class AccountActor : ReceivePersistentActor, IWithTimers
             _draining = true;
             _drains.Add(Sender);
         });
+        Command<TokenWithdrawConfirmed>(m =>
+        {
+            if (_confirmationsPending > 0 && m.Version == LastSequenceNr * 2 + 1 && --_confirmationsPending == 0)
+            {
+                Timers.Cancel(Timer.WithdrawTimeoutKey);
+                AcquirePermit(_generation);
+            }
+        });
+        Command<Timer.WithdrawTimeout>(m =>
+        {
+            if (m.Generation != _generation || _confirmationsPending == 0) return;
+            _log.Warning("Account {0}: {1} node(s) did not confirm dropping the old token in time; refreshing anyway.", _accountId, _confirmationsPending);
+            _confirmationsPending = 0;
+            AcquirePermit(_generation);
+        });
+        Command<StopAccount>(_ => _stopWhenIdle = true);
         Command<LimiterAnswered>(OnLimiterAnswered);
         Command<PreRefreshFileRead>(OnPreRefreshFileRead);
         Command<RefreshCompleted>(OnRefreshCompleted);
@@ -195,9 +228,11 @@ internal sealed class AccountActor : ReceivePersistentActor, IWithTimers
             Persist(new AccountRemoved(Now), e =>
             {
                 _data = _data.Apply(e);
+                _fanout.Forget(_accountId, LastSequenceNr);
                 _services.ReadSide.Forget(_accountId);
                 Sender.Tell(new StatusReply(last));
                 EnterJournaledState();
+                PassivateIfSharded();
             });
         });
         Command<GetStatus>(_ => ReplyStatus());
@@ -222,6 +257,9 @@ internal sealed class AccountActor : ReceivePersistentActor, IWithTimers
             if (m.Error is not null) _log.Warning("Account {0}: writing its credentials file failed: {1}", _accountId, m.Error);
         });
         Command<PreRefreshFileRead>(_ => { });
+        Command<StopAccount>(_ => Context.Stop(Self));
+        Command<TokenWithdrawConfirmed>(_ => { });
+        Command<Timer.WithdrawTimeout>(_ => { });
         Command<RefreshCompleted>(OnLateRefreshCompleted);
         Command<LimiterAnswered>(m => m.Lease?.Dispose());
         Command<Timer.RequestTimeout>(_ => { });
@@ -297,9 +335,6 @@ internal sealed class AccountActor : ReceivePersistentActor, IWithTimers
             PersistAndEnter(new RefreshFailed(ErrorClasses.Rejected, $"provider '{_data.Provider}' is not configured", _services.Backoff.RejectedAttemptAt(Now), false, Now), AnswerWaiters);
             return;
         }
-        if (_currentTokenRejected || !_data.HasFreshToken(Now, _options.RefreshLead))
-            _services.ReadSide.WithdrawToken(_accountId);
-
         _log.Debug("Account {0}: refreshing ({1}).", _accountId, why);
         var generation = ++_generation;
         Timers.Cancel(Timer.ProactiveRefreshKey);
@@ -307,6 +342,27 @@ internal sealed class AccountActor : ReceivePersistentActor, IWithTimers
         Become(Refreshing);
         PublishStatus(refreshing: true);
 
+        if (_services.Cluster is null)
+        {
+            // One node: the read side is this process's; the account keeps it current synchronously.
+            if (_currentTokenRejected || !_data.HasFreshToken(Now, _options.RefreshLead))
+                _fanout.Withdraw(_accountId, LastSequenceNr, doubt: true);
+            AcquirePermit(generation);
+            return;
+        }
+        // Several nodes: before the token can be replaced upstream, every node must have stopped serving it from its
+        // read side (the account itself goes on answering with it while it is fresh). Wait for their confirmations.
+        _confirmationsPending = _fanout.WithdrawConfirmed(_accountId, LastSequenceNr, Self);
+        if (_confirmationsPending == 0)
+        {
+            AcquirePermit(generation);
+            return;
+        }
+        Timers.StartSingleTimer(Timer.WithdrawTimeoutKey, new Timer.WithdrawTimeout(generation), _services.Cluster.EffectiveWithdrawTimeout);
+    }
+
+    private void AcquirePermit(int generation)
+    {
         var self = Self;
         // Cancelled when the actor stops, so a queued permit is not granted to an actor that is gone.
         _services.Limiter.AcquireAsync(_data.Provider!, _stopping.Token).AsTask().PipeTo(self,
@@ -442,6 +498,7 @@ internal sealed class AccountActor : ReceivePersistentActor, IWithTimers
             AnswerWaiters();
             AnswerDrains();
             Stash.UnstashAll();
+            if (_stopWhenIdle) Context.Stop(Self);
         });
     }
 
@@ -606,20 +663,20 @@ internal sealed class AccountActor : ReceivePersistentActor, IWithTimers
         switch (_data.State)
         {
             case AccountState.PolicyBlocked:
-                _services.ReadSide.WithdrawToken(_accountId);
+                _fanout.Withdraw(_accountId, LastSequenceNr, doubt: false);
                 Become(PolicyBlocked);
                 break;
             case AccountState.BackingOff:
-                _services.ReadSide.WithdrawToken(_accountId);
+                _fanout.Withdraw(_accountId, LastSequenceNr, doubt: false);
                 Timers.StartSingleTimer(Timer.RetryKey, Timer.Retry.Instance, Delay(_data.RetryAt!.Value, now));
                 Become(BackingOff);
                 break;
             default:
                 var refreshPoint = _data.RefreshPoint(_options.RefreshLead);
                 if (refreshPoint is { } point && !_currentTokenRejected && now < point)
-                    _services.ReadSide.PublishToken(_accountId, new AccessToken(_data.AccessToken!, _data.ExpiresAt!.Value), point);
+                    _fanout.Publish(_accountId, new AccessToken(_data.AccessToken!, _data.ExpiresAt!.Value), point, LastSequenceNr);
                 else
-                    _services.ReadSide.WithdrawToken(_accountId);
+                    _fanout.Withdraw(_accountId, LastSequenceNr, doubt: false);
                 // Idle accounts refresh on their own, a little before the refresh point, jittered to spread storms.
                 var due = refreshPoint is { } p ? p - _options.RefreshJitter * _services.Random() : now;
                 _nextRefreshAt = due;
@@ -654,6 +711,13 @@ internal sealed class AccountActor : ReceivePersistentActor, IWithTimers
         _callCts?.Cancel();
         _callCts?.Dispose();
         _lease?.Dispose();
+        if (_services.Cluster is not null)
+        {
+            // Handed off, passivated or restarting: this node no longer hosts the account. Its next incarnation
+            // (here or on another node) publishes again after recovery.
+            if (_data.IsRegistered) _fanout.Withdraw(_accountId, LastSequenceNr, doubt: false);
+            _services.ReadSide.ForgetStatus(_accountId);
+        }
         base.PostStop();
     }
 
@@ -695,6 +759,7 @@ internal sealed class AccountActor : ReceivePersistentActor, IWithTimers
         {
             public static CredentialsFilePoll Instance { get; } = new();
         }
+        public const string WithdrawTimeoutKey = "withdraw-timeout";
 
         public sealed record ProactiveRefresh
         {
@@ -707,5 +772,7 @@ internal sealed class AccountActor : ReceivePersistentActor, IWithTimers
         }
 
         public sealed record RequestTimeout(int Generation);
+
+        public sealed record WithdrawTimeout(int Generation);
     }
 }

@@ -9,9 +9,10 @@ using Akka.Serialization;
 namespace ActorRefresh.Engine.Persistence;
 
 /// <summary>
-/// Serializes every journaled event and snapshot of the engine with System.Text.Json under short, stable
-/// manifests (renaming a CLR type never breaks recovery). Token fields are encrypted with AES-GCM; the key
-/// comes from HOCON <c>actor-refresh.token-encryption-key</c> (base64), which the host fills in.
+/// Serializes every journaled event and snapshot of the engine, and in cluster mode every message that crosses nodes,
+/// with System.Text.Json under short, stable manifests (renaming a CLR type never breaks recovery or a rolling
+/// upgrade). Token fields are encrypted with AES-GCM, at rest and on the wire; the key comes from HOCON
+/// <c>actor-refresh.token-encryption-key</c> (base64), which the host fills in and every node of a cluster shares.
 /// </summary>
 public sealed class AccountEventSerializer : SerializerWithStringManifest
 {
@@ -35,6 +36,28 @@ public sealed class AccountEventSerializer : SerializerWithStringManifest
         [typeof(DirectoryEntryAdded)] = "dir+",
         [typeof(DirectoryEntryRemoved)] = "dir-",
         [typeof(DirectorySnapshot)] = "dirs",
+        // Messages between nodes (cluster mode).
+        [typeof(AccountProtocol.GetToken)] = "m.get",
+        [typeof(AccountProtocol.ReportRejected)] = "m.rej",
+        [typeof(AccountProtocol.Register)] = "m.reg",
+        [typeof(AccountProtocol.ReplaceCredentials)] = "m.rc",
+        [typeof(AccountProtocol.Unblock)] = "m.ub",
+        [typeof(AccountProtocol.Block)] = "m.blk",
+        [typeof(AccountProtocol.ForceRefresh)] = "m.fr",
+        [typeof(AccountProtocol.Remove)] = "m.rm",
+        [typeof(AccountProtocol.GetStatus)] = "m.st",
+        [typeof(AccountProtocol.TokenGranted)] = "m.tok",
+        [typeof(AccountProtocol.BackingOff)] = "m.bo",
+        [typeof(AccountProtocol.Blocked)] = "m.bl",
+        [typeof(AccountProtocol.NotRegistered)] = "m.nr",
+        [typeof(AccountProtocol.StatusReply)] = "m.status",
+        [typeof(AccountProtocol.CommandRefused)] = "m.refused",
+        [typeof(AccountProtocol.ListAccounts)] = "m.list",
+        [typeof(AccountProtocol.AccountIds)] = "m.ids",
+        [typeof(Clustering.TokenPublished)] = "c.pub",
+        [typeof(Clustering.TokenWithdrawn)] = "c.wd",
+        [typeof(Clustering.TokenWithdrawConfirmed)] = "c.wdc",
+        [typeof(Clustering.StopAccount)] = "c.stop",
     };
 
     private static readonly Dictionary<string, Type> Types = Manifests.ToDictionary(kv => kv.Value, kv => kv.Key);
@@ -77,6 +100,8 @@ public sealed class AccountEventSerializer : SerializerWithStringManifest
     {
         if (!Types.TryGetValue(manifest, out var type))
             throw new System.Runtime.Serialization.SerializationException($"Unknown ActorRefresh manifest '{manifest}'.");
+        if (type == typeof(AccountProtocol.ListAccounts)) return AccountProtocol.ListAccounts.Instance;
+        if (type == typeof(Clustering.StopAccount)) return Clustering.StopAccount.Instance;
         return JsonSerializer.Deserialize(bytes, type, _json)
                ?? throw new System.Runtime.Serialization.SerializationException($"Empty payload for manifest '{manifest}'.");
     }

@@ -53,6 +53,8 @@ public sealed class AccountReadSide
 
     internal void PublishStatus(AccountStatus status) => _statuses[status.AccountId] = status;
 
+    internal void ForgetStatus(string accountId) => _statuses.TryRemove(accountId, out _);
+
     internal void Forget(string accountId)
     {
         _tokens.TryRemove(accountId, out _);

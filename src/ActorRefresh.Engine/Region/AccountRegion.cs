@@ -134,6 +134,8 @@ internal sealed class AccountRegion : ReceivePersistentActor
                     randomFactor: 0.2,
                     maxNrOfRetries: -1)
                 .WithSupervisorStrategy(new OneForOneStrategy(_ => Directive.Stop))
+                // Sharding's answer to a passivation or hand-off: the account stops for good, not restarted with backoff.
+                .WithFinalStopMessage(m => m is Clustering.StopAccount)
                 .WithReplyWhileStopped(new Status.Failure(new AccountUnavailableException(accountId))));
     }
 

@@ -5,6 +5,7 @@ using ActorRefresh.Hosting;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace ActorRefresh.Host.Api;
 
@@ -29,8 +30,15 @@ internal static class ApiEndpoints
         v1.MapPost("/accounts/{id}/unblock", UnblockAsync);
         v1.MapPost("/accounts/{id}/block", BlockAsync);
         v1.MapPost("/import/claude", ImportClaudeAsync);
+        v1.MapGet("/cluster", ClusterAsync);
         return endpoints;
     }
+
+    /// <summary>Members, their state and roles, and accounts per member. 404 when the engine has no cluster view (a test double).</summary>
+    private static async Task<IResult> ClusterAsync(HttpContext context, CancellationToken ct) =>
+        context.RequestServices.GetService<ClusterStatusReader>() is { } cluster
+            ? TypedResults.Ok(await cluster.GetAsync(ct).ConfigureAwait(false))
+            : TypedResults.NotFound();
 
     private static async Task<IResult> ListAsync(ITokenProvider tokens, CancellationToken ct) =>
         TypedResults.Ok(await tokens.ListAsync(ct).ConfigureAwait(false));

@@ -4,6 +4,7 @@ using ActorRefresh.Engine.Accounts;
 using ActorRefresh.Host.Api;
 using ActorRefresh.Host.Demo;
 using ActorRefresh.Host.Logging;
+using ActorRefresh.Hosting;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Hosting;
 using Spectre.Console;
@@ -34,6 +35,7 @@ internal sealed class CliApp(TextWriter output, TextWriter error, IAnsiConsole c
         root.Subcommands.Add(SimplePost("unblock", "Lifts a block (and a backoff about the old failure).", "unblock"));
         root.Subcommands.Add(SimplePost("refresh", "Refreshes the account now, unless it is backing off or blocked.", "refresh"));
         root.Subcommands.Add(ImportClaudeCommand());
+        root.Subcommands.Add(ClusterCommand());
         root.Subcommands.Add(DemoCommand());
         return root;
     }
@@ -48,14 +50,34 @@ internal sealed class CliApp(TextWriter output, TextWriter error, IAnsiConsole c
         var logFormat = new Option<string>("--log-format") { Description = "Console log format.", DefaultValueFactory = _ => "text" };
         logFormat.AcceptOnlyFromAmong("text", "json");
         var config = new Option<string?>("--config") { Description = "Extra JSON configuration file, applied over config/appsettings.json and under environment variables." };
+        var cluster = new Option<bool>("--cluster")
+        {
+            Description = "Runs as a cluster node (ActorRefresh:Cluster:Enabled): sharded accounts, PostgreSQL journal (config/appsettings.cluster.json).",
+        };
+        var clusterPort = new Option<int?>("--cluster-port") { Description = "Akka remoting port of this node (ActorRefresh:Cluster:Port)." };
+        var clusterHost = new Option<string?>("--cluster-hostname") { Description = "Host name or address of this node for remoting (ActorRefresh:Cluster:Hostname)." };
+        var seeds = new Option<string?>("--seed-nodes") { Description = "Seed nodes, host:port separated by ',' (ActorRefresh:Cluster:SeedNodes)." };
 
-        var command = new Command("serve", "Runs the token broker: HTTP API, status page, /metrics.") { urls, logFormat, config };
+        var command = new Command("serve", "Runs the token broker: HTTP API, status page, /metrics.")
+        {
+            urls, logFormat, config, cluster, clusterPort, clusterHost, seeds,
+        };
         command.SetAction(async (parse, ct) =>
         {
+            var overrides = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
+            if (parse.GetValue(cluster)) overrides["ActorRefresh:Cluster:Enabled"] = "true";
+            if (parse.GetValue(clusterPort) is { } port) overrides["ActorRefresh:Cluster:Port"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            if (parse.GetValue(clusterHost) is { Length: > 0 } host) overrides["ActorRefresh:Cluster:Hostname"] = host;
+            if (parse.GetValue(seeds) is { Length: > 0 } seedList)
+            {
+                var entries = seedList.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+                for (var i = 0; i < entries.Length; i++) overrides[$"ActorRefresh:Cluster:SeedNodes:{i}"] = entries[i];
+            }
             var settings = new ServeSettings(
                 parse.GetValue(urls)!.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
                 parse.GetValue(logFormat) == "json" ? LogFormat.Json : LogFormat.Text,
-                parse.GetValue(config));
+                parse.GetValue(config),
+                overrides.Count > 0 ? overrides : null);
             WebApplication app;
             try
             {
@@ -129,6 +151,20 @@ internal sealed class CliApp(TextWriter output, TextWriter error, IAnsiConsole c
                 var body = await client.GetAsync(AccountPath(account), ct).ConfigureAwait(false);
                 WriteStatus(body, json);
             }
+        });
+        return command;
+    }
+
+    private Command ClusterCommand()
+    {
+        var command = ClientCommand("cluster", "Shows the cluster's members, their state and roles, and how many accounts each hosts.");
+        SetClientAction(command, async (client, parse, json, ct) =>
+        {
+            var body = await client.GetAsync("v1/cluster", ct).ConfigureAwait(false);
+            if (json)
+                output.WriteLine(body);
+            else
+                StatusRendering.WriteCluster(console, Deserialize<ClusterStatus>(body));
         });
         return command;
     }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using ActorRefresh.Engine.Accounts;
+using ActorRefresh.Hosting;
 using Spectre.Console;
 using Spectre.Console.Rendering;
 
@@ -43,6 +44,23 @@ internal static class StatusRendering
         Row("Refreshes / failures / 429s", new Text(string.Create(CultureInfo.InvariantCulture,
             $"{a.Counters.Refreshes} / {a.Counters.Failures} / {a.Counters.RateLimited}")));
         console.Write(grid);
+    }
+
+    public static void WriteCluster(IAnsiConsole console, ClusterStatus cluster)
+    {
+        console.MarkupLine($"[bold]{Markup.Escape(cluster.Mode)}[/] · answered by {Markup.Escape(cluster.Self)} · leader {Markup.Escape(cluster.Leader ?? "-")}");
+        var table = new Table().Border(TableBorder.Rounded).AddColumns("Member", "Status", "Reachable", "Roles", "Shards", "Accounts");
+        foreach (var m in cluster.Members)
+        {
+            table.AddRow(
+                new Text(m.Address + (m.IsSelf ? " (this node)" : "") + (m.IsLeader ? " (leader)" : "")),
+                new Text(m.Status),
+                new Markup(m.Reachable ? "[green]yes[/]" : "[red]no[/]"),
+                new Text(m.Roles.Count == 0 ? "-" : string.Join(", ", m.Roles)),
+                new Text(m.Shards?.ToString(CultureInfo.InvariantCulture) ?? "?"),
+                new Text(m.Accounts?.ToString(CultureInfo.InvariantCulture) ?? "?"));
+        }
+        console.Write(table);
     }
 
     private static Markup State(AccountState state) => new(state switch

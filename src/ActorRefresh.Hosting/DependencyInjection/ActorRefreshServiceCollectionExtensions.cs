@@ -2,6 +2,7 @@ using ActorRefresh.Core.Backoff;
 using ActorRefresh.Core.Providers;
 using ActorRefresh.Core.Tokens;
 using ActorRefresh.Engine;
+using ActorRefresh.Engine.Clustering;
 using ActorRefresh.Engine.Persistence;
 using ActorRefresh.Engine.Region;
 using ActorRefresh.Hosting;
@@ -18,13 +19,14 @@ public static class ActorRefreshServiceCollectionExtensions
 {
     /// <summary>
     /// Adds the whole engine: provider profiles, the token endpoint client, persistence (SQLite by default),
-    /// an actor system named <c>actor-refresh</c> with the account region, and <see cref="ITokenProvider"/>.
+    /// an actor system named <c>actor-refresh</c> with the account region (a shard region when
+    /// <c>ActorRefresh:Cluster:Enabled</c>), <see cref="ITokenProvider"/> and <see cref="ClusterStatusReader"/>.
     /// Options are validated at start with messages that name the configuration key.
     /// </summary>
     public static IServiceCollection AddActorRefresh(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddActorRefreshEngine(configuration);
-        services.AddAkka("actor-refresh", (builder, provider) => builder.WithActorRefresh(provider));
+        services.AddAkka(ClusterOptions.SystemName, (builder, provider) => builder.WithActorRefresh(provider));
         return services;
     }
 
@@ -39,12 +41,29 @@ public static class ActorRefreshServiceCollectionExtensions
         services.AddSingleton<IValidateOptions<EngineOptions>>(new DelegateValidator<EngineOptions>(o => o.Validate()));
         services.AddOptions<StorageOptions>().Bind(configuration.GetSection(StorageOptions.Section)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<StorageOptions>>(new DelegateValidator<StorageOptions>(o => o.Validate()));
-        services.AddSingleton(provider => new EngineServices(
-            provider.GetRequiredService<IProviderRegistry>(),
-            provider.GetRequiredService<ITokenEndpointClient>(),
-            provider.GetRequiredService<IOptions<BackoffOptions>>().Value,
-            provider.GetRequiredService<IOptions<EngineOptions>>().Value,
-            provider.GetRequiredService<TimeProvider>()));
+        services.AddOptions<ClusterOptions>().Bind(configuration.GetSection(ClusterOptions.Section)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<ClusterOptions>>(new DelegateValidator<ClusterOptions>(o => o.Validate()));
+        services.AddSingleton<IValidateOptions<StorageOptions>>(provider => new DelegateValidator<StorageOptions>(o =>
+        {
+            var cluster = provider.GetRequiredService<IOptions<ClusterOptions>>().Value;
+            return cluster.Enabled && string.IsNullOrWhiteSpace(o.EncryptionKey)
+                ? [$"{StorageOptions.Section}:EncryptionKey is required in cluster mode: every node must read the tokens the others stored."]
+                : [];
+        }));
+        services.AddSingleton(provider =>
+        {
+            var cluster = provider.GetRequiredService<IOptions<ClusterOptions>>().Value;
+            return new EngineServices(
+                provider.GetRequiredService<IProviderRegistry>(),
+                provider.GetRequiredService<ITokenEndpointClient>(),
+                provider.GetRequiredService<IOptions<BackoffOptions>>().Value,
+                provider.GetRequiredService<IOptions<EngineOptions>>().Value,
+                provider.GetRequiredService<TimeProvider>())
+            {
+                Cluster = cluster.Enabled ? cluster : null,
+            };
+        });
+        services.AddSingleton<ClusterStatusReader>();
         services.AddSingleton(provider => ResolveEncryptionKey(
             provider.GetRequiredService<IOptions<StorageOptions>>().Value,
             provider.GetRequiredService<ILoggerFactory>().CreateLogger("ActorRefresh.Storage")));

@@ -12,9 +12,16 @@ namespace ActorRefresh.Hosting.Tokens;
 /// <see cref="ITokenProvider"/> over the account region. A fresh token comes from the node's read side with no
 /// actor round trip; everything else is an Ask with an explicit timeout. Cancelling a caller's token only
 /// abandons that caller's wait: the account's refresh goes on and answers the others.
+/// In cluster mode the region is the shard region (it routes to the node hosting the account), registering and
+/// removing go through the cluster's directory, and the list is the directory's ids with each account's status.
 /// </summary>
-internal sealed class TokenProvider(IRequiredActor<AccountRegionKey> region, EngineServices services) : ITokenProvider
+internal sealed class TokenProvider(
+    IRequiredActor<AccountRegionKey> region,
+    IRequiredActor<AccountDirectoryKey> directory,
+    EngineServices services) : ITokenProvider
 {
+    private const int ListParallelism = 32;
+
     private readonly TimeSpan _askTimeout = services.Options.AskTimeout;
 
     public ValueTask<AccessToken> GetTokenAsync(string accountId, CancellationToken cancellationToken = default)
@@ -34,7 +41,7 @@ internal sealed class TokenProvider(IRequiredActor<AccountRegionKey> region, Eng
     }
 
     public Task<AccountStatus> RegisterAsync(AccountCredentials credentials, CancellationToken cancellationToken = default) =>
-        AskStatusAsync(new Register(credentials), cancellationToken);
+        AskStatusAsync(new Register(credentials), cancellationToken, directory.ActorRef);
 
     public Task<AccountStatus> ReplaceCredentialsAsync(AccountCredentials credentials, CancellationToken cancellationToken = default) =>
         AskStatusAsync(new ReplaceCredentials(credentials), cancellationToken);
@@ -49,13 +56,35 @@ internal sealed class TokenProvider(IRequiredActor<AccountRegionKey> region, Eng
         AskStatusAsync(new ForceRefresh(accountId), cancellationToken);
 
     public Task RemoveAsync(string accountId, CancellationToken cancellationToken = default) =>
-        AskStatusAsync(new Remove(accountId), cancellationToken);
+        AskStatusAsync(new Remove(accountId), cancellationToken, directory.ActorRef);
 
     public Task<AccountStatus> GetStatusAsync(string accountId, CancellationToken cancellationToken = default) =>
         AskStatusAsync(new GetStatus(accountId), cancellationToken);
 
     public Task<IReadOnlyList<AccountStatus>> ListAsync(CancellationToken cancellationToken = default) =>
-        Task.FromResult(services.ReadSide.Statuses());
+        services.Cluster is null ? Task.FromResult(services.ReadSide.Statuses()) : ListClusterAsync(cancellationToken);
+
+    private async Task<IReadOnlyList<AccountStatus>> ListClusterAsync(CancellationToken cancellationToken)
+    {
+        AccountIds ids;
+        try
+        {
+            ids = await directory.ActorRef.Ask<AccountIds>(ListAccounts.Instance, _askTimeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (AskTimeoutException e)
+        {
+            throw new EngineUnavailableException("*", "the account directory did not answer in time", e);
+        }
+        var statuses = new AccountStatus?[ids.Ids.Count];
+        await Parallel.ForEachAsync(Enumerable.Range(0, ids.Ids.Count),
+            new ParallelOptions { MaxDegreeOfParallelism = ListParallelism, CancellationToken = cancellationToken },
+            async (i, ct) =>
+            {
+                var reply = await AskAsync(new GetStatus(ids.Ids[i]), ct, region.ActorRef).ConfigureAwait(false);
+                statuses[i] = (reply as StatusReply)?.Status;
+            }).ConfigureAwait(false);
+        return statuses.OfType<AccountStatus>().ToList();
+    }
 
     private async Task<AccessToken> AskTokenAsync(IAccountMessage message, CancellationToken cancellationToken, bool throwOnFailure = true)
     {
@@ -74,21 +103,21 @@ internal sealed class TokenProvider(IRequiredActor<AccountRegionKey> region, Eng
         }
     }
 
-    private async Task<AccountStatus> AskStatusAsync(IAccountMessage message, CancellationToken cancellationToken)
+    private async Task<AccountStatus> AskStatusAsync(IAccountMessage message, CancellationToken cancellationToken, IActorRef? target = null)
     {
         if (!AccountIdRules.IsValid(message.AccountId))
             throw new InvalidAccountCommandException(message.AccountId, AccountIdRules.Description);
-        var reply = await AskAsync(message, cancellationToken);
+        var reply = await AskAsync(message, cancellationToken, target);
         return reply is StatusReply status ? status.Status : throw Failure(message.AccountId, reply);
     }
 
-    private async Task<object> AskAsync(IAccountMessage message, CancellationToken cancellationToken)
+    private async Task<object> AskAsync(IAccountMessage message, CancellationToken cancellationToken, IActorRef? target = null)
     {
         if (!AccountIdRules.IsValid(message.AccountId))
             throw new InvalidAccountCommandException(message.AccountId, AccountIdRules.Description);
         try
         {
-            return await region.ActorRef.Ask<object>(message, _askTimeout, cancellationToken);
+            return await (target ?? region.ActorRef).Ask<object>(message, _askTimeout, cancellationToken);
         }
         catch (AskTimeoutException e)
         {

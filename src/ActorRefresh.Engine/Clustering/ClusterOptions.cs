@@ -1,0 +1,75 @@
+namespace ActorRefresh.Engine.Clustering;
+
+/// <summary>Which set of cluster timings to run with.</summary>
+public enum ClusterTimings
+{
+    /// <summary>Akka's defaults: tolerant failure detection, failover after a hard crash takes tens of seconds.</summary>
+    Production,
+    /// <summary>Fast failure detection and sharding retries for tests on one machine: failover in a few seconds.</summary>
+    Test,
+}
+
+/// <summary>Cluster mode, bound from configuration section <c>ActorRefresh:Cluster</c>.</summary>
+public sealed class ClusterOptions
+{
+    /// <summary>Configuration section the options bind from.</summary>
+    public const string Section = "ActorRefresh:Cluster";
+
+    /// <summary>Name of the actor system; every node of one cluster must use the same.</summary>
+    public const string SystemName = "actor-refresh";
+
+    /// <summary>Runs the node as a member of an Akka cluster with sharded accounts (off: standalone).</summary>
+    public bool Enabled { get; set; }
+
+    /// <summary>Host name or address this node's remoting binds to and advertises.</summary>
+    public string Hostname { get; set; } = "127.0.0.1";
+
+    /// <summary>Remoting port of this node (0 picks a free one, only useful for a node that is no seed).</summary>
+    public int Port { get; set; } = 4053;
+
+    /// <summary>Seed node addresses, <c>host:port</c> or full <c>akka.tcp://actor-refresh@host:port</c>; this node alone when empty.</summary>
+    public List<string> SeedNodes { get; set; } = [];
+
+    /// <summary>Cluster roles of this node (informational; every node hosts accounts).</summary>
+    public List<string> Roles { get; set; } = [];
+
+    /// <summary>Number of shards the accounts are spread over. Fixed for the life of the cluster's data: never change it.</summary>
+    public int ShardCount { get; set; } = 100;
+
+    /// <summary>Failure detection and sharding timings.</summary>
+    public ClusterTimings Timings { get; set; } = ClusterTimings.Production;
+
+    /// <summary>
+    /// Longest a refresh waits for every node to confirm it dropped the account's token from its read side before the
+    /// upstream call goes ahead anyway. Defaults to the failure detector's pause for the chosen timings (a node that has
+    /// not confirmed by then is, or is about to be, unreachable, and unreachable nodes drop the tokens they got from it).
+    /// </summary>
+    public TimeSpan? WithdrawTimeout { get; set; }
+
+    /// <summary>The withdraw timeout in effect.</summary>
+    public TimeSpan EffectiveWithdrawTimeout =>
+        WithdrawTimeout ?? (Timings == ClusterTimings.Test ? TimeSpan.FromSeconds(1) : TimeSpan.FromSeconds(3));
+
+    /// <summary>The seed nodes as full Akka addresses.</summary>
+    public IReadOnlyList<string> SeedAddresses => SeedNodes.Count == 0
+        ? [$"akka.tcp://{SystemName}@{Hostname}:{Port}"]
+        : SeedNodes.Select(s => s.Contains("://", StringComparison.Ordinal) ? s : $"akka.tcp://{SystemName}@{s}").ToList();
+
+    /// <summary>Returns the problems with these options, each naming its configuration key; empty when valid.</summary>
+    public IReadOnlyList<string> Validate()
+    {
+        var errors = new List<string>();
+        if (!Enabled) return errors;
+        if (string.IsNullOrWhiteSpace(Hostname)) errors.Add($"{Section}:Hostname must not be empty.");
+        if (Port is < 0 or > 65535) errors.Add($"{Section}:Port must be between 0 and 65535.");
+        if (ShardCount < 1) errors.Add($"{Section}:ShardCount must be at least 1 (and never change once accounts exist).");
+        foreach (var seed in SeedNodes)
+        {
+            var address = seed.Contains("://", StringComparison.Ordinal) ? seed : $"akka.tcp://{SystemName}@{seed}";
+            if (!Uri.TryCreate(address, UriKind.Absolute, out var uri) || uri.Port <= 0 || !address.Contains($"://{SystemName}@", StringComparison.Ordinal))
+                errors.Add($"{Section}:SeedNodes entry '{seed}' is not host:port or akka.tcp://{SystemName}@host:port.");
+        }
+        if (WithdrawTimeout is { } t && t <= TimeSpan.Zero) errors.Add($"{Section}:WithdrawTimeout must be positive.");
+        return errors;
+    }
+}

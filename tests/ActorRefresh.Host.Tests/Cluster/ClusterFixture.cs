@@ -1,0 +1,144 @@
+using System.Text.Json;
+using ActorRefresh.TestKit;
+using Npgsql;
+
+namespace ActorRefresh.Host.Tests.Cluster;
+
+/// <summary>Runs only where PostgreSQL is available (tests/run.sh); in CI a missing database fails the tests instead.</summary>
+public sealed class ClusterFactAttribute : FactAttribute
+{
+    public ClusterFactAttribute()
+    {
+        if (string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable(ClusterFixture.PgVariable)) && !ClusterFixture.InCi)
+            Skip = $"{ClusterFixture.PgVariable} is not set: run tests/run.sh, which starts a throwaway PostgreSQL.";
+    }
+}
+
+/// <summary>
+/// Three real <c>actor-refresh serve --cluster</c> processes with test timings, one fresh PostgreSQL database for the
+/// class, and the fake token server in this process. Tests that take a node away call <see cref="EnsureThreeNodesAsync"/>
+/// first thing, which starts replacements.
+/// </summary>
+public sealed class ClusterFixture : IAsyncLifetime
+{
+    public const string PgVariable = "ACTORREFRESH_TEST_PG";
+    public static readonly TimeSpan TokenLifetime = TimeSpan.FromSeconds(7);
+
+    private readonly string _directory = Path.Combine(Path.GetTempPath(), "actorrefresh-cluster-" + Guid.NewGuid().ToString("N"));
+    private readonly string _database = "actorrefresh_cluster_" + Guid.NewGuid().ToString("N")[..12];
+    private readonly Dictionary<string, string> _environment = new(StringComparer.Ordinal);
+    private readonly List<int> _seedPorts = [];
+    private string? _adminConnection;
+    private int _started;
+
+    public static bool InCi => string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase);
+
+    public FakeTokenServer Server { get; private set; } = null!;
+
+    public List<ClusterNode> Nodes { get; } = [];
+
+    public async Task InitializeAsync()
+    {
+        _adminConnection = Environment.GetEnvironmentVariable(PgVariable);
+        if (string.IsNullOrWhiteSpace(_adminConnection))
+        {
+            if (InCi) throw new InvalidOperationException($"{PgVariable} is not set: the cluster tests need PostgreSQL (tests/run.sh starts one).");
+            return;
+        }
+        await using (var connection = new NpgsqlConnection(_adminConnection))
+        {
+            await connection.OpenAsync();
+            await using var create = new NpgsqlCommand($"CREATE DATABASE \"{_database}\"", connection);
+            await create.ExecuteNonQueryAsync();
+        }
+        var node = new NpgsqlConnectionStringBuilder(_adminConnection) { Database = _database, MaxPoolSize = 20 };
+
+        Server = await FakeTokenServer.StartAsync(new FakeTokenServerOptions { AccessTokenLifetime = TokenLifetime, Latency = TimeSpan.FromMilliseconds(300) });
+        _environment["ActorRefresh__Cluster__Timings"] = "test";
+        _environment["ActorRefresh__Storage__ConnectionString"] = node.ConnectionString;
+        _environment["ActorRefresh__Storage__EncryptionKey"] = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+        _environment["ActorRefresh__Providers__claude__TokenEndpoint"] = Server.TokenEndpoint.ToString();
+        // Tokens are fresh for 2 s of their 7 s: accounts refresh on their own every couple of seconds.
+        _environment["ActorRefresh__Engine__RefreshLead"] = "00:00:05";
+        _environment["ActorRefresh__Engine__RefreshJitter"] = "00:00:00.500";
+        _environment["ActorRefresh__Engine__MinimumValidity"] = "00:00:01";
+        _environment["ActorRefresh__Engine__AskTimeout"] = "00:00:04";
+        _environment["Serilog__MinimumLevel__Default"] = "Information";
+
+        for (var i = 0; i < 3; i++) _seedPorts.Add(ClusterNode.FreePort());
+        foreach (var port in _seedPorts) Nodes.Add(StartNode(ClusterNode.FreePort(), port, _seedPorts));
+        await WaitForMembersAsync(3);
+    }
+
+    /// <summary>Replaces nodes that exited with new ones (new ports) and waits until three members are up and reachable.</summary>
+    public async Task EnsureThreeNodesAsync()
+    {
+        Assert.False(string.IsNullOrWhiteSpace(_adminConnection), $"{PgVariable} is not set.");
+        Nodes.RemoveAll(n => n.HasExited);
+        var seeds = Nodes.Select(n => n.AkkaPort).ToList();
+        while (Nodes.Count < 3) Nodes.Add(StartNode(ClusterNode.FreePort(), ClusterNode.FreePort(), seeds));
+        await WaitForMembersAsync(3);
+    }
+
+    public async Task<ClusterNode> HostOfAsync(string accountId)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        while (true)
+        {
+            foreach (var node in Nodes.Where(n => !n.HasExited))
+            {
+                if (await node.HostsAsync(accountId)) return node;
+            }
+            await Task.Delay(100, timeout.Token);
+        }
+    }
+
+    public string Logs() => string.Join("\n", Nodes.Select(n => $"==== node {n.HttpPort} ====\n" + Tail(n.Log, 60)));
+
+    public async Task DisposeAsync()
+    {
+        await Task.WhenAll(Nodes.Select(n => n.DisposeAsync().AsTask()));
+        if (Server is not null) await Server.DisposeAsync();
+        if (!string.IsNullOrWhiteSpace(_adminConnection))
+        {
+            await using var connection = new NpgsqlConnection(_adminConnection);
+            await connection.OpenAsync();
+            await using var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS \"{_database}\" WITH (FORCE)", connection);
+            await drop.ExecuteNonQueryAsync();
+        }
+        try
+        {
+            Directory.Delete(_directory, recursive: true);
+        }
+        catch (DirectoryNotFoundException)
+        {
+        }
+    }
+
+    private ClusterNode StartNode(int httpPort, int akkaPort, IReadOnlyList<int> seeds) =>
+        ClusterNode.Start(httpPort, akkaPort, seeds, _environment, Path.Combine(_directory, "node" + Interlocked.Increment(ref _started)));
+
+    private async Task WaitForMembersAsync(int count)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        while (true)
+        {
+            var ready = 0;
+            foreach (var node in Nodes)
+            {
+                Assert.False(node.HasExited, "A cluster node exited while starting:\n" + Tail(node.Log, 80));
+                if (await node.ClusterAsync() is { } c)
+                {
+                    var members = c.GetProperty("members").EnumerateArray().ToList();
+                    if (members.Count == count && members.All(m => m.GetProperty("status").GetString() == "Up" && m.GetProperty("reachable").GetBoolean()))
+                        ready++;
+                }
+            }
+            if (ready == Nodes.Count) return;
+            if (timeout.IsCancellationRequested) throw new TimeoutException("The cluster did not form in 60 s:\n" + Logs());
+            await Task.Delay(200);
+        }
+    }
+
+    private static string Tail(string log, int lines) => string.Join('\n', log.Split('\n').TakeLast(lines));
+}

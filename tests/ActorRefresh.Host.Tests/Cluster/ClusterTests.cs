@@ -1,0 +1,251 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using ActorRefresh.TestKit;
+using Xunit.Abstractions;
+
+namespace ActorRefresh.Host.Tests.Cluster;
+
+/// <summary>
+/// Three real <c>actor-refresh serve --cluster</c> processes sharing one PostgreSQL database, against the fake token server
+/// in this process: one refresher per account across nodes, failover after SIGKILL, hand-off on graceful leave, backoff
+/// that survives a move. Accounts' tokens are fresh for 2 s, so refreshes run all the time.
+/// </summary>
+[Collection("cluster")]
+public sealed class ClusterTests(ClusterFixture cluster, ITestOutputHelper output) : IClassFixture<ClusterFixture>
+{
+    private FakeTokenServer Server => cluster.Server;
+
+    [ClusterFact]
+    public async Task Callers_on_every_node_hammering_the_same_accounts_see_one_refresh_at_a_time()
+    {
+        await cluster.EnsureThreeNodesAsync();
+        string[] accounts = ["hammer-1", "hammer-2", "hammer-3"];
+        foreach (var id in accounts) await RegisterAsync(cluster.Nodes[0], id);
+        var before = accounts.Sum(Server.RefreshCalls);
+
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(6));
+        var stats = await HammerAsync(cluster.Nodes, accounts, callersPerNode: 8, stop.Token);
+
+        output.WriteLine($"answers: {stats.Describe()}; refreshes: {accounts.Sum(Server.RefreshCalls) - before}");
+        Assert.True(stats.Exceptions.IsEmpty, "Callers got no answer: " + string.Join("; ", stats.Exceptions.Take(5)) + "\n" + cluster.Logs());
+        Assert.True(stats.Total > 300, $"only {stats.Total} answers");
+        Assert.Equal(stats.Total, stats.Count(HttpStatusCode.OK));
+        Assert.True(accounts.Sum(Server.RefreshCalls) - before >= accounts.Length * 2, "the accounts should have refreshed while hammered");
+        AssertInvariants();
+    }
+
+    [ClusterFact]
+    public async Task Hard_kill_of_the_node_hosting_a_busy_account_fails_over_with_its_latest_pair()
+    {
+        await cluster.EnsureThreeNodesAsync();
+        const string id = "busy-kill";
+        await RegisterAsync(cluster.Nodes[0], id);
+        using var stop = new CancellationTokenSource();
+        var hammer = HammerAsync(cluster.Nodes.ToList(), [id], callersPerNode: 4, stop.Token);
+
+        var host = await cluster.HostOfAsync(id);
+        var survivors = cluster.Nodes.Where(n => n != host).ToList();
+        await WaitUntilAsync(() => Server.InFlightRefreshes(id) > 0, TimeSpan.FromSeconds(10));
+        var clock = Stopwatch.StartNew();
+        host.Kill();
+
+        // The account answers again when its entity (restarted on a survivor from the journal) replies.
+        var answered = await WaitForAsync(async () => (await survivors[0].Http.GetAsync($"v1/accounts/{id}")).StatusCode == HttpStatusCode.OK, TimeSpan.FromSeconds(30));
+        var failover = clock.Elapsed;
+        await WaitForAsync(async () => (await survivors[1].Http.GetAsync($"v1/accounts/{id}/token")).StatusCode == HttpStatusCode.OK, TimeSpan.FromSeconds(30));
+        var tokenAgain = clock.Elapsed;
+        output.WriteLine($"failover after SIGKILL: status answered after {failover.TotalSeconds:0.00} s, token after {tokenAgain.TotalSeconds:0.00} s");
+        Console.WriteLine($"[cluster] failover after SIGKILL mid-refresh: {failover.TotalSeconds:0.00} s (token {tokenAgain.TotalSeconds:0.00} s)");
+        Assert.True(answered, "the account never answered on a survivor:\n" + cluster.Logs());
+
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        await stop.CancelAsync();
+        var stats = await hammer;
+        output.WriteLine($"answers: {stats.Describe()}");
+
+        // Refreshes went on with the latest pair: the account is Valid and holds the server's current token.
+        var status = await survivors[0].Http.GetFromJsonAsync<JsonElement>($"v1/accounts/{id}");
+        Assert.Equal("Valid", status.GetProperty("state").GetString());
+        await WaitForAsync(async () =>
+        {
+            var token = await survivors[1].Http.GetFromJsonAsync<JsonElement>($"v1/accounts/{id}/token");
+            return token.GetProperty("accessToken").GetString() == Server.Current(id).AccessToken;
+        }, TimeSpan.FromSeconds(10));
+
+        // Idle (no callers), the account still refreshes on its own after the move.
+        var idle = Server.RefreshCalls(id);
+        Assert.True(await WaitForAsync(() => Task.FromResult(Server.RefreshCalls(id) > idle), TimeSpan.FromSeconds(8)), "no proactive refresh after failover");
+        AssertInvariants();
+        Assert.True(failover < TimeSpan.FromSeconds(15), $"failover took {failover.TotalSeconds:0.0} s");
+    }
+
+    [ClusterFact]
+    public async Task Graceful_leave_hands_accounts_off_without_losing_a_refresh_result()
+    {
+        await cluster.EnsureThreeNodesAsync();
+        const string id = "leaver";
+        await RegisterAsync(cluster.Nodes[0], id);
+        using var stop = new CancellationTokenSource();
+        var host = await cluster.HostOfAsync(id);
+        var survivors = cluster.Nodes.Where(n => n != host).ToList();
+        var hammer = HammerAsync(survivors, [id], callersPerNode: 4, stop.Token);
+
+        await WaitUntilAsync(() => Server.InFlightRefreshes(id) > 0, TimeSpan.FromSeconds(10));
+        var refreshedBefore = Server.RefreshCalls(id);
+        var clock = Stopwatch.StartNew();
+        host.Terminate();
+        Assert.True(await host.WaitForExitAsync(TimeSpan.FromSeconds(30)), "the leaving node did not exit:\n" + host.Log);
+        var exited = clock.Elapsed;
+        var moved = await WaitForAsync(() => survivors[0].HostsAsync(id).ContinueWith(t => t.Result || survivors[1].HostsAsync(id).Result), TimeSpan.FromSeconds(20));
+        output.WriteLine($"graceful leave: node exited after {exited.TotalSeconds:0.00} s; account hosted again after {clock.Elapsed.TotalSeconds:0.00} s");
+        Console.WriteLine($"[cluster] graceful leave: exited {exited.TotalSeconds:0.00} s, account re-hosted {clock.Elapsed.TotalSeconds:0.00} s");
+        Assert.True(moved, "the account was not handed off:\n" + cluster.Logs());
+
+        await Task.Delay(TimeSpan.FromSeconds(2));
+        await stop.CancelAsync();
+        var stats = await hammer;
+        output.WriteLine($"answers: {stats.Describe()}");
+        Assert.True(stats.Exceptions.IsEmpty, "Callers got no answer: " + string.Join("; ", stats.Exceptions.Take(5)));
+
+        // The refresh in flight during the leave was journaled before the hand-off: the account refreshes on with the pair it returned.
+        Assert.True(Server.RefreshCalls(id) > refreshedBefore);
+        var status = await survivors[0].Http.GetFromJsonAsync<JsonElement>($"v1/accounts/{id}");
+        Assert.Equal("Valid", status.GetProperty("state").GetString());
+        Assert.False(status.GetProperty("refreshTokenMaybeSpent").GetBoolean());
+        await WaitForAsync(async () =>
+        {
+            var token = await survivors[1].Http.GetFromJsonAsync<JsonElement>($"v1/accounts/{id}/token");
+            return token.GetProperty("accessToken").GetString() == Server.Current(id).AccessToken;
+        }, TimeSpan.FromSeconds(10));
+        AssertInvariants();
+    }
+
+    [ClusterFact]
+    public async Task A_backoff_set_on_one_node_is_honoured_after_the_account_moves()
+    {
+        await cluster.EnsureThreeNodesAsync();
+        const string id = "backoff-move";
+        var issued = Server.CreateAccount(id);
+        Server.Script(id, FakeFault.RateLimited(TimeSpan.FromSeconds(12)));
+        var register = await cluster.Nodes[0].Http.PostAsJsonAsync("v1/accounts", new { id, provider = "claude", refreshToken = issued.RefreshToken });
+        Assert.Equal(HttpStatusCode.Created, register.StatusCode);
+
+        // No access token: the first request refreshes and meets the 429.
+        HttpResponseMessage response;
+        do
+        {
+            response = await cluster.Nodes[1].Http.GetAsync($"v1/accounts/{id}/token");
+        } while (response.StatusCode == HttpStatusCode.OK);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        var backoffSetAt = DateTimeOffset.UtcNow;
+        Assert.Equal(1, Server.RefreshCalls(id));
+
+        var host = await cluster.HostOfAsync(id);
+        var survivors = cluster.Nodes.Where(n => n != host).ToList();
+        host.Kill();
+
+        // On the survivor the account still backs off: 503 with Retry-After, and no call reaches the token endpoint.
+        Assert.True(await WaitForAsync(async () => (await survivors[0].Http.GetAsync($"v1/accounts/{id}")).StatusCode == HttpStatusCode.OK, TimeSpan.FromSeconds(30)),
+            "the account never answered on a survivor:\n" + cluster.Logs());
+        var moved = await survivors[1].Http.GetAsync($"v1/accounts/{id}/token");
+        if (DateTimeOffset.UtcNow < backoffSetAt.AddSeconds(11))
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, moved.StatusCode);
+            Assert.NotNull(moved.Headers.RetryAfter?.Delta);
+        }
+        Assert.Equal(1, Server.RefreshCalls(id));
+
+        // When the backoff ends, the moved account retries by itself (its timer was restored from the journal).
+        Assert.True(await WaitForAsync(() => Task.FromResult(Server.RefreshCalls(id) >= 2), TimeSpan.FromSeconds(20)), "no retry after the backoff ended");
+        Assert.True(DateTimeOffset.UtcNow >= backoffSetAt.AddSeconds(11), "retried before the backoff ended");
+        Assert.Equal(0, Server.CallsDuringBackoff);
+        AssertInvariants();
+    }
+
+    private void AssertInvariants()
+    {
+        Assert.Equal(0, Server.OverlappingRefreshes);
+        Assert.Equal(0, Server.RefreshTokenReuse);
+        Assert.Equal(0, Server.CallsDuringBackoff);
+    }
+
+    private async Task RegisterAsync(ClusterNode node, string id)
+    {
+        var issued = Server.CreateAccount(id);
+        var response = await node.Http.PostAsJsonAsync("v1/accounts", new
+        {
+            id,
+            provider = "claude",
+            refreshToken = issued.RefreshToken,
+            accessToken = issued.AccessToken,
+            expiresAt = issued.ExpiresAt,
+        });
+        Assert.True(response.StatusCode == HttpStatusCode.Created, $"register {id}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+    }
+
+    private static async Task<CallerStats> HammerAsync(IReadOnlyList<ClusterNode> nodes, string[] accounts, int callersPerNode, CancellationToken stop)
+    {
+        var stats = new CallerStats();
+        var callers = nodes.SelectMany(node => Enumerable.Range(0, callersPerNode).Select(i => Task.Run(async () =>
+        {
+            var n = i;
+            while (!stop.IsCancellationRequested && !node.HasExited)
+            {
+                var account = accounts[n++ % accounts.Length];
+                try
+                {
+                    using var response = await node.Http.GetAsync($"v1/accounts/{account}/token", CancellationToken.None);
+                    stats.Record(response.StatusCode);
+                }
+                catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+                {
+                    if (!node.HasExited) stats.Exceptions.Add($"{node.HttpPort}: {e.GetType().Name}: {e.Message}");
+                }
+            }
+        }, CancellationToken.None)));
+        await Task.WhenAll(callers);
+        return stats;
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout)
+    {
+        Assert.True(await WaitForAsync(() => Task.FromResult(condition()), timeout), "condition not met in time");
+    }
+
+    private static async Task<bool> WaitForAsync(Func<Task<bool>> condition, TimeSpan timeout)
+    {
+        var until = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < until)
+        {
+            try
+            {
+                if (await condition()) return true;
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException or JsonException or AggregateException)
+            {
+                // Not yet.
+            }
+            await Task.Delay(50);
+        }
+        return false;
+    }
+
+    private sealed class CallerStats
+    {
+        private readonly ConcurrentDictionary<HttpStatusCode, int> _answers = new();
+
+        public ConcurrentBag<string> Exceptions { get; } = [];
+
+        public int Total => _answers.Values.Sum();
+
+        public int Count(HttpStatusCode code) => _answers.GetValueOrDefault(code);
+
+        public void Record(HttpStatusCode code) => _answers.AddOrUpdate(code, 1, (_, n) => n + 1);
+
+        public string Describe() =>
+            string.Join(", ", _answers.OrderBy(kv => kv.Key).Select(kv => $"{(int)kv.Key}: {kv.Value}")) + $", no answer: {Exceptions.Count}";
+    }
+}

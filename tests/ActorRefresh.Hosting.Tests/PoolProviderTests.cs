@@ -6,6 +6,7 @@ using ActorRefresh.TestKit;
 namespace ActorRefresh.Hosting.Tests;
 
 /// <summary>Pools and usage reports through <see cref="ITokenProvider"/> in a real host.</summary>
+[Collection(HostCollection.Name)]
 public sealed class PoolProviderTests
 {
     private static readonly Dictionary<string, string?> PoolSettings = new()
@@ -111,8 +112,12 @@ public sealed class PoolProviderTests
         await RegisterAsync(engine, "a2");
         await engine.Tokens.BlockAsync("a1", "maintenance");
 
-        var leases = await Task.WhenAll(Enumerable.Range(0, 1000).Select(_ => Task.Run(async () => await engine.Tokens.LeaseAsync("main"))));
-        Assert.All(leases, l => Assert.Equal("a2", l.AccountId));
+        // Bounded parallelism: truly concurrent callers without starving the other hosts' tests of threads.
+        var leases = new System.Collections.Concurrent.ConcurrentBag<string>();
+        await Parallel.ForEachAsync(Enumerable.Range(0, 1000), new ParallelOptions { MaxDegreeOfParallelism = 8 },
+            async (_, ct) => leases.Add((await engine.Tokens.LeaseAsync("main", ct)).AccountId));
+        Assert.Equal(1000, leases.Count);
+        Assert.All(leases, id => Assert.Equal("a2", id));
         Assert.Equal(0, engine.Server.TotalRefreshCalls);
     }
 

@@ -42,6 +42,24 @@ public sealed class EngineOptions
     /// <inheritdoc cref="RestartMinBackoff"/>
     public TimeSpan RestartMaxBackoff { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>How often an account checks its quota at the provider's usage endpoint (only providers that have one).</summary>
+    public TimeSpan UsageCheckInterval { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>A usage check fires up to this much earlier than <see cref="UsageCheckInterval"/>, spreading checks of many accounts.</summary>
+    public TimeSpan UsageCheckJitter { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>After a caller reports an API 429, the account checks its quota this soon (unless its quota checks are backing off).</summary>
+    public TimeSpan UsageCheckAfterRateLimit { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Utilisation (0–100) at which an account counts as exhausted for journaling: an observation is journaled
+    /// only when it crosses this threshold (either way). Pools have their own <c>MaxUtilisation</c>.
+    /// </summary>
+    public double UtilisationThreshold { get; set; } = 90;
+
+    /// <summary>API cooldown after a reported 429 that carried neither Retry-After nor a reset time.</summary>
+    public TimeSpan ApiCooldownDefault { get; set; } = TimeSpan.FromSeconds(60);
+
     /// <summary>Returns the problems with these options, each naming its configuration key; empty when valid.</summary>
     public IReadOnlyList<string> Validate()
     {
@@ -61,6 +79,11 @@ public sealed class EngineOptions
         Check(RefreshQueueLimit >= 0, nameof(RefreshQueueLimit), "must not be negative.");
         Check(AskTimeout > TimeSpan.Zero, nameof(AskTimeout), "must be positive.");
         Check(RestartMinBackoff > TimeSpan.Zero && RestartMaxBackoff >= RestartMinBackoff, nameof(RestartMinBackoff), "must be positive and not above RestartMaxBackoff.");
+        Check(UsageCheckInterval >= TimeSpan.FromSeconds(1), nameof(UsageCheckInterval), "must be at least one second.");
+        Check(UsageCheckJitter >= TimeSpan.Zero && UsageCheckJitter < UsageCheckInterval, nameof(UsageCheckJitter), "must be between 0 and UsageCheckInterval.");
+        Check(UsageCheckAfterRateLimit >= TimeSpan.Zero, nameof(UsageCheckAfterRateLimit), "must not be negative.");
+        Check(UtilisationThreshold is > 0 and <= 100, nameof(UtilisationThreshold), "must be above 0 and at most 100.");
+        Check(ApiCooldownDefault > TimeSpan.Zero, nameof(ApiCooldownDefault), "must be positive.");
         return errors;
     }
 }

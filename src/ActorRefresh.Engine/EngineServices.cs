@@ -1,6 +1,7 @@
 using ActorRefresh.Core.Backoff;
 using ActorRefresh.Core.Providers;
 using ActorRefresh.Core.Tokens;
+using ActorRefresh.Core.Usage;
 using ActorRefresh.Engine.Limiting;
 using ActorRefresh.Engine.Observability;
 using ActorRefresh.Engine.ReadSide;
@@ -20,14 +21,17 @@ public sealed class EngineServices : IAsyncDisposable
     /// <param name="options">Engine settings.</param>
     /// <param name="time">The clock ("now") of the engine; use a scheduler-backed one under virtual time.</param>
     /// <param name="random">Source of jitter in [0,1); null for <see cref="Random.Shared"/>.</param>
+    /// <param name="usageClient">Client of the providers' usage endpoints; null disables usage checks.</param>
     public EngineServices(
         IProviderRegistry providers,
         ITokenEndpointClient tokenClient,
         BackoffOptions backoffOptions,
         EngineOptions options,
         TimeProvider time,
-        Func<double>? random = null)
+        Func<double>? random = null,
+        IUsageClient? usageClient = null)
     {
+        UsageClient = usageClient;
         Providers = providers;
         TokenClient = tokenClient;
         BackoffOptions = backoffOptions;
@@ -45,6 +49,9 @@ public sealed class EngineServices : IAsyncDisposable
 
     /// <summary>Client of the providers' token endpoints.</summary>
     public ITokenEndpointClient TokenClient { get; }
+
+    /// <summary>Client of the providers' usage endpoints; null when usage checks are off.</summary>
+    public IUsageClient? UsageClient { get; }
 
     /// <summary>Backoff settings.</summary>
     public BackoffOptions BackoffOptions { get; }

@@ -45,3 +45,29 @@ public sealed class InvalidAccountCommandException(string accountId, string reas
 /// <summary>The engine could not answer in time or its store is unavailable.</summary>
 public sealed class EngineUnavailableException(string accountId, string reason, Exception? inner = null)
     : ActorRefreshException(accountId, $"Account '{accountId}': {reason}", inner);
+
+/// <summary>No pool with that name is defined.</summary>
+public sealed class PoolNotFoundException(string pool)
+    : Exception($"Pool '{pool}' is not defined.")
+{
+    /// <summary>The pool name asked for.</summary>
+    public string Pool { get; } = pool;
+}
+
+/// <summary>
+/// No account of the pool is usable now (every member is blocked, over its utilisation threshold, in API cooldown,
+/// backing off without a valid token, or not registered). <see cref="RetryAt"/> is the earliest time one becomes usable,
+/// when known (an HTTP layer answers 503 with it as Retry-After).
+/// </summary>
+public sealed class NoUsableAccountException(string pool, DateTimeOffset? retryAt, string reason)
+    : Exception($"Pool '{pool}': {reason}")
+{
+    /// <summary>The pool.</summary>
+    public string Pool { get; } = pool;
+
+    /// <summary>The earliest time a member becomes usable, when known.</summary>
+    public DateTimeOffset? RetryAt { get; } = retryAt;
+
+    /// <summary>Why (no token inside).</summary>
+    public string Reason { get; } = reason;
+}

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using ActorRefresh.Core.Tokens;
 using ActorRefresh.Engine.Accounts;
+using ActorRefresh.Engine.Pools;
 using ActorRefresh.Hosting;
 
 namespace ActorRefresh.Host.Tests;
@@ -207,5 +208,35 @@ internal sealed class InMemoryTokenProvider(TimeProvider time) : ITokenProvider
         public string? LastErrorClass { get; set; }
         public string? LastError { get; set; }
         public long Version { get; set; }
+    }
+
+    // ---- pools: a scripted stand-in; the selection rules are the engine's and tested there ----------------
+
+    private readonly ConcurrentDictionary<string, PoolDefinition> _pools = new(StringComparer.Ordinal);
+
+    /// <summary>What the next lease of a pool answers: a lease, or an exception to throw.</summary>
+    public ConcurrentDictionary<string, Func<AccountLease>> Leases { get; } = new(StringComparer.Ordinal);
+
+    public ConcurrentQueue<(string AccountId, int StatusCode)> UsageReports { get; } = new();
+
+    public ValueTask<AccountLease> LeaseAsync(string pool, CancellationToken cancellationToken = default) =>
+        Leases.TryGetValue(pool, out var lease) ? ValueTask.FromResult(lease()) : throw new PoolNotFoundException(pool);
+
+    public Task<PoolStatus> GetPoolAsync(string pool, CancellationToken cancellationToken = default) =>
+        _pools.TryGetValue(pool, out var definition)
+            ? Task.FromResult(new PoolStatus(definition.Name, definition.Strategy, definition.MaxUtilisation,
+                definition.Accounts.Select(id => new PoolMember(id, _accounts.TryGetValue(id, out var a) ? a.State : null, 0, true, null, null, null)).ToList(), null))
+            : Task.FromException<PoolStatus>(new PoolNotFoundException(pool));
+
+    public IReadOnlyList<PoolDefinition> ListPools() => _pools.Values.OrderBy(p => p.Name, StringComparer.Ordinal).ToList();
+
+    public PoolDefinition DefinePool(PoolDefinition definition) => _pools[definition.Name] = definition;
+
+    public bool RemovePool(string pool) => _pools.TryRemove(pool, out _);
+
+    public Task<AccountStatus> ReportUsageAsync(string accountId, int statusCode, IEnumerable<KeyValuePair<string, string>> headers, CancellationToken cancellationToken = default)
+    {
+        UsageReports.Enqueue((accountId, statusCode));
+        return GetStatusAsync(accountId, cancellationToken);
     }
 }

@@ -40,6 +40,7 @@ internal sealed class HostedEngine : IAsyncDisposable
         {
             ["ActorRefresh:Storage:DataDirectory"] = directory,
             ["ActorRefresh:Providers:claude:TokenEndpoint"] = server.TokenEndpoint.ToString(),
+            ["ActorRefresh:Providers:claude:UsageEndpoint"] = server.UsageEndpoint.ToString(),
             ["ActorRefresh:Engine:AskTimeout"] = "00:00:20",
         };
         foreach (var kv in extra ?? new Dictionary<string, string?>()) settings[kv.Key] = kv.Value;

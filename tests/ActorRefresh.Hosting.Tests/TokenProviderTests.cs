@@ -6,6 +6,7 @@ using Microsoft.Extensions.Options;
 namespace ActorRefresh.Hosting.Tests;
 
 /// <summary><see cref="ITokenProvider"/> through a real host: typed failures, cancellation, validation at start.</summary>
+[Collection(HostCollection.Name)]
 public sealed class TokenProviderTests
 {
     private static AccountCredentials Credentials(string id, FakeAccountTokens tokens, DateTimeOffset? expiresAt = null) =>

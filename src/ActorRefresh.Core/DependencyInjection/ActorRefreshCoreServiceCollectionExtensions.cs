@@ -2,6 +2,7 @@ using System.Net;
 using ActorRefresh.Core.Backoff;
 using ActorRefresh.Core.Providers;
 using ActorRefresh.Core.Tokens;
+using ActorRefresh.Core.Usage;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
@@ -16,7 +17,8 @@ public static class ActorRefreshCoreServiceCollectionExtensions
     /// Adds the core services: <see cref="TimeProvider"/> (system clock unless one is registered), the named
     /// HTTP client <c>ActorRefresh.TokenEndpoint</c> (no automatic retries, no redirects, no cookies),
     /// <see cref="BackoffOptions"/> bound from <c>ActorRefresh:Backoff</c>, <see cref="BackoffPolicy"/>,
-    /// <see cref="IProviderRegistry"/> from <c>ActorRefresh:Providers</c> and <see cref="ITokenEndpointClient"/>.
+    /// <see cref="IProviderRegistry"/> from <c>ActorRefresh:Providers</c>, <see cref="ITokenEndpointClient"/> and
+    /// <see cref="IUsageClient"/> (its own named client <c>ActorRefresh.Usage</c>, same handler settings).
     /// Backoff and provider settings are validated when the host starts; messages name the offending key.
     /// </summary>
     /// <param name="services">The service collection.</param>
@@ -29,19 +31,22 @@ public static class ActorRefreshCoreServiceCollectionExtensions
 
         services.TryAddSingleton(TimeProvider.System);
 
-        services.AddHttpClient(TokenEndpointClient.HttpClientName, client =>
-            {
-                // The per-provider RequestTimeout governs; HttpClient's own 100 s default would cut it short.
-                client.Timeout = Timeout.InfiniteTimeSpan;
-            })
-            .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler
-            {
-                // A redirect would carry the refresh token somewhere else; it is classified instead.
-                AllowAutoRedirect = false,
-                UseCookies = false,
-                AutomaticDecompression = DecompressionMethods.All,
-                PooledConnectionLifetime = TimeSpan.FromMinutes(5),
-            });
+        foreach (var name in new[] { TokenEndpointClient.HttpClientName, UsageClient.HttpClientName })
+        {
+            services.AddHttpClient(name, client =>
+                {
+                    // The per-provider RequestTimeout governs; HttpClient's own 100 s default would cut it short.
+                    client.Timeout = Timeout.InfiniteTimeSpan;
+                })
+                .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler
+                {
+                    // A redirect would carry the token somewhere else; it is classified instead.
+                    AllowAutoRedirect = false,
+                    UseCookies = false,
+                    AutomaticDecompression = DecompressionMethods.All,
+                    PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+                });
+        }
 
         services.AddOptions<BackoffOptions>()
             .Bind(configuration.GetSection(BackoffOptions.SectionName))
@@ -56,6 +61,7 @@ public static class ActorRefreshCoreServiceCollectionExtensions
         services.TryAddSingleton<IProviderRegistry>(sp => new ProviderRegistry(sp.GetRequiredService<IOptions<ProviderRegistryOptions>>().Value));
 
         services.TryAddSingleton<ITokenEndpointClient, TokenEndpointClient>();
+        services.TryAddSingleton<IUsageClient, UsageClient>();
         return services;
     }
 }

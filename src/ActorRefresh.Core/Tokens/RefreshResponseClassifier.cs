@@ -128,7 +128,7 @@ internal static class RefreshResponseClassifier
 
     /// <summary>The OAuth/Anthropic error code: flat <c>{"error":"x"}</c>, nested <c>{"error":{"type":"x"}}</c>
     /// (also inside <c>{"type":"error","error":{…}}</c>), or <c>{"error":{"code":"x"}}</c>.</summary>
-    private static string? ErrorType(JsonElement o)
+    internal static string? ErrorType(JsonElement o)
     {
         if (!o.TryGetProperty("error", out var error)) return null;
         return error.ValueKind switch
@@ -139,7 +139,7 @@ internal static class RefreshResponseClassifier
         };
     }
 
-    private static string? ErrorMessage(JsonElement o)
+    internal static string? ErrorMessage(JsonElement o)
     {
         if (StringOf(o, "error_description") is { Length: > 0 } description) return description;
         if (o.TryGetProperty("error", out var error) && error.ValueKind == JsonValueKind.Object
@@ -148,7 +148,7 @@ internal static class RefreshResponseClassifier
         return StringOf(o, "message") is { Length: > 0 } message ? message : null;
     }
 
-    private static string MessageOf(JsonElement? root, string body, int status)
+    internal static string MessageOf(JsonElement? root, string body, int status)
     {
         if (root is { ValueKind: JsonValueKind.Object } o)
         {
@@ -160,10 +160,10 @@ internal static class RefreshResponseClassifier
         return string.IsNullOrWhiteSpace(body) ? $"HTTP {status} with an empty body" : body;
     }
 
-    private static string? StringOf(JsonElement o, string name) =>
+    internal static string? StringOf(JsonElement o, string name) =>
         o.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
 
-    private static JsonDocument? TryParseJson(string body)
+    internal static JsonDocument? TryParseJson(string body)
     {
         if (string.IsNullOrWhiteSpace(body)) return null;
         var first = body.AsSpan().TrimStart();

@@ -2,6 +2,7 @@ using ActorRefresh.Core.Backoff;
 using ActorRefresh.Core.Credentials;
 using ActorRefresh.Core.Tokens;
 using ActorRefresh.Engine.Credentials;
+using ActorRefresh.Core.Usage;
 using System.Text.Json.Serialization;
 using ActorRefresh.Engine.Persistence;
 
@@ -16,6 +17,13 @@ internal enum TokenDecision
     BackOff,
     Refresh,
 }
+
+/// <summary>
+/// What to do with a usage answer or a passive report: <see cref="InMemory"/> is the state with the non-journaled
+/// parts updated; <see cref="Events"/> are journaled on top of it (only what changes a decision);
+/// <see cref="TokenRejected"/> asks the actor to treat its current token as rejected (the refresh path).
+/// </summary>
+internal sealed record UsageDecision(AccountData InMemory, IReadOnlyList<IAccountEvent> Events, bool TokenRejected = false);
 
 /// <summary>
 /// The immutable, journaled state of one account, with the pure rules that drive it: <see cref="Apply"/>
@@ -53,6 +61,36 @@ internal sealed record AccountData : IAccountPersisted
     public string? InFlightRefresh { get; init; }
 
     public AccountCounters Counters { get; init; } = AccountCounters.Zero;
+
+    // ---- quota (usage) -------------------------------------------------------------------------------
+    // Journaled only through QuotaRecorded (a threshold crossing) and ApiCooldownStarted; otherwise updated in
+    // memory. The snapshot carries whatever is current.
+
+    public double? FiveHourUtilization { get; init; }
+    public DateTimeOffset? FiveHourResetsAt { get; init; }
+    public double? SevenDayUtilization { get; init; }
+    public DateTimeOffset? SevenDayResetsAt { get; init; }
+    public DateTimeOffset? QuotaObservedAt { get; init; }
+
+    /// <summary>The API refused a request for quota: leases avoid the account until then. About the account, not the token.</summary>
+    public DateTimeOffset? ApiCooldownUntil { get; init; }
+
+    /// <summary>
+    /// Set when new credentials arrived while an organisation-policy block stands: one usage check with the new
+    /// access token decides (200 unblocks).
+    /// </summary>
+    public bool PolicyRecheckPending { get; init; }
+
+    /// <summary>Quota-check backoff (in memory only: it never affects refreshes or leases).</summary>
+    [JsonIgnore]
+    public DateTimeOffset? QuotaCheckRetryAt { get; init; }
+
+    [JsonIgnore]
+    public int QuotaCheckAttempt { get; init; }
+
+    /// <summary>Kind of the last usage check outcome (in memory only).</summary>
+    [JsonIgnore]
+    public string? LastQuotaCheck { get; init; }
 
     [JsonIgnore]
     public bool IsRegistered => Provider is not null;
@@ -116,10 +154,20 @@ internal sealed record AccountData : IAccountPersisted
             Attempt = 0,
             LastErrorClass = b.ErrorClass,
             LastError = b.Reason,
+            PolicyRecheckPending = false,
             Counters = b.ErrorClass == ErrorClasses.Operator ? Counters : Counters with { Failures = Counters.Failures + 1 },
         },
         CredentialsReplaced c => ApplyNewCredentials(c),
-        AccountUnblocked => this with { BlockClass = null, RetryAt = null, RetryIsRateLimit = false, Attempt = 0 },
+        AccountUnblocked => this with { BlockClass = null, RetryAt = null, RetryIsRateLimit = false, Attempt = 0, PolicyRecheckPending = false },
+        QuotaRecorded q => this with
+        {
+            FiveHourUtilization = q.FiveHourUtilization,
+            FiveHourResetsAt = q.FiveHourResetsAt,
+            SevenDayUtilization = q.SevenDayUtilization,
+            SevenDayResetsAt = q.SevenDayResetsAt,
+            QuotaObservedAt = q.At,
+        },
+        ApiCooldownStarted c => this with { ApiCooldownUntil = c.Until },
         AccountRemoved => Empty(AccountId),
         _ => throw new ArgumentOutOfRangeException(nameof(e), e.GetType().Name, "Unknown account event."),
     };
@@ -131,6 +179,7 @@ internal sealed record AccountData : IAccountPersisted
         var clearBlock = BlockClass is ErrorClasses.GrantRejected or ErrorClasses.InterruptedRefresh;
         // A 429 whose time has not come is about the account, not the token: keep it.
         var keepBackoff = RetryIsRateLimit && RetryAt > c.At;
+        var blockClass = clearBlock ? null : BlockClass;
         return this with
         {
             RefreshToken = c.RefreshToken,
@@ -138,7 +187,9 @@ internal sealed record AccountData : IAccountPersisted
             ExpiresAt = c.AccessToken is null ? null : c.ExpiresAt,
             CredentialsFile = c.CredentialsFile ?? CredentialsFile,
             InFlightRefresh = null,
-            BlockClass = clearBlock ? null : BlockClass,
+            BlockClass = blockClass,
+            // An organisation-policy block is cleared by a successful usage check with the new access token.
+            PolicyRecheckPending = blockClass == ErrorClasses.PolicyRefused && c.AccessToken is not null,
             RetryAt = keepBackoff ? RetryAt : null,
             RetryIsRateLimit = keepBackoff,
             Attempt = keepBackoff ? Attempt : 0,
@@ -201,6 +252,113 @@ internal sealed record AccountData : IAccountPersisted
         return AccessToken is null ? CredentialsFileDecision.Nothing : CredentialsFileDecision.WriteBack;
     }
 
+    // ---- quota rules ------------------------------------------------------------------------------------
+
+    /// <summary>The highest utilisation of a window that has not reset by <paramref name="now"/>; 0 when none is known.</summary>
+    public double UtilisationAt(DateTimeOffset now) => UtilisationOf(FiveHourUtilization, FiveHourResetsAt, SevenDayUtilization, SevenDayResetsAt, now);
+
+    internal static double UtilisationOf(double? fiveHour, DateTimeOffset? fiveHourResetsAt, double? sevenDay, DateTimeOffset? sevenDayResetsAt, DateTimeOffset now)
+    {
+        double max = 0;
+        if (fiveHour is { } f && !(fiveHourResetsAt <= now)) max = Math.Max(max, f);
+        if (sevenDay is { } s && !(sevenDayResetsAt <= now)) max = Math.Max(max, s);
+        return max;
+    }
+
+    /// <summary>True when a usage check may run now: a usage-capable provider is the caller's business; here: a fresh token,
+    /// not blocked (unless a re-login recheck is pending), and quota checks not backing off.</summary>
+    public bool CanCheckUsage(DateTimeOffset now, EngineOptions options) =>
+        IsRegistered && (!IsBlocked || PolicyRecheckPending) && HasFreshToken(now, options.RefreshLead) && !(QuotaCheckRetryAt > now);
+
+    /// <summary>What a usage endpoint answer does to the account (see the design's usage rows).</summary>
+    public UsageDecision DecideUsage(UsageOutcome outcome, DateTimeOffset now, EngineOptions options, BackoffPolicy backoff)
+    {
+        var checkedState = this with { LastQuotaCheck = outcome.Kind };
+        switch (outcome)
+        {
+            case UsageOutcome.QuotaObserved o:
+            {
+                var s = o.Snapshot;
+                var observed = checkedState with
+                {
+                    FiveHourUtilization = s.FiveHour?.Utilization ?? FiveHourUtilization,
+                    FiveHourResetsAt = s.FiveHour is null ? FiveHourResetsAt : s.FiveHour.ResetsAt,
+                    SevenDayUtilization = s.SevenDay?.Utilization ?? SevenDayUtilization,
+                    SevenDayResetsAt = s.SevenDay is null ? SevenDayResetsAt : s.SevenDay.ResetsAt,
+                    QuotaObservedAt = now,
+                    QuotaCheckRetryAt = null,
+                    QuotaCheckAttempt = 0,
+                };
+                var events = new List<IAccountEvent>();
+                if (IsBlocked && PolicyRecheckPending && BlockClass == ErrorClasses.PolicyRefused)
+                    events.Add(new AccountUnblocked(now));
+                if (observed.IsOverThreshold(now, options) != IsOverThreshold(now, options))
+                    events.Add(observed.QuotaEvent(now));
+                return new UsageDecision(observed, events);
+            }
+            case UsageOutcome.QuotaCheckRateLimited r:
+                return new UsageDecision(checkedState with
+                {
+                    QuotaCheckAttempt = QuotaCheckAttempt + 1,
+                    QuotaCheckRetryAt = backoff.NextAttemptAt(QuotaCheckAttempt + 1, now, r.RetryAt),
+                }, []);
+            case UsageOutcome.QuotaCheckTransient t:
+                return new UsageDecision(checkedState with
+                {
+                    QuotaCheckAttempt = QuotaCheckAttempt + 1,
+                    QuotaCheckRetryAt = backoff.NextAttemptAt(QuotaCheckAttempt + 1, now, t.RetryAt),
+                }, []);
+            case UsageOutcome.AccessTokenRejected:
+                // Not a quota failure: no quota backoff. A pending policy recheck failed: the block stays, and an operator decides.
+                if (IsBlocked)
+                    return new UsageDecision(checkedState, PolicyRecheckPending
+                        ? [new AccountBlocked(BlockClass!, (LastError ?? "blocked") + " (the new access token was rejected by the usage check)", now)]
+                        : []);
+                return new UsageDecision(checkedState, [], TokenRejected: true);
+            case UsageOutcome.PolicyRefused p:
+                // Organisation policy, not quota: blocked, and no quota backoff recorded.
+                return new UsageDecision(checkedState with { QuotaCheckRetryAt = null, QuotaCheckAttempt = 0 },
+                    [new AccountBlocked(ErrorClasses.PolicyRefused, "organisation policy (usage check): " + p.Message, now)]);
+            default:
+                throw new ArgumentOutOfRangeException(nameof(outcome), outcome.Kind, "Unknown usage outcome.");
+        }
+    }
+
+    /// <summary>What quota learnt from an API response's headers (or an API 429) does to the account.</summary>
+    public UsageDecision DecidePassive(PassiveUsage usage, DateTimeOffset now, EngineOptions options)
+    {
+        var observed = usage.FiveHour is null && usage.SevenDay is null ? this : this with
+        {
+            FiveHourUtilization = usage.FiveHour?.Utilization ?? FiveHourUtilization,
+            FiveHourResetsAt = usage.FiveHour is null ? FiveHourResetsAt : usage.FiveHour.ResetsAt ?? FiveHourResetsAt,
+            SevenDayUtilization = usage.SevenDay?.Utilization ?? SevenDayUtilization,
+            SevenDayResetsAt = usage.SevenDay is null ? SevenDayResetsAt : usage.SevenDay.ResetsAt ?? SevenDayResetsAt,
+            QuotaObservedAt = now,
+        };
+        var events = new List<IAccountEvent>();
+        if (observed.IsOverThreshold(now, options) != IsOverThreshold(now, options))
+            events.Add(observed.QuotaEvent(now));
+        if (usage.Rejected)
+        {
+            var until = usage.RetryAt ?? RetryAfterLimits.SafeAdd(now, options.ApiCooldownDefault);
+            if (!(ApiCooldownUntil >= until))
+                events.Add(new ApiCooldownStarted(until, now));
+        }
+        return new UsageDecision(observed, events);
+    }
+
+    private bool IsOverThreshold(DateTimeOffset now, EngineOptions options) => UtilisationAt(now) >= options.UtilisationThreshold;
+
+    private QuotaRecorded QuotaEvent(DateTimeOffset now) =>
+        new(FiveHourUtilization, FiveHourResetsAt, SevenDayUtilization, SevenDayResetsAt, now);
+
+    /// <summary>The quota part of the status.</summary>
+    public AccountUsage? ToUsage() =>
+        QuotaObservedAt is null && ApiCooldownUntil is null && QuotaCheckRetryAt is null && LastQuotaCheck is null
+            ? null
+            : new AccountUsage(FiveHourUtilization, FiveHourResetsAt, SevenDayUtilization, SevenDayResetsAt, QuotaObservedAt,
+                ApiCooldownUntil, QuotaCheckRetryAt, LastQuotaCheck);
+
     /// <summary>The status an operator sees; <paramref name="refreshing"/> is the actor's in-memory mode.</summary>
     public AccountStatus ToStatus(bool refreshing, DateTimeOffset? nextRefreshAt, long version) => new(
         AccountId,
@@ -213,7 +371,8 @@ internal sealed record AccountData : IAccountPersisted
         LastError,
         RefreshTokenMaybeSpent: InFlightRefresh is not null && !refreshing,
         Counters,
-        version);
+        version,
+        ToUsage());
 
     /// <summary>Prints no token: the generated record ToString would.</summary>
     public override string ToString() =>

@@ -39,6 +39,16 @@ internal sealed record AccountUnblocked(DateTimeOffset At) : IAccountEvent;
 /// <summary>The account was removed; its tokens are forgotten.</summary>
 internal sealed record AccountRemoved(DateTimeOffset At) : IAccountEvent;
 
+/// <summary>
+/// A quota observation that changed a decision: the account's utilisation crossed the engine's threshold
+/// (either way). Observations that change nothing are kept in memory only.
+/// </summary>
+internal sealed record QuotaRecorded(
+    double? FiveHourUtilization, DateTimeOffset? FiveHourResetsAt, double? SevenDayUtilization, DateTimeOffset? SevenDayResetsAt, DateTimeOffset At) : IAccountEvent;
+
+/// <summary>The API refused a request of this account for quota (a reported 429): leases avoid it until <see cref="Until"/>.</summary>
+internal sealed record ApiCooldownStarted(DateTimeOffset Until, DateTimeOffset At) : IAccountEvent;
+
 /// <summary>Error classes recorded with failures and blocks (stable strings: they are journaled and shown).</summary>
 internal static class ErrorClasses
 {

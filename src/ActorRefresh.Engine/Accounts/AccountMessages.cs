@@ -19,6 +19,17 @@ public static class AccountProtocol
     /// </summary>
     public sealed record ReportRejected(string AccountId, string TokenFingerprint) : IAccountMessage;
 
+    /// <summary>
+    /// Hands the account what an API response said about its quota: the <c>anthropic-ratelimit-unified-*</c> headers
+    /// (see <see cref="ActorRefresh.Core.Usage.UnifiedRateLimitHeaders"/> for the mapping) and, for a 429, its
+    /// <c>Retry-After</c>. A 429 puts the account in API cooldown until then and brings its next usage check forward.
+    /// Replied with <see cref="StatusReply"/>.
+    /// </summary>
+    /// <param name="AccountId">The account.</param>
+    /// <param name="StatusCode">The API response's HTTP status.</param>
+    /// <param name="Headers">The API response's headers (others than the quota ones are ignored).</param>
+    public sealed record ReportUsage(string AccountId, int StatusCode, IReadOnlyList<KeyValuePair<string, string>> Headers) : IAccountMessage;
+
     /// <summary>Registers a new account. Replied with <see cref="StatusReply"/> or <see cref="CommandRefused"/>.</summary>
     public sealed record Register(AccountCredentials Credentials) : IAccountMessage
     {

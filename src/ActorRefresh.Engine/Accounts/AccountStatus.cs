@@ -42,6 +42,7 @@ public sealed record AccountCounters(long Refreshes, long Failures, long RateLim
 /// <param name="RefreshTokenMaybeSpent">True when a refresh was interrupted (crash) after its intent was journaled.</param>
 /// <param name="Counters">Per-account counters.</param>
 /// <param name="Version">Journal sequence number the status reflects.</param>
+/// <param name="Usage">What is known of the account's quota, if anything.</param>
 public sealed record AccountStatus(
     string AccountId,
     string Provider,
@@ -53,7 +54,54 @@ public sealed record AccountStatus(
     string? LastError,
     bool RefreshTokenMaybeSpent,
     AccountCounters Counters,
-    long Version);
+    long Version,
+    AccountUsage? Usage = null);
+
+/// <summary>What is known of an account's quota (from usage checks and from API responses callers reported).</summary>
+/// <param name="FiveHourUtilization">Utilisation of the five-hour window, 0–100, if known.</param>
+/// <param name="FiveHourResetsAt">When the five-hour window resets, if known.</param>
+/// <param name="SevenDayUtilization">Utilisation of the seven-day window, 0–100, if known.</param>
+/// <param name="SevenDayResetsAt">When the seven-day window resets, if known.</param>
+/// <param name="ObservedAt">When the quota was last observed.</param>
+/// <param name="ApiCooldownUntil">The API refused a request for quota: the account is avoided by pools until then.</param>
+/// <param name="QuotaCheckRetryAt">Usage checks are backing off until then (never affects refreshes or leases).</param>
+/// <param name="LastCheck">Outcome kind of the last usage check (observed, rate_limited, token_rejected, policy_refused, transient).</param>
+public sealed record AccountUsage(
+    double? FiveHourUtilization,
+    DateTimeOffset? FiveHourResetsAt,
+    double? SevenDayUtilization,
+    DateTimeOffset? SevenDayResetsAt,
+    DateTimeOffset? ObservedAt,
+    DateTimeOffset? ApiCooldownUntil,
+    DateTimeOffset? QuotaCheckRetryAt,
+    string? LastCheck)
+{
+    /// <summary>The highest utilisation of a window that has not reset by <paramref name="now"/>; 0 when none is known.</summary>
+    public double UtilisationAt(DateTimeOffset now) =>
+        AccountData.UtilisationOf(FiveHourUtilization, FiveHourResetsAt, SevenDayUtilization, SevenDayResetsAt, now);
+
+    /// <summary>
+    /// When utilisation falls below <paramref name="threshold"/> again: the latest reset of the windows at or over it
+    /// (null when none is over it, or when an over-threshold window's reset is unknown).
+    /// </summary>
+    public DateTimeOffset? BelowThresholdAt(double threshold, DateTimeOffset now, out bool over)
+    {
+        var isOver = false;
+        DateTimeOffset? at = null;
+        var unknown = false;
+        void Check(double? value, DateTimeOffset? resetsAt)
+        {
+            if (value is not { } v || v < threshold || resetsAt <= now) return;
+            isOver = true;
+            if (resetsAt is { } r) at = at is { } a && a > r ? a : r;
+            else unknown = true;
+        }
+        Check(FiveHourUtilization, FiveHourResetsAt);
+        Check(SevenDayUtilization, SevenDayResetsAt);
+        over = isOver;
+        return unknown ? null : at;
+    }
+}
 
 /// <summary>Credentials to register an account with, or to replace its credentials with.</summary>
 /// <param name="AccountId">Account id: 1–128 characters of letters, digits, '.', '_', '-', '@'.</param>

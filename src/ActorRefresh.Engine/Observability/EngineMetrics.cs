@@ -17,6 +17,9 @@ public sealed class EngineMetrics : IDisposable
     private readonly Counter<long> _refreshes;
     private readonly Histogram<double> _refreshSeconds;
     private readonly Counter<long> _tokenRequests;
+    private readonly Counter<long> _usageChecks;
+    private readonly Counter<long> _usageReports;
+    private readonly Counter<long> _leases;
 
     internal EngineMetrics(AccountReadSide readSide)
     {
@@ -24,6 +27,9 @@ public sealed class EngineMetrics : IDisposable
         _refreshes = _meter.CreateCounter<long>("actorrefresh_refreshes", description: "Refresh calls by outcome.");
         _refreshSeconds = _meter.CreateHistogram<double>("actorrefresh_refresh_duration", unit: "s", description: "Latency of token endpoint calls.");
         _tokenRequests = _meter.CreateCounter<long>("actorrefresh_token_requests", description: "Token requests by answer.");
+        _usageChecks = _meter.CreateCounter<long>("actorrefresh_usage_checks", description: "Usage (quota) checks by outcome.");
+        _usageReports = _meter.CreateCounter<long>("actorrefresh_usage_reports", description: "Quota reports from API responses by kind (headers, rate_limited).");
+        _leases = _meter.CreateCounter<long>("actorrefresh_leases", description: "Pool leases by result.");
         _meter.CreateObservableGauge("actorrefresh_accounts", () =>
             readSide.CountByState().Select(kv => new Measurement<int>(kv.Value, new KeyValuePair<string, object?>("state", kv.Key.ToString()))),
             description: "Accounts hosted on this node by state.");
@@ -37,6 +43,13 @@ public sealed class EngineMetrics : IDisposable
 
     /// <summary>Counts one token request by its answer (served, backing_off, blocked, not_found, error).</summary>
     public void TokenRequest(string answer) => _tokenRequests.Add(1, new KeyValuePair<string, object?>("answer", answer));
+
+    internal void UsageCheck(string outcomeKind) => _usageChecks.Add(1, new KeyValuePair<string, object?>("outcome", outcomeKind));
+
+    internal void UsageReported(string kind) => _usageReports.Add(1, new KeyValuePair<string, object?>("kind", kind));
+
+    /// <summary>Counts one pool lease by its result (leased, leased_via_account, none_usable, pool_not_found).</summary>
+    public void Lease(string result) => _leases.Add(1, new KeyValuePair<string, object?>("result", result));
 
     /// <inheritdoc />
     public void Dispose() => _meter.Dispose();

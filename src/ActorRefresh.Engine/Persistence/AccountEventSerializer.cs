@@ -32,6 +32,8 @@ public sealed class AccountEventSerializer : SerializerWithStringManifest
         [typeof(CredentialsReplaced)] = "cr",
         [typeof(AccountUnblocked)] = "ub",
         [typeof(AccountRemoved)] = "rm",
+        [typeof(QuotaRecorded)] = "qr",
+        [typeof(ApiCooldownStarted)] = "cd",
         [typeof(AccountData)] = "acct",
         [typeof(DirectoryEntryAdded)] = "dir+",
         [typeof(DirectoryEntryRemoved)] = "dir-",

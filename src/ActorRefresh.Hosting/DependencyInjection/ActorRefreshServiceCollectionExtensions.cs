@@ -1,9 +1,11 @@
 using ActorRefresh.Core.Backoff;
 using ActorRefresh.Core.Providers;
 using ActorRefresh.Core.Tokens;
+using ActorRefresh.Core.Usage;
 using ActorRefresh.Engine;
 using ActorRefresh.Engine.Clustering;
 using ActorRefresh.Engine.Persistence;
+using ActorRefresh.Engine.Pools;
 using ActorRefresh.Engine.Region;
 using ActorRefresh.Hosting;
 using ActorRefresh.Hosting.Tokens;
@@ -18,9 +20,10 @@ namespace Microsoft.Extensions.DependencyInjection;
 public static class ActorRefreshServiceCollectionExtensions
 {
     /// <summary>
-    /// Adds the whole engine: provider profiles, the token endpoint client, persistence (SQLite by default),
-    /// an actor system named <c>actor-refresh</c> with the account region (a shard region when
-    /// <c>ActorRefresh:Cluster:Enabled</c>), <see cref="ITokenProvider"/> and <see cref="ClusterStatusReader"/>.
+    /// Adds the whole engine: provider profiles, the token endpoint and usage clients, account pools from
+    /// <c>ActorRefresh:Pools</c>, persistence (SQLite by default), an actor system named <c>actor-refresh</c>
+    /// with the account region (a shard region when <c>ActorRefresh:Cluster:Enabled</c>),
+    /// <see cref="ITokenProvider"/> and <see cref="ClusterStatusReader"/>.
     /// Options are validated at start with messages that name the configuration key.
     /// </summary>
     public static IServiceCollection AddActorRefresh(this IServiceCollection services, IConfiguration configuration)
@@ -58,12 +61,16 @@ public static class ActorRefreshServiceCollectionExtensions
                 provider.GetRequiredService<ITokenEndpointClient>(),
                 provider.GetRequiredService<IOptions<BackoffOptions>>().Value,
                 provider.GetRequiredService<IOptions<EngineOptions>>().Value,
-                provider.GetRequiredService<TimeProvider>())
+                provider.GetRequiredService<TimeProvider>(),
+                usageClient: provider.GetRequiredService<IUsageClient>())
             {
                 Cluster = cluster.Enabled ? cluster : null,
             };
         });
         services.AddSingleton<ClusterStatusReader>();
+        services.AddOptions<PoolsOptions>().Configure(o => o.Definitions = AccountPools.Load(configuration, out o.Errors)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<PoolsOptions>>(new DelegateValidator<PoolsOptions>(o => o.Errors));
+        services.AddSingleton(provider => new AccountPools(provider.GetRequiredService<IOptions<PoolsOptions>>().Value.Definitions));
         services.AddSingleton(provider => ResolveEncryptionKey(
             provider.GetRequiredService<IOptions<StorageOptions>>().Value,
             provider.GetRequiredService<ILoggerFactory>().CreateLogger("ActorRefresh.Storage")));
@@ -98,6 +105,13 @@ public static class ActorRefreshServiceCollectionExtensions
             logger.LogWarning("No {Key} configured: generated a token encryption key in {Path} (mode 0600). Back it up: without it the stored tokens cannot be read.",
                 TokenEncryptionKey.ConfigurationKey, Path.Combine(directory, TokenEncryptionKey.KeyFileName));
         return new StorageKey(key);
+    }
+
+    /// <summary>The pools read from configuration, and what was wrong with the others.</summary>
+    private sealed class PoolsOptions
+    {
+        public IReadOnlyList<PoolDefinition> Definitions = [];
+        public IReadOnlyList<string> Errors = [];
     }
 
     private sealed class DelegateValidator<T>(Func<T, IReadOnlyList<string>> validate) : IValidateOptions<T> where T : class

@@ -1,6 +1,7 @@
 using ActorRefresh.Core.Tokens;
 using ActorRefresh.Engine;
 using ActorRefresh.Engine.Accounts;
+using ActorRefresh.Engine.Pools;
 using ActorRefresh.Engine.Region;
 using Akka.Actor;
 using Akka.Hosting;
@@ -18,11 +19,13 @@ namespace ActorRefresh.Hosting.Tokens;
 internal sealed class TokenProvider(
     IRequiredActor<AccountRegionKey> region,
     IRequiredActor<AccountDirectoryKey> directory,
-    EngineServices services) : ITokenProvider
+    EngineServices services,
+    AccountPools pools) : ITokenProvider
 {
     private const int ListParallelism = 32;
 
     private readonly TimeSpan _askTimeout = services.Options.AskTimeout;
+    private readonly PoolLeaser _leaser = new(pools, services);
 
     public ValueTask<AccessToken> GetTokenAsync(string accountId, CancellationToken cancellationToken = default)
     {
@@ -85,6 +88,49 @@ internal sealed class TokenProvider(
             }).ConfigureAwait(false);
         return statuses.OfType<AccountStatus>().ToList();
     }
+
+    public Task<AccountStatus> ReportUsageAsync(string accountId, int statusCode, IEnumerable<KeyValuePair<string, string>> headers, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(headers);
+        return AskStatusAsync(new ReportUsage(accountId, statusCode, headers.ToList()), cancellationToken);
+    }
+
+    public ValueTask<AccountLease> LeaseAsync(string pool, CancellationToken cancellationToken = default)
+    {
+        var pending = _leaser.LeaseAsync(pool, ViaAccountAsync, cancellationToken);
+        return pending.IsCompletedSuccessfully ? ValueTask.FromResult(Unwrap(pool, pending.Result)) : AwaitLeaseAsync(pool, pending);
+    }
+
+    private static async ValueTask<AccountLease> AwaitLeaseAsync(string pool, ValueTask<LeaseResult> pending) => Unwrap(pool, await pending);
+
+    private static AccountLease Unwrap(string pool, LeaseResult result) => result.Failure switch
+    {
+        LeaseFailure.None => result.Lease!,
+        LeaseFailure.PoolNotFound => throw new PoolNotFoundException(pool),
+        _ => throw new NoUsableAccountException(pool, result.EarliestUsableAt, result.Reason ?? "no usable account"),
+    };
+
+    /// <summary>The chosen account had no fresh token published: ask it (no refresh unless expiry requires one).</summary>
+    private async ValueTask<AccessToken?> ViaAccountAsync(string accountId, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await GetTokenAsync(accountId, cancellationToken);
+        }
+        catch (Exception e) when (e is TokenBackingOffException or AccountBlockedException or AccountNotFoundException)
+        {
+            return null;
+        }
+    }
+
+    public Task<PoolStatus> GetPoolAsync(string pool, CancellationToken cancellationToken = default) =>
+        _leaser.Describe(pool) is { } status ? Task.FromResult(status) : Task.FromException<PoolStatus>(new PoolNotFoundException(pool));
+
+    public IReadOnlyList<PoolDefinition> ListPools() => pools.List();
+
+    public PoolDefinition DefinePool(PoolDefinition definition) => pools.Define(definition);
+
+    public bool RemovePool(string pool) => pools.Remove(pool);
 
     private async Task<AccessToken> AskTokenAsync(IAccountMessage message, CancellationToken cancellationToken, bool throwOnFailure = true)
     {

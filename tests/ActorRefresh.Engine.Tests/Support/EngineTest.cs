@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using ActorRefresh.Core.Backoff;
 using ActorRefresh.Core.Providers;
 using ActorRefresh.Core.Tokens;
+using ActorRefresh.Core.Usage;
 using ActorRefresh.Engine.Accounts;
 using ActorRefresh.Engine.Region;
 using ActorRefresh.Engine.Time;
@@ -101,7 +102,8 @@ public abstract class EngineTest : Akka.TestKit.Xunit2.TestKit, IAsyncLifetime
             backoff,
             options,
             time,
-            random: () => 0.5);
+            random: () => 0.5,
+            usageClient: provider.GetRequiredService<IUsageClient>());
     }
 
     protected void Advance(TimeSpan by) => Scheduler.Advance(by);

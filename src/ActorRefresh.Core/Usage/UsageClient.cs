@@ -1,0 +1,141 @@
+using System.Buffers;
+using System.Net.Http.Headers;
+using System.Text;
+using ActorRefresh.Core.Backoff;
+using ActorRefresh.Core.Providers;
+using ActorRefresh.Core.Tokens;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace ActorRefresh.Core.Usage;
+
+/// <summary>
+/// The one place an access token goes to the usage endpoint. One request per call, no retries, every result
+/// classified by <see cref="UsageResponseClassifier"/>.
+/// </summary>
+internal sealed partial class UsageClient : IUsageClient
+{
+    /// <summary>Name of the <see cref="IHttpClientFactory"/> client used for usage requests.</summary>
+    public const string HttpClientName = "ActorRefresh.Usage";
+
+    /// <summary>A usage answer is small; anything larger is cut off (and then fails to parse).</summary>
+    internal const int MaxBodyBytes = 64 * 1024;
+
+    private readonly IHttpClientFactory _httpClientFactory;
+    private readonly TimeProvider _timeProvider;
+    private readonly RetryAfterLimits _limits;
+    private readonly ILogger<UsageClient> _logger;
+
+    public UsageClient(IHttpClientFactory httpClientFactory, TimeProvider timeProvider, IOptions<BackoffOptions> backoff, ILogger<UsageClient> logger)
+    {
+        _httpClientFactory = httpClientFactory;
+        _timeProvider = timeProvider;
+        _limits = new RetryAfterLimits { Min = backoff.Value.RetryAfterMin, Max = backoff.Value.RetryAfterMax };
+        _logger = logger;
+    }
+
+    public async Task<UsageOutcome> CheckAsync(ProviderProfile provider, Secret accessToken, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(provider);
+        ArgumentNullException.ThrowIfNull(accessToken);
+        if (provider.UsageEndpoint is null)
+            throw new ArgumentException($"ActorRefresh:Providers:{provider.Name}:UsageEndpoint is not set.", nameof(provider));
+        cancellationToken.ThrowIfCancellationRequested();
+
+        using var timeout = new CancellationTokenSource(provider.RequestTimeout, _timeProvider);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
+        using var request = BuildRequest(provider, accessToken);
+        var client = _httpClientFactory.CreateClient(HttpClientName);
+        var started = _timeProvider.GetTimestamp();
+        UsageOutcome outcome;
+        int? status = null;
+        try
+        {
+            using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, linked.Token).ConfigureAwait(false);
+            status = (int)response.StatusCode;
+            var body = await ReadBodyAsync(response.Content, linked.Token).ConfigureAwait(false);
+            outcome = UsageResponseClassifier.Classify(status.Value, response.Headers, body, accessToken, _timeProvider.GetUtcNow(), _limits);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw new OperationCanceledException(cancellationToken);
+        }
+        catch (OperationCanceledException) when (timeout.IsCancellationRequested)
+        {
+            outcome = new UsageOutcome.QuotaCheckTransient($"timeout after {provider.RequestTimeout.TotalSeconds:0.###} s");
+        }
+        catch (OperationCanceledException)
+        {
+            outcome = new UsageOutcome.QuotaCheckTransient("request cancelled by the HTTP stack");
+        }
+        catch (HttpRequestException ex)
+        {
+            outcome = new UsageOutcome.QuotaCheckTransient(Scrubbed($"connection failure ({ex.HttpRequestError}): {ex.Message}", accessToken));
+        }
+        catch (IOException ex)
+        {
+            outcome = new UsageOutcome.QuotaCheckTransient(Scrubbed($"connection failure while reading the answer: {ex.Message}", accessToken));
+        }
+
+        var elapsed = _timeProvider.GetElapsedTime(started).TotalMilliseconds;
+        if (outcome is UsageOutcome.QuotaObserved)
+            LogOutcome(provider.Name, accessToken.Fingerprint, outcome.Kind, status, elapsed);
+        else
+            LogFailure(provider.Name, accessToken.Fingerprint, outcome.Kind, status, elapsed, Describe(outcome));
+        return outcome;
+    }
+
+    /// <summary>Builds the GET request: bearer token, JSON accept, the profile's User-Agent and usage headers.</summary>
+    internal static HttpRequestMessage BuildRequest(ProviderProfile provider, Secret accessToken)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Get, provider.UsageEndpoint);
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", accessToken.Reveal());
+        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
+        if (!string.IsNullOrWhiteSpace(provider.UserAgent))
+            request.Headers.TryAddWithoutValidation("User-Agent", provider.UserAgent);
+        foreach (var (name, value) in provider.UsageHeaders)
+            request.Headers.TryAddWithoutValidation(name, value);
+        return request;
+    }
+
+    private static async Task<string> ReadBodyAsync(HttpContent content, CancellationToken cancellationToken)
+    {
+        var stream = await content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        await using (stream.ConfigureAwait(false))
+        {
+            var buffer = ArrayPool<byte>.Shared.Rent(MaxBodyBytes);
+            try
+            {
+                var total = 0;
+                int read;
+                while (total < MaxBodyBytes && (read = await stream.ReadAsync(buffer.AsMemory(total, MaxBodyBytes - total), cancellationToken).ConfigureAwait(false)) > 0)
+                    total += read;
+                return Encoding.UTF8.GetString(buffer, 0, total);
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buffer, clearArray: true);
+            }
+        }
+    }
+
+    private static string Scrubbed(string message, Secret accessToken) =>
+        TokenScrubber.Tidy(TokenScrubber.Scrub(message, [accessToken.Reveal()]), RefreshResponseClassifier.MaxMessageLength);
+
+    private static string Describe(UsageOutcome outcome) => outcome switch
+    {
+        UsageOutcome.QuotaCheckTransient t => t.Reason,
+        UsageOutcome.PolicyRefused p => p.Message,
+        UsageOutcome.AccessTokenRejected a => a.Message,
+        UsageOutcome.QuotaCheckRateLimited r => r.RetryAt is { } at ? $"retry after {at:O}" : "no Retry-After",
+        _ => outcome.Kind,
+    };
+
+    [LoggerMessage(EventId = 11, Level = LogLevel.Debug,
+        Message = "Usage check for provider {Provider} (access token {TokenFingerprint}): {Outcome}, HTTP {Status}, {ElapsedMs:0} ms")]
+    private partial void LogOutcome(string provider, string tokenFingerprint, string outcome, int? status, double elapsedMs);
+
+    [LoggerMessage(EventId = 12, Level = LogLevel.Warning,
+        Message = "Usage check for provider {Provider} (access token {TokenFingerprint}) failed: {Outcome}, HTTP {Status}, {ElapsedMs:0} ms: {Reason}")]
+    private partial void LogFailure(string provider, string tokenFingerprint, string outcome, int? status, double elapsedMs, string reason);
+}

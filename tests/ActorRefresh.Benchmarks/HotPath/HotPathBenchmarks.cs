@@ -13,27 +13,23 @@ namespace ActorRefresh.Benchmarks.HotPath;
 public class HotPathBenchmarks
 {
     private const int Ops = 1024;
-    private static readonly TimeSpan Lead = TimeSpan.FromMinutes(5);
-    private static readonly TimeSpan Lifetime = TimeSpan.FromHours(8);
 
-    private Upstream _upstream = null!;
     private ITokenPeer _peer = null!;
     private PlainDictionaryPeer? _plain;
     private string[] _ids = [];
     private int _next;
 
+    /// <summary>Account counts (set by the runner: 1 and 10,000; 1 and 1,000 in a quick run).</summary>
+    public static IEnumerable<int> AccountCounts => HotPathFixtures.AccountCounts;
+
     /// <summary>Accounts cycled through.</summary>
-    [Params(1, 10_000)]
+    [ParamsSource(nameof(AccountCounts))]
     public int Accounts { get; set; }
 
     private void Setup(string name)
     {
-        _upstream = Upstream.StartAsync(TimeSpan.Zero, Lifetime).GetAwaiter().GetResult();
-        _peer = PeerFactory.CreateAsync(name, _upstream, Lead, Lifetime).GetAwaiter().GetResult();
+        (_peer, _ids) = HotPathFixtures.Get(name, Accounts);
         _plain = _peer as PlainDictionaryPeer;
-        _ids = PeerFactory.AddAccountsAsync(_peer, _upstream, "hot", Accounts).GetAwaiter().GetResult();
-        // Every account answers from its cache before measuring starts.
-        foreach (var id in _ids) _peer.GetTokenAsync(id).AsTask().GetAwaiter().GetResult();
     }
 
     /// <summary>Setup of the ActorRefresh case.</summary>
@@ -56,13 +52,6 @@ public class HotPathBenchmarks
     [GlobalSetup(Target = nameof(FusionCache))]
     public void SetupFusion() => Setup("FusionCache");
 
-    /// <summary>Stops whatever the setup started.</summary>
-    [GlobalCleanup]
-    public void Cleanup()
-    {
-        _peer.DisposeAsync().AsTask().GetAwaiter().GetResult();
-        _upstream.DisposeAsync().AsTask().GetAwaiter().GetResult();
-    }
 
     private Secret Run()
     {
@@ -112,5 +101,48 @@ public class HotPathBenchmarks
         }
         _next = next;
         return last;
+    }
+}
+
+/// <summary>
+/// Contenders with their accounts, built once per (contender, account count) and shared by the BenchmarkDotNet cases
+/// (in-process) and the thread harness: registering thousands of accounts with the engine is journaled and takes a while.
+/// </summary>
+public static class HotPathFixtures
+{
+    private static readonly TimeSpan Lead = TimeSpan.FromMinutes(5);
+    private static readonly TimeSpan Lifetime = TimeSpan.FromHours(8);
+    private static readonly Dictionary<string, (Upstream Upstream, ITokenPeer Peer, string[] Ids)> Built = [];
+
+    /// <summary>Account counts measured.</summary>
+    public static int[] AccountCounts { get; set; } = [1, 10_000];
+
+    /// <summary>The contender with <paramref name="accounts"/> accounts, all answering from cache.</summary>
+    public static (ITokenPeer Peer, string[] Ids) Get(string name, int accounts)
+    {
+        var key = $"{name}/{accounts}";
+        lock (Built)
+        {
+            if (!Built.TryGetValue(key, out var built))
+            {
+                var upstream = Upstream.StartAsync(TimeSpan.Zero, Lifetime).GetAwaiter().GetResult();
+                var peer = PeerFactory.CreateAsync(name, upstream, Lead, Lifetime).GetAwaiter().GetResult();
+                var ids = PeerFactory.AddAccountsAsync(peer, upstream, "hot", accounts).GetAwaiter().GetResult();
+                foreach (var id in ids) peer.GetTokenAsync(id).AsTask().GetAwaiter().GetResult();
+                Built[key] = built = (upstream, peer, ids);
+            }
+            return (built.Peer, built.Ids);
+        }
+    }
+
+    /// <summary>Stops everything built.</summary>
+    public static async Task DisposeAllAsync()
+    {
+        foreach (var (upstream, peer, _) in Built.Values)
+        {
+            await peer.DisposeAsync();
+            await upstream.DisposeAsync();
+        }
+        Built.Clear();
     }
 }

@@ -16,14 +16,25 @@ namespace ActorRefresh.Benchmarks.HotPath;
 /// <summary>Runs scenario 1: BenchmarkDotNet single-thread figures, then a 1- and 2-thread throughput harness.</summary>
 public static class HotPathRunner
 {
-    private static readonly TimeSpan Lead = TimeSpan.FromMinutes(5);
-    private static readonly TimeSpan Lifetime = TimeSpan.FromHours(8);
 
     /// <summary>Runs and writes <c>hotpath.json</c>.</summary>
     public static async Task RunAsync(RunOptions options)
     {
-        var result = new JsonObject { ["bdn"] = RunBenchmarkDotNet(options), ["threads"] = await RunThreadsAsync(options) };
-        options.Write("hotpath", result);
+        HotPathFixtures.AccountCounts = options.Quick ? [1, 1_000] : [1, 10_000];
+        try
+        {
+            var result = new JsonObject
+            {
+                ["account_counts"] = new JsonArray(HotPathFixtures.AccountCounts.Select(c => (JsonNode)c).ToArray()),
+                ["bdn"] = RunBenchmarkDotNet(options),
+                ["threads"] = RunThreads(options),
+            };
+            options.Write("hotpath", result);
+        }
+        finally
+        {
+            await HotPathFixtures.DisposeAllAsync();
+        }
     }
 
     private static JsonArray RunBenchmarkDotNet(RunOptions options)
@@ -65,19 +76,16 @@ public static class HotPathRunner
         return rows;
     }
 
-    private static async Task<JsonArray> RunThreadsAsync(RunOptions options)
+    private static JsonArray RunThreads(RunOptions options)
     {
         var rows = new JsonArray();
         var duration = TimeSpan.FromMilliseconds(options.Quick ? 250 : 1000);
-        foreach (var accounts in new[] { 1, 10_000 })
+        foreach (var accounts in HotPathFixtures.AccountCounts)
         {
             foreach (var name in PeerFactory.Names)
             {
                 RunOptions.Log($"scenario 1: threads harness, {name}, {accounts} accounts");
-                await using var upstream = await Upstream.StartAsync(TimeSpan.Zero, Lifetime);
-                await using var peer = await PeerFactory.CreateAsync(name, upstream, Lead, Lifetime);
-                var ids = await PeerFactory.AddAccountsAsync(peer, upstream, "thr", accounts);
-                foreach (var id in ids) await peer.GetTokenAsync(id);
+                var (peer, ids) = HotPathFixtures.Get(name, accounts);
                 foreach (var threads in new[] { 1, 2 })
                 {
                     Measure(peer, ids, threads, TimeSpan.FromMilliseconds(200)); // warm-up

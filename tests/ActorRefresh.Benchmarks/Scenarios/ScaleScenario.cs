@@ -16,7 +16,7 @@ public static class ScaleScenario
     /// <summary>Runs and writes <c>scale.json</c>.</summary>
     public static async Task RunAsync(RunOptions options)
     {
-        var count = options.Quick ? 5_000 : 100_000;
+        var count = options.Quick ? 2_000 : 100_000;
         RunOptions.Log($"scenario 5: scale, {count} accounts");
         await using var upstream = await Upstream.StartAsync(TimeSpan.Zero);
         var engine = new Dictionary<string, string?>(); // engine defaults: lead 5 min, jitter 2 min, K=4, 10/s

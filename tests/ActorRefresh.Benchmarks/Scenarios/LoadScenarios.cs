@@ -134,8 +134,8 @@ public static class LoadScenarios
             for (var rep = 0; rep < reps; rep++)
             {
                 // Refresh points spread uniformly over one second starting at t0, far enough ahead for every account
-                // to be registered first (the engine journals each registration: about 100/s on this machine).
-                var margin = peer is ActorRefreshPeer ? TimeSpan.FromMilliseconds(accounts * 14.0) : TimeSpan.FromMilliseconds(accounts * 0.2);
+                // to be registered first (the engine journals each registration: about 50–100/s on this machine).
+                var margin = peer is ActorRefreshPeer ? TimeSpan.FromMilliseconds(accounts * 25.0) : TimeSpan.FromMilliseconds(accounts * 0.2);
                 var t0 = DateTimeOffset.UtcNow + TimeSpan.FromSeconds(2) + margin;
                 var registerClock = Stopwatch.StartNew();
                 var ids = await PeerFactory.AddAccountsAsync(peer, upstream, $"storm-{rep}", accounts,

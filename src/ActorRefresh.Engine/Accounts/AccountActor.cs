@@ -3,6 +3,7 @@ using ActorRefresh.Core.Providers;
 using ActorRefresh.Core.Credentials;
 using ActorRefresh.Core.Tokens;
 using ActorRefresh.Engine.Credentials;
+using ActorRefresh.Engine.ReadSide;
 using ActorRefresh.Engine.Clustering;
 using ActorRefresh.Core.Usage;
 using Akka.Actor;
@@ -360,6 +361,7 @@ internal sealed class AccountActor : ReceivePersistentActor, IWithTimers
             return;
         }
         _log.Debug("Account {0}: refreshing ({1}).", _accountId, why);
+        _services.ReadSide.WithdrawRefusal(_accountId);
         var generation = ++_generation;
         Timers.Cancel(Timer.ProactiveRefreshKey);
         Timers.Cancel(Timer.RetryKey);
@@ -893,14 +895,19 @@ internal sealed class AccountActor : ReceivePersistentActor, IWithTimers
             return;
         }
 
+        // Refusals live only on this node's read side (the node hosting the account); other nodes ask.
+        _services.ReadSide.WithdrawRefusal(_accountId);
         switch (_data.State)
         {
             case AccountState.PolicyBlocked:
                 _fanout.Withdraw(_accountId, LastSequenceNr, doubt: false);
+                _services.ReadSide.PublishRefusal(_accountId, new AccountRefusal(true, null, _data.LastError ?? "blocked"));
                 Become(PolicyBlocked);
                 break;
             case AccountState.BackingOff:
                 _fanout.Withdraw(_accountId, LastSequenceNr, doubt: false);
+                if (_currentTokenRejected || !_data.HasStillValidToken(now, _options.MinimumValidity))
+                    _services.ReadSide.PublishRefusal(_accountId, new AccountRefusal(false, _data.RetryAt, _data.LastError ?? "backing off"));
                 Timers.StartSingleTimer(Timer.RetryKey, Timer.Retry.Instance, Delay(_data.RetryAt!.Value, now));
                 Become(BackingOff);
                 break;

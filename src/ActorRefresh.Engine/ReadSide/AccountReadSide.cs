@@ -12,6 +12,7 @@ public sealed class AccountReadSide
 {
     private readonly ConcurrentDictionary<string, FreshToken> _tokens = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, AccountStatus> _statuses = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, AccountRefusal> _refusals = new(StringComparer.Ordinal);
     private readonly TimeProvider _time;
 
     /// <summary>Creates a read side reading the clock from <paramref name="time"/>.</summary>
@@ -46,6 +47,23 @@ public sealed class AccountReadSide
         return counts;
     }
 
+    /// <summary>
+    /// The account's refusal when it has no token to give: blocked, or backing off until a time that has not come.
+    /// Lets callers get their answer at once, without an actor round trip, for as long as it holds.
+    /// </summary>
+    public bool TryGetRefusal(string accountId, out AccountRefusal refusal)
+    {
+        if (_refusals.TryGetValue(accountId, out refusal!)
+            && (refusal.Until is not { } until || _time.GetUtcNow() < until))
+            return true;
+        refusal = null!;
+        return false;
+    }
+
+    internal void PublishRefusal(string accountId, AccountRefusal refusal) => _refusals[accountId] = refusal;
+
+    internal void WithdrawRefusal(string accountId) => _refusals.TryRemove(accountId, out _);
+
     internal void PublishToken(string accountId, AccessToken token, DateTimeOffset freshUntil) =>
         _tokens[accountId] = new FreshToken(token, freshUntil.UtcTicks);
 
@@ -53,13 +71,24 @@ public sealed class AccountReadSide
 
     internal void PublishStatus(AccountStatus status) => _statuses[status.AccountId] = status;
 
-    internal void ForgetStatus(string accountId) => _statuses.TryRemove(accountId, out _);
+    internal void ForgetStatus(string accountId)
+    {
+        _statuses.TryRemove(accountId, out _);
+        _refusals.TryRemove(accountId, out _);
+    }
 
     internal void Forget(string accountId)
     {
         _tokens.TryRemove(accountId, out _);
         _statuses.TryRemove(accountId, out _);
+        _refusals.TryRemove(accountId, out _);
     }
 
     private sealed record FreshToken(AccessToken Token, long FreshUntilTicks);
 }
+
+/// <summary>Why an account has no token to give: blocked (<see cref="Until"/> null) or backing off until <see cref="Until"/>.</summary>
+/// <param name="Blocked">True when blocked.</param>
+/// <param name="Until">End of the backoff; null when blocked.</param>
+/// <param name="Reason">The reason shown to callers.</param>
+public sealed record AccountRefusal(bool Blocked, DateTimeOffset? Until, string Reason);

@@ -71,7 +71,8 @@ internal sealed class AccountRegion : ReceivePersistentActor
                 AccountFor(m.AccountId).Forward(m);
                 return;
             }
-            Persist(new DirectoryEntryAdded(m.AccountId), e =>
+            // PersistAsync: registrations of many accounts share journal writes instead of queuing one by one.
+            PersistAsync(new DirectoryEntryAdded(m.AccountId), e =>
             {
                 _ids.Add(e.AccountId);
                 MaybeSnapshot();

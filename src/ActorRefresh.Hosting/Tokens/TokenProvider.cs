@@ -34,6 +34,14 @@ internal sealed class TokenProvider(
             services.Metrics.TokenRequest("served");
             return ValueTask.FromResult(token);
         }
+        if (services.ReadSide.TryGetRefusal(accountId, out var refusal))
+        {
+            // Blocked, or backing off with no valid token: the answer is known without asking the account.
+            services.Metrics.TokenRequest(refusal.Blocked ? "blocked" : "backing_off");
+            return ValueTask.FromException<AccessToken>(refusal.Blocked
+                ? new AccountBlockedException(accountId, refusal.Reason)
+                : new TokenBackingOffException(accountId, refusal.Until!.Value, refusal.Reason));
+        }
         return new ValueTask<AccessToken>(AskTokenAsync(new GetToken(accountId), cancellationToken));
     }
 

@@ -238,4 +238,38 @@ public sealed class AccountActorTests(ITestOutputHelper output) : EngineTest(out
         Advance(TimeSpan.FromMinutes(25)); // exactly the refresh point (30 - 5 lead)
         Assert.False(Services.ReadSide.TryGetFreshToken("a1", out _));
     }
+
+    [Fact]
+    public async Task Read_side_refuses_at_once_while_blocked_or_backing_off_without_a_valid_token()
+    {
+        await RegisterAsync("a1", lifetime: TimeSpan.FromSeconds(10));
+        Server.Script("a1", FakeFault.RateLimited(TimeSpan.FromSeconds(30)));
+        var backoff = Assert.IsType<AccountProtocol.BackingOff>(await AskAsync(new GetToken("a1")));
+
+        Assert.True(Services.ReadSide.TryGetRefusal("a1", out var refusal));
+        Assert.False(refusal.Blocked);
+        Assert.Equal(backoff.Until, refusal.Until);
+
+        Advance(backoff.Until - Time.GetUtcNow()); // the refusal ends exactly when the backoff does
+        Assert.False(Services.ReadSide.TryGetRefusal("a1", out _));
+        await AwaitAssertAsync(async () => Assert.Equal(AccountState.Valid, (await StatusAsync("a1")).State), Wait);
+        Assert.False(Services.ReadSide.TryGetRefusal("a1", out _));
+
+        Assert.IsType<StatusReply>(await AskAsync(new Block("a1", "maintenance")));
+        Assert.True(Services.ReadSide.TryGetRefusal("a1", out refusal));
+        Assert.True(refusal.Blocked);
+        Assert.Contains("maintenance", refusal.Reason);
+        Assert.IsType<StatusReply>(await AskAsync(new Unblock("a1")));
+        Assert.False(Services.ReadSide.TryGetRefusal("a1", out _));
+    }
+
+    [Fact]
+    public async Task Backing_off_with_a_still_valid_token_publishes_no_refusal()
+    {
+        await RegisterAsync("a1", lifetime: TimeSpan.FromMinutes(4));
+        Server.Script("a1", FakeFault.ServerError(503));
+        await TokenAsync("a1"); // the failed refresh leaves the old, still valid token to serve
+        Assert.Equal(AccountState.BackingOff, (await StatusAsync("a1")).State);
+        Assert.False(Services.ReadSide.TryGetRefusal("a1", out _));
+    }
 }

@@ -1,5 +1,7 @@
 using ActorRefresh.Core.Tokens;
 using ActorRefresh.Engine.Accounts;
+using ActorRefresh.Engine.Pools;
+using ActorRefresh.Hosting;
 using ActorRefresh.Host.Cli;
 using Spectre.Console;
 
@@ -146,5 +148,67 @@ public sealed class CliTests
         var missing = await RunAsync(server, "import-claude", path, "--id", "x");
         Assert.Equal(1, missing.ExitCode);
         Assert.StartsWith("actor-refresh: cannot read", missing.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Pools_lists_definitions_and_shows_one_pool_as_a_table()
+    {
+        await using var server = await StartAsync();
+        var empty = await RunAsync(server, "pools");
+        Assert.Equal(0, empty.ExitCode);
+        Assert.Contains("No pools are defined", empty.Output, StringComparison.Ordinal);
+
+        server.Tokens.DefinePool(new PoolDefinition("main", ["cli-acct", "spare"], PoolStrategy.LeastUtilised, 85));
+        var list = await RunAsync(server, "pools");
+        Assert.Equal(0, list.ExitCode);
+        Assert.Contains("main", list.Output, StringComparison.Ordinal);
+        Assert.Contains("least-utilised", list.Output, StringComparison.Ordinal);
+        Assert.Contains("cli-acct, spare", list.Output, StringComparison.Ordinal);
+        Assert.Contains("85%", list.Output, StringComparison.Ordinal);
+
+        server.Tokens.PoolStatuses["main"] = new PoolStatus("main", PoolStrategy.LeastUtilised, 85,
+        [
+            new PoolMember("cli-acct", AccountState.Valid, 91.5, false, BrokerServer.Now.AddHours(1), "utilisation 91.5% at or above 85%", null),
+            new PoolMember("spare", null, 0, false, null, "not registered", null),
+        ], BrokerServer.Now.AddHours(1));
+        var one = await RunAsync(server, "pools", "main");
+        Assert.Equal(0, one.ExitCode);
+        Assert.Contains("usable 0/2", one.Output, StringComparison.Ordinal);
+        Assert.Contains("91.5%", one.Output, StringComparison.Ordinal);
+        Assert.Contains("not registered", one.Output, StringComparison.Ordinal);
+        Assert.Contains("2026-03-01 13:00:00Z", one.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("CLI-ACCESS", one.Output, StringComparison.Ordinal);
+
+        var json = await RunAsync(server, "pools", "main", "--json");
+        Assert.StartsWith("{\"name\":\"main\"", json.Output, StringComparison.Ordinal);
+
+        var missing = await RunAsync(server, "pools", "nope");
+        Assert.Equal(1, missing.ExitCode);
+        Assert.Equal("actor-refresh: 404 Not Found: Pool 'nope' is not defined.", missing.Error.Trim());
+    }
+
+    [Fact]
+    public async Task Lease_prints_only_the_token_and_json_on_request()
+    {
+        await using var server = await StartAsync();
+        server.Tokens.DefinePool(new PoolDefinition("main", ["cli-acct"]));
+        server.Tokens.Leases["main"] = () => new AccountLease("cli-acct", new AccessToken(new Secret("sk-ant-oat01-CLI-ACCESS"), BrokerServer.Now.AddHours(1)));
+        var run = await RunAsync(server, "lease", "main");
+        Assert.Equal(0, run.ExitCode);
+        Assert.Equal("sk-ant-oat01-CLI-ACCESS", run.Output.Trim());
+
+        var json = await RunAsync(server, "lease", "main", "--json");
+        Assert.Equal(0, json.ExitCode);
+        Assert.StartsWith("{\"accountId\":\"cli-acct\",\"accessToken\":\"sk-ant-oat01-CLI-ACCESS\"", json.Output, StringComparison.Ordinal);
+
+        server.Tokens.Leases["main"] = () => throw new NoUsableAccountException("main", BrokerServer.Now.AddMinutes(5), "no usable account in pool 'main'");
+        var none = await RunAsync(server, "lease", "main");
+        Assert.Equal(1, none.ExitCode);
+        Assert.Empty(none.Output);
+        Assert.Equal("actor-refresh: 503 Service Unavailable: no usable account in pool 'main'", none.Error.Trim());
+
+        var badName = await RunAsync(server, "lease", "bad name");
+        Assert.Equal(1, badName.ExitCode);
+        Assert.Contains("pool name", badName.Error, StringComparison.Ordinal);
     }
 }

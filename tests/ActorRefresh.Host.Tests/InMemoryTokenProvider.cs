@@ -50,6 +50,8 @@ internal sealed class InMemoryTokenProvider(TimeProvider time) : ITokenProvider
         a.LastError = error;
     });
 
+    public void SetUsage(string id, AccountUsage? usage) => Update(id, a => a.Usage = usage);
+
     public ValueTask<AccessToken> GetTokenAsync(string accountId, CancellationToken cancellationToken = default)
     {
         var account = Find(accountId);
@@ -196,7 +198,7 @@ internal sealed class InMemoryTokenProvider(TimeProvider time) : ITokenProvider
     private static AccountStatus Status(Account a) => new(
         a.Credentials.AccountId, a.Credentials.Provider, a.State, a.AccessToken is null ? null : a.ExpiresAt,
         a.State == AccountState.Valid && a.ExpiresAt is { } e ? e.AddMinutes(-5) : null,
-        a.RetryAt, a.LastErrorClass, a.LastError, false, AccountCounters.Zero, a.Version);
+        a.RetryAt, a.LastErrorClass, a.LastError, false, AccountCounters.Zero, a.Version, a.Usage);
 
     private sealed class Account(AccountCredentials credentials)
     {
@@ -208,6 +210,7 @@ internal sealed class InMemoryTokenProvider(TimeProvider time) : ITokenProvider
         public string? LastErrorClass { get; set; }
         public string? LastError { get; set; }
         public long Version { get; set; }
+        public AccountUsage? Usage { get; set; }
     }
 
     // ---- pools: a scripted stand-in; the selection rules are the engine's and tested there ----------------
@@ -219,24 +222,37 @@ internal sealed class InMemoryTokenProvider(TimeProvider time) : ITokenProvider
 
     public ConcurrentQueue<(string AccountId, int StatusCode)> UsageReports { get; } = new();
 
+    /// <summary>The headers of each usage report, in order.</summary>
+    public ConcurrentQueue<IReadOnlyList<KeyValuePair<string, string>>> UsageReportHeaders { get; } = new();
+
+    /// <summary>What <see cref="GetPoolAsync"/> answers for a pool instead of "every member usable".</summary>
+    public ConcurrentDictionary<string, PoolStatus> PoolStatuses { get; } = new(StringComparer.Ordinal);
+
     public ValueTask<AccountLease> LeaseAsync(string pool, CancellationToken cancellationToken = default) =>
         Leases.TryGetValue(pool, out var lease) ? ValueTask.FromResult(lease()) : throw new PoolNotFoundException(pool);
 
     public Task<PoolStatus> GetPoolAsync(string pool, CancellationToken cancellationToken = default) =>
-        _pools.TryGetValue(pool, out var definition)
+        PoolStatuses.TryGetValue(pool, out var scripted) && _pools.ContainsKey(pool) ? Task.FromResult(scripted)
+        : _pools.TryGetValue(pool, out var definition)
             ? Task.FromResult(new PoolStatus(definition.Name, definition.Strategy, definition.MaxUtilisation,
                 definition.Accounts.Select(id => new PoolMember(id, _accounts.TryGetValue(id, out var a) ? a.State : null, 0, true, null, null, null)).ToList(), null))
             : Task.FromException<PoolStatus>(new PoolNotFoundException(pool));
 
     public IReadOnlyList<PoolDefinition> ListPools() => _pools.Values.OrderBy(p => p.Name, StringComparer.Ordinal).ToList();
 
-    public PoolDefinition DefinePool(PoolDefinition definition) => _pools[definition.Name] = definition;
+    public PoolDefinition DefinePool(PoolDefinition definition)
+    {
+        var errors = definition.Validate();
+        if (errors.Count > 0) throw new ArgumentException(string.Join(" ", errors), nameof(definition));
+        return _pools[definition.Name] = definition with { Accounts = definition.Accounts.ToArray() };
+    }
 
     public bool RemovePool(string pool) => _pools.TryRemove(pool, out _);
 
     public Task<AccountStatus> ReportUsageAsync(string accountId, int statusCode, IEnumerable<KeyValuePair<string, string>> headers, CancellationToken cancellationToken = default)
     {
         UsageReports.Enqueue((accountId, statusCode));
+        UsageReportHeaders.Enqueue(headers.ToList());
         return GetStatusAsync(accountId, cancellationToken);
     }
 }

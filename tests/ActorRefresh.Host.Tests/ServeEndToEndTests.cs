@@ -25,6 +25,11 @@ public sealed class ServeEndToEndTests : IAsyncLifetime
             ["ActorRefresh:Api:Key"] = Key,
             ["ActorRefresh:Storage:DataDirectory"] = _directory,
             ["ActorRefresh:Providers:claude:TokenEndpoint"] = _server.TokenEndpoint.ToString(),
+            ["ActorRefresh:Providers:claude:UsageEndpoint"] = _server.UsageEndpoint.ToString(),
+            // A pool from configuration, as an operator writes it (members registered by the test that uses it).
+            ["ActorRefresh:Pools:duo:Accounts:0"] = "pool-a",
+            ["ActorRefresh:Pools:duo:Accounts:1"] = "pool-b",
+            ["ActorRefresh:Pools:duo:Strategy"] = "priority",
         }, LogOutput: TextWriter.Synchronized(_log)), EngineRegistration.Add);
         await _app.StartAsync();
         _client = new HttpClient { BaseAddress = new Uri(_app.Urls.First().TrimEnd('/') + "/") };
@@ -118,6 +123,76 @@ public sealed class ServeEndToEndTests : IAsyncLifetime
         Assert.Contains("actorrefresh_accounts", metrics);
         Assert.DoesNotContain("acct-3", metrics);
     }
+
+    [Fact]
+    public async Task Pool_from_configuration_leases_around_a_policy_blocked_account_and_answers_503_when_none_is_usable()
+    {
+        var pools = JsonDocument.Parse(await _client.GetStringAsync("v1/pools")).RootElement.EnumerateArray().ToList();
+        var duo = Assert.Single(pools, p => p.GetProperty("name").GetString() == "duo");
+        Assert.Equal(["pool-a", "pool-b"], duo.GetProperty("accounts").EnumerateArray().Select(a => a.GetString()));
+
+        // pool-a comes first by priority, but its first refresh meets an organisation-policy 403.
+        var a = _server.CreateAccount("pool-a");
+        var b = _server.CreateAccount("pool-b");
+        _server.Script("pool-a", FakeFault.PolicyForbidden());
+        Assert.Equal(HttpStatusCode.Created,
+            (await _client.PostAsJsonAsync("v1/accounts", new { id = "pool-a", provider = "claude", refreshToken = a.RefreshToken })).StatusCode);
+        Assert.Equal(HttpStatusCode.Created, (await _client.PostAsJsonAsync("v1/accounts", new
+        {
+            id = "pool-b",
+            provider = "claude",
+            refreshToken = b.RefreshToken,
+            accessToken = b.AccessToken,
+            expiresAt = DateTimeOffset.UtcNow.AddHours(1),
+        })).StatusCode);
+
+        await WaitUntilAsync(async () =>
+        {
+            var pool = await PoolAsync();
+            return Member(pool, "pool-a") is { } blocked && blocked.GetProperty("state").GetString() == "PolicyBlocked"
+                && Member(pool, "pool-b") is { } usable && usable.GetProperty("usable").GetBoolean();
+        });
+        var status = await PoolAsync();
+        Assert.Equal(1, status.GetProperty("usable").GetInt32());
+        Assert.Equal(2, status.GetProperty("total").GetInt32());
+        Assert.StartsWith("blocked", Member(status, "pool-a")!.Value.GetProperty("reason").GetString(), StringComparison.Ordinal);
+        var statusText = status.GetRawText();
+        Assert.DoesNotContain(b.AccessToken, statusText, StringComparison.Ordinal);
+        Assert.DoesNotContain(b.RefreshToken, statusText, StringComparison.Ordinal);
+
+        var lease = await _client.GetAsync("v1/pools/duo/lease");
+        Assert.Equal(HttpStatusCode.OK, lease.StatusCode);
+        var leased = JsonDocument.Parse(await lease.Content.ReadAsStringAsync()).RootElement;
+        Assert.Equal("pool-b", leased.GetProperty("accountId").GetString());
+        Assert.Equal(b.AccessToken, leased.GetProperty("accessToken").GetString());
+        Assert.Equal(1, _server.RefreshCalls("pool-a"));
+        Assert.Equal(0, _server.RefreshCalls("pool-b")); // a fresh token is leased without a refresh
+
+        // Now pool-b is refused by policy too: nothing is usable, and nobody can say when.
+        _server.Script("pool-b", FakeFault.PolicyForbidden());
+        Assert.Equal(HttpStatusCode.OK, (await _client.PostAsync("v1/accounts/pool-b/refresh", null)).StatusCode);
+        await WaitUntilAsync(async () => (await PoolAsync()).GetProperty("usable").GetInt32() == 0);
+
+        var none = await _client.GetAsync("v1/pools/duo/lease");
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, none.StatusCode);
+        Assert.Equal("application/problem+json", none.Content.Headers.ContentType?.MediaType);
+        Assert.Null(none.Headers.RetryAfter); // blocks have no end a lease could wait for
+        var problem = JsonDocument.Parse(await none.Content.ReadAsStringAsync()).RootElement;
+        Assert.Contains("duo", problem.GetProperty("reason").GetString(), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.NotFound, (await _client.GetAsync("v1/pools/nope/lease")).StatusCode);
+
+        var metrics = "";
+        await WaitUntilAsync(async () => (metrics = await _client.GetStringAsync("metrics")).Contains("actorrefresh_leases"));
+        Assert.Contains("result=\"leased\"", metrics);
+        Assert.Contains("result=\"none_usable\"", metrics);
+        Assert.DoesNotContain("pool-a", metrics);
+    }
+
+    private async Task<JsonElement> PoolAsync() =>
+        JsonDocument.Parse(await _client.GetStringAsync("v1/pools/duo")).RootElement;
+
+    private static JsonElement? Member(JsonElement pool, string id) =>
+        pool.GetProperty("members").EnumerateArray().Cast<JsonElement?>().FirstOrDefault(m => m!.Value.GetProperty("accountId").GetString() == id);
 
     private static async Task WaitUntilAsync(Func<bool> condition) => await WaitUntilAsync(() => Task.FromResult(condition()));
 

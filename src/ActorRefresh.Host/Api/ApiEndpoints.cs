@@ -31,6 +31,7 @@ internal static class ApiEndpoints
         v1.MapPost("/accounts/{id}/block", BlockAsync);
         v1.MapPost("/import/claude", ImportClaudeAsync);
         v1.MapGet("/cluster", ClusterAsync);
+        endpoints.MapPoolApi();
         return endpoints;
     }
 

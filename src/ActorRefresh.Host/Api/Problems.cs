@@ -35,6 +35,9 @@ internal static class Problems
             new Dictionary<string, object?> { ["accountId"] = invalid.AccountId }),
         EngineUnavailableException unavailable => Create(StatusCodes.Status503ServiceUnavailable, "Engine unavailable",
             unavailable.Message, new Dictionary<string, object?> { ["accountId"] = unavailable.AccountId }),
+        PoolNotFoundException noPool => Create(StatusCodes.Status404NotFound, "Pool not found", noPool.Message,
+            new Dictionary<string, object?> { ["pool"] = noPool.Pool }),
+        NoUsableAccountException none => NoUsableAccount(none, now),
         BadRequestBodyException bad => BadRequest(bad.Message),
         BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge } => Create(
             StatusCodes.Status413PayloadTooLarge, "Payload too large",
@@ -42,6 +45,16 @@ internal static class Problems
         BadHttpRequestException bad => Create(bad.StatusCode, "Bad request", "The request could not be read."),
         _ => null,
     };
+
+    /// <summary>503 with the reason and <c>retryAt</c>; <c>Retry-After</c> only when the engine knows when a member becomes usable.</summary>
+    private static IResult NoUsableAccount(NoUsableAccountException none, DateTimeOffset now)
+    {
+        var problem = Create(StatusCodes.Status503ServiceUnavailable, "No usable account", none.Reason,
+            new Dictionary<string, object?> { ["pool"] = none.Pool, ["retryAt"] = none.RetryAt });
+        return none.RetryAt is { } retryAt
+            ? new WithHeader(problem, "Retry-After", RetryAfterSeconds(retryAt, now).ToString(CultureInfo.InvariantCulture))
+            : problem;
+    }
 
     /// <summary>Whole seconds until <paramref name="retryAt"/>, rounded up, never negative.</summary>
     public static long RetryAfterSeconds(DateTimeOffset retryAt, DateTimeOffset now)

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Text;
 using ActorRefresh.Engine.Accounts;
+using ActorRefresh.Engine.Pools;
 using ActorRefresh.Hosting;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -39,12 +40,34 @@ internal static class StatusPage
             failure = exception.Message;
         }
 
-        var html = Render(accounts, failure, time.GetUtcNow());
+        IReadOnlyList<PoolSummary>? pools = null;
+        if (failure is null)
+        {
+            var summaries = new List<PoolSummary>();
+            foreach (var definition in tokens.ListPools())
+            {
+                try
+                {
+                    var pool = await tokens.GetPoolAsync(definition.Name, ct).ConfigureAwait(false);
+                    summaries.Add(new PoolSummary(pool.Name, PoolStrategies.Name(pool.Strategy), pool.UsableCount, pool.Members.Count));
+                }
+                catch (PoolNotFoundException)
+                {
+                    // Removed between the list and the look-up.
+                }
+            }
+            pools = summaries;
+        }
+
+        var html = Render(accounts, failure, time.GetUtcNow(), pools);
         return TypedResults.Text(html, "text/html; charset=utf-8", Encoding.UTF8,
             failure is null ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
     }
 
-    internal static string Render(IReadOnlyList<AccountStatus>? accounts, string? failure, DateTimeOffset now)
+    /// <summary>One line of the pools section.</summary>
+    internal sealed record PoolSummary(string Name, string Strategy, int Usable, int Total);
+
+    internal static string Render(IReadOnlyList<AccountStatus>? accounts, string? failure, DateTimeOffset now, IReadOnlyList<PoolSummary>? pools = null)
     {
         var html = new StringBuilder(4096);
         html.Append("""
@@ -57,7 +80,10 @@ internal static class StatusPage
             <style>
             body{font-family:system-ui,sans-serif;margin:2rem;color:#222}
             table{border-collapse:collapse}th,td{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}
-            th{background:#f3f3f3}.Valid{color:#176d2c}.Refreshing{color:#1d4f91}.BackingOff{color:#9a5b00}.PolicyBlocked{color:#a11}
+            th{background:#f3f3f3}
+            .bar{display:inline-block;width:6rem;height:.7rem;background:#e6e6e6;border:1px solid #bbb;vertical-align:middle;margin-right:.4rem}
+            .bar span{display:block;height:100%;background:#3a8a4a}.bar span.warm{background:#c88a00}.bar span.hot{background:#b22}
+            .reset{color:#777;font-size:.8em}.Valid{color:#176d2c}.Refreshing{color:#1d4f91}.BackingOff{color:#9a5b00}.PolicyBlocked{color:#a11}
             </style>
             </head>
             <body>
@@ -71,7 +97,7 @@ internal static class StatusPage
         else
         {
             html.Append("<table>\n<thead><tr><th>Account</th><th>Provider</th><th>State</th><th>Access token expires</th>")
-                .Append("<th>Next refresh</th><th>Retry at</th><th>Last error</th></tr></thead>\n<tbody>\n");
+                .Append("<th>Next refresh</th><th>Retry at</th><th>Last error</th><th>Five-hour</th><th>Seven-day</th></tr></thead>\n<tbody>\n");
             foreach (var account in accounts.OrderBy(a => a.AccountId, StringComparer.Ordinal))
             {
                 var state = account.State.ToString();
@@ -83,12 +109,51 @@ internal static class StatusPage
                     .Append(Cell(Format(account.NextRefreshAt)))
                     .Append(Cell(Format(account.RetryAt)))
                     .Append(Cell(account.LastErrorClass ?? "—"))
+                    .Append(UsageCell(account.Usage?.FiveHourUtilization, account.Usage?.FiveHourResetsAt, now))
+                    .Append(UsageCell(account.Usage?.SevenDayUtilization, account.Usage?.SevenDayResetsAt, now))
+                    .Append("</tr>\n");
+            }
+            html.Append("</tbody>\n</table>\n");
+        }
+        if (pools is { Count: > 0 })
+        {
+            html.Append("<h2>Pools</h2>\n<table>\n<thead><tr><th>Pool</th><th>Strategy</th><th>Usable</th></tr></thead>\n<tbody>\n");
+            foreach (var pool in pools.OrderBy(p => p.Name, StringComparer.Ordinal))
+            {
+                html.Append("<tr>")
+                    .Append(Cell(pool.Name))
+                    .Append(Cell(pool.Strategy))
+                    .Append("<td class=\"").Append(pool.Usable > 0 ? "Valid" : "PolicyBlocked").Append("\">")
+                    .Append(Encode(string.Create(CultureInfo.InvariantCulture, $"{pool.Usable}/{pool.Total}"))).Append("</td>")
                     .Append("</tr>\n");
             }
             html.Append("</tbody>\n</table>\n");
         }
         html.Append("</body>\n</html>\n");
         return html.ToString();
+    }
+
+    /// <summary>
+    /// A utilisation bar (plain CSS): the window's utilisation, 0 once its reset has passed (as pools count it),
+    /// with the reset time; a dash when the window is unknown.
+    /// </summary>
+    internal static string UsageCell(double? utilisation, DateTimeOffset? resetsAt, DateTimeOffset now)
+    {
+        if (utilisation is not { } value || double.IsNaN(value))
+            return "<td>—</td>";
+        var reset = resetsAt is { } r && r <= now;
+        var shown = reset ? 0 : Math.Clamp(value, 0, 100);
+        var percent = shown.ToString("0.#", CultureInfo.InvariantCulture);
+        var width = shown.ToString("0.##", CultureInfo.InvariantCulture);
+        var heat = shown >= 90 ? " class=\"hot\"" : shown >= 70 ? " class=\"warm\"" : "";
+        var note = reset ? "reset" : resetsAt is null ? "" : "resets " + Format(resetsAt);
+        var html = new StringBuilder(160)
+            .Append("<td><span class=\"bar\" title=\"").Append(Encode(percent + "%")).Append("\"><span").Append(heat)
+            .Append(" style=\"width:").Append(width).Append("%\"></span></span>")
+            .Append(Encode(percent + "%"));
+        if (note.Length > 0)
+            html.Append(" <span class=\"reset\">").Append(Encode(note)).Append("</span>");
+        return html.Append("</td>").ToString();
     }
 
     private static string Cell(string text) => "<td>" + Encode(text) + "</td>";

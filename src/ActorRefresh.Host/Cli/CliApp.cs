@@ -35,6 +35,8 @@ internal sealed class CliApp(TextWriter output, TextWriter error, IAnsiConsole c
         root.Subcommands.Add(SimplePost("unblock", "Lifts a block (and a backoff about the old failure).", "unblock"));
         root.Subcommands.Add(SimplePost("refresh", "Refreshes the account now, unless it is backing off or blocked.", "refresh"));
         root.Subcommands.Add(ImportClaudeCommand());
+        root.Subcommands.Add(PoolsCommand());
+        root.Subcommands.Add(LeaseCommand());
         root.Subcommands.Add(ClusterCommand());
         root.Subcommands.Add(DemoCommand());
         return root;
@@ -182,6 +184,38 @@ internal sealed class CliApp(TextWriter output, TextWriter error, IAnsiConsole c
         return command;
     }
 
+    private Command PoolsCommand()
+    {
+        var name = new Argument<string?>("name") { Description = "Pool name; every pool's definition when omitted.", Arity = ArgumentArity.ZeroOrOne };
+        var command = ClientCommand("pools", "Lists the pools, or shows one pool's members: state, utilisation and whether a lease may choose them.");
+        command.Arguments.Add(name);
+        SetClientAction(command, async (client, parse, json, ct) =>
+        {
+            var pool = parse.GetValue(name);
+            var body = await client.GetAsync(pool is null ? "v1/pools" : PoolPath(pool), ct).ConfigureAwait(false);
+            if (json)
+                output.WriteLine(body);
+            else if (pool is null)
+                StatusRendering.WritePools(console, Deserialize<List<PoolDefinitionResponse>>(body));
+            else
+                StatusRendering.WritePool(console, Deserialize<PoolStatusResponse>(body));
+        });
+        return command;
+    }
+
+    private Command LeaseCommand()
+    {
+        var pool = new Argument<string>("pool") { Description = "Pool name." };
+        var command = ClientCommand("lease", "Leases a usable account of a pool and prints its access token (only the token; --json adds the account and expiry).");
+        command.Arguments.Add(pool);
+        SetClientAction(command, async (client, parse, json, ct) =>
+        {
+            var body = await client.GetAsync(PoolPath(parse.GetValue(pool)!) + "/lease", ct).ConfigureAwait(false);
+            output.WriteLine(json ? body : Deserialize<LeaseResponse>(body).AccessToken);
+        });
+        return command;
+    }
+
     private Command BlockCommand()
     {
         var id = new Argument<string>("id") { Description = "Account id." };
@@ -285,6 +319,9 @@ internal sealed class CliApp(TextWriter output, TextWriter error, IAnsiConsole c
     }
 
     private static string RequireId(string id) => AccountIds.IsValid(id) ? id : throw new CliException(AccountIds.Rule);
+
+    private static string PoolPath(string name) =>
+        "v1/pools/" + Uri.EscapeDataString(PoolNames.IsValid(name) ? name : throw new CliException(PoolNames.Rule));
 
     private static string AccountPath(string id) => "v1/accounts/" + Uri.EscapeDataString(RequireId(id));
 

@@ -1,5 +1,6 @@
 using System.Globalization;
 using ActorRefresh.Engine.Accounts;
+using ActorRefresh.Host.Api;
 using ActorRefresh.Hosting;
 using Spectre.Console;
 using Spectre.Console.Rendering;
@@ -62,6 +63,43 @@ internal static class StatusRendering
         }
         console.Write(table);
     }
+
+    public static void WritePools(IAnsiConsole console, IReadOnlyList<PoolDefinitionResponse> pools)
+    {
+        if (pools.Count == 0)
+        {
+            console.MarkupLine("[grey]No pools are defined.[/]");
+            return;
+        }
+        var table = new Table().Border(TableBorder.Rounded).AddColumns("Pool", "Strategy", "Max utilisation", "Accounts");
+        foreach (var p in pools.OrderBy(p => p.Name, StringComparer.Ordinal))
+        {
+            table.AddRow(new Text(p.Name), new Text(p.Strategy), new Text(Percent(p.MaxUtilisation)), new Text(string.Join(", ", p.Accounts)));
+        }
+        console.Write(table);
+    }
+
+    public static void WritePool(IAnsiConsole console, PoolStatusResponse pool)
+    {
+        console.MarkupLine(string.Create(CultureInfo.InvariantCulture,
+            $"[bold]{Markup.Escape(pool.Name)}[/] · {Markup.Escape(pool.Strategy)} · max {Markup.Escape(Percent(pool.MaxUtilisation))} · usable {pool.Usable}/{pool.Total}"));
+        if (pool.Usable == 0 && pool.NextUsableAt is not null)
+            console.MarkupLine($"[yellow]no usable account before {Markup.Escape(Format(pool.NextUsableAt))}[/]");
+        var table = new Table().Border(TableBorder.Rounded).AddColumns("Account", "State", "Utilisation", "Usable", "Usable at", "Reason");
+        foreach (var m in pool.Members)
+        {
+            table.AddRow(
+                new Text(m.AccountId),
+                m.State is { } state ? State(state) : new Markup("[grey]not registered[/]"),
+                new Text(Percent(m.Utilisation)),
+                new Markup(m.Usable ? "[green]yes[/]" : "[red]no[/]"),
+                new Text(Format(m.UsableAt)),
+                new Text(m.Reason ?? "-"));
+        }
+        console.Write(table);
+    }
+
+    private static string Percent(double value) => value.ToString("0.#", CultureInfo.InvariantCulture) + "%";
 
     private static Markup State(AccountState state) => new(state switch
     {

@@ -297,9 +297,11 @@ internal sealed class AccountActor : ReceivePersistentActor, IWithTimers
         _services.Providers.TryGet(_data.Provider!, out var profile);
         _interruptedBefore = _data.InFlightRefresh is not null;
         var generation = answer.Generation;
+        Testing.CrashPoints.At(Testing.CrashPoints.BeforeIntent);
         Persist(new RefreshStarted(refreshToken.Fingerprint, Now), e =>
         {
             _data = _data.Apply(e);
+            Testing.CrashPoints.At(Testing.CrashPoints.AfterIntent);
             CallTokenEndpoint(profile!, refreshToken, generation);
         });
     }
@@ -323,6 +325,7 @@ internal sealed class AccountActor : ReceivePersistentActor, IWithTimers
             _log.Warning("Account {0}: ignoring a token endpoint answer ({1}) that arrived after its timeout.", _accountId, completed.Outcome.Kind);
             return;
         }
+        Testing.CrashPoints.At(Testing.CrashPoints.AfterUpstream);
         FinishRefresh(completed.Outcome, completed.Generation);
     }
 
@@ -342,6 +345,7 @@ internal sealed class AccountActor : ReceivePersistentActor, IWithTimers
         Persist(e, persisted =>
         {
             _data = _data.Apply(persisted);
+            Testing.CrashPoints.At(Testing.CrashPoints.AfterOutcome);
             if (persisted is TokensRefreshed) _currentTokenRejected = false;
             LogOutcome(persisted);
             MaybeSnapshot();

@@ -28,7 +28,8 @@ public static class ActorRefreshAkkaExtensions
             })
             .WithActors((system, registry) =>
             {
-                var region = system.ActorOf(AccountRegion.Props(services), "accounts");
+                DeadLetterResponder.Start(system);
+                var region = system.ActorOf(AccountRegion.SupervisedProps(services), "accounts");
                 registry.Register<AccountRegionKey>(region);
             });
     }

@@ -122,6 +122,7 @@ public sealed class CliTests
             var expires = BrokerServer.Now.AddHours(2).ToUnixTimeMilliseconds();
             await File.WriteAllTextAsync(path,
                 $$"""{"claudeAiOauth":{"accessToken":"sk-ant-oat01-FILE","refreshToken":"sk-ant-ort01-FILE","expiresAt":{{expires}} } }""");
+            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite); // the CLI refuses a file others can read
             var run = await RunAsync(server, "import-claude", path, "--id", "from-file");
             Assert.Equal(0, run.ExitCode);
             Assert.Contains("from-file", run.Output, StringComparison.Ordinal);

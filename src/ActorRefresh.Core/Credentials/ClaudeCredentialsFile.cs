@@ -63,12 +63,20 @@ public static class ClaudeCredentialsFile
         if (!obj.TryGetPropertyValue(Section, out var sectionNode) || sectionNode is not JsonObject section)
             throw new CredentialsFileException(sourceName, $"has no '{Section}' object.");
 
-        var access = RequiredString(section, "accessToken", sourceName);
-        var refresh = RequiredString(section, "refreshToken", sourceName);
-        var expiresAt = ReadExpiresAt(section, sourceName);
-        var scopes = ReadScopes(section, sourceName);
-        var subscription = section.TryGetPropertyValue("subscriptionType", out var sub) && sub is JsonValue sv && sv.TryGetValue<string>(out var s) ? s : null;
-        return new ClaudeCredentials(new Secret(access), new Secret(refresh), expiresAt, scopes, subscription);
+        try
+        {
+            var access = RequiredString(section, "accessToken", sourceName);
+            var refresh = RequiredString(section, "refreshToken", sourceName);
+            var expiresAt = ReadExpiresAt(section, sourceName);
+            var scopes = ReadScopes(section, sourceName);
+            var subscription = section.TryGetPropertyValue("subscriptionType", out var sub) && sub is JsonValue sv && sv.TryGetValue<string>(out var s) ? s : null;
+            return new ClaudeCredentials(new Secret(access), new Secret(refresh), expiresAt, scopes, subscription);
+        }
+        catch (InvalidOperationException)
+        {
+            // System.Text.Json parses a lone surrogate escape ("\ud800") lazily and throws when the string is read.
+            throw new CredentialsFileException(sourceName, "contains a string that is not valid UTF-16 (a lone surrogate escape).");
+        }
     }
 
     /// <summary>

@@ -77,6 +77,24 @@ public sealed class FaultMatrixTests(ITestOutputHelper output) : EngineTest(outp
     }
 
 
+    [Fact]
+    public async Task An_unblock_does_not_lift_a_rate_limit_whose_time_has_not_come()
+    {
+        // Found by tests/soak.sh: an operator's unblock during a 429 backoff let the next caller refresh at once.
+        var tokens = Server.CreateAccount("unblock-429");
+        Server.Script("unblock-429", FakeFault.RateLimited(TimeSpan.FromSeconds(60)));
+        await RegisterAsync("unblock-429", tokens, expiresAt: null);
+        var backoff = Assert.IsType<AccountProtocol.BackingOff>(await AskAsync(new GetToken("unblock-429")));
+        Assert.Equal(AccountState.BackingOff, Assert.IsType<StatusReply>(await AskAsync(new Unblock("unblock-429"))).Status.State);
+        Assert.Equal(backoff.Until, Assert.IsType<AccountProtocol.BackingOff>(await AskAsync(new GetToken("unblock-429"))).Until);
+        Assert.Equal(1, Server.RefreshCalls("unblock-429"));
+
+        Advance(backoff.Until - Time.GetUtcNow());
+        await AwaitAssertAsync(() => Assert.Equal(2, Server.RefreshCalls("unblock-429")), Wait);
+        Assert.Equal(Server.Current("unblock-429").AccessToken, (await TokenAsync("unblock-429")).Value.Reveal());
+        Assert.Equal(0, Server.CallsDuringBackoff);
+    }
+
     /// <returns>True when the case ended in the unavoidable loss (the provider rotated and the answer was lost).</returns>
     private async Task<bool> RunCaseAsync(Start start, FaultCase fault, string id)
     {

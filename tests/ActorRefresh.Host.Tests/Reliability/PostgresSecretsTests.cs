@@ -48,9 +48,14 @@ public sealed class PostgresSecretsTests
             }
             for (var i = 0; i < 3; i++)
             {
+                // Wait until the previous refresh's outcome is journaled: a forced refresh during one is a no-op.
+                var done = i + 1;
+                await WaitAsync(async () => (await serve.Client.GetFromJsonAsync<System.Text.Json.JsonElement>("v1/accounts/pg-a"))
+                    .GetProperty("counters").GetProperty("refreshes").GetInt64() >= done);
                 await serve.Client.PostAsync("v1/accounts/pg-a/refresh", null);
-                await WaitAsync(() => serve.Server.RefreshCalls("pg-a") >= i + 2);
             }
+            await WaitAsync(async () => (await serve.Client.GetFromJsonAsync<System.Text.Json.JsonElement>("v1/accounts/pg-a"))
+                .GetProperty("counters").GetProperty("refreshes").GetInt64() >= 4);
             var relogin = serve.Server.RotateExternally("pg-d");
             await serve.Client.PostAsync("v1/import/claude?id=pg-d", JsonContent.Create(new
             {
@@ -94,10 +99,10 @@ public sealed class PostgresSecretsTests
         await serve.DisposeAsync();
     }
 
-    private static async Task WaitAsync(Func<bool> condition)
+    private static async Task WaitAsync(Func<Task<bool>> condition)
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
-        while (!condition()) await Task.Delay(20, timeout.Token);
+        while (!await condition()) await Task.Delay(20, timeout.Token);
     }
 
     private sealed class TestPostgresFactAttribute : FactAttribute

@@ -56,8 +56,11 @@ public sealed class AccountReadSide
     /// </summary>
     public bool TryGetStillValidToken(string accountId, TimeSpan minimumValidity, out AccessToken token)
     {
+        // Only while the account's last published status still names this token (same expiry) and it is not blocked:
+        // credentials replaced without an access token, a block or a removal end the fallback.
         if (_lastPublished.TryGetValue(accountId, out var last) && _time.GetUtcNow() < last.ExpiresAt - minimumValidity
-            && !(_statuses.TryGetValue(accountId, out var status) && status.State == AccountState.PolicyBlocked))
+            && _statuses.TryGetValue(accountId, out var status) && status.State != AccountState.PolicyBlocked
+            && status.AccessTokenExpiresAt == last.ExpiresAt)
         {
             token = last;
             return true;

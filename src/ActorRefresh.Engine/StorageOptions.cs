@@ -31,7 +31,10 @@ public sealed class StorageOptions
     public string EffectiveConnectionString => Provider switch
     {
         StorageProvider.Sqlite when string.IsNullOrWhiteSpace(ConnectionString) =>
-            $"Data Source={Path.GetFullPath(Path.Combine(DataDirectory, "actor-refresh.db"))}",
+            // No pooling: a connection SQLite opened while the file could not be written (full or read-only disk,
+            // immutable file) stays read-only for its whole life; pooled, it would keep every later write failing
+            // after the disk is writable again. Opening a SQLite file per operation costs microseconds.
+            $"Data Source={Path.GetFullPath(Path.Combine(DataDirectory, "actor-refresh.db"))};Pooling=False",
         _ => ConnectionString ?? "",
     };
 

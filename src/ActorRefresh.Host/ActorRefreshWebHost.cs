@@ -106,6 +106,8 @@ internal static class ActorRefreshWebHost
             .ConfigureResource(resource => resource.AddService("actor-refresh"))
             .WithMetrics(metrics => metrics
                 .AddMeter(HostMetrics.MeterName)
+                // The runtime's own meter (GC heap, working set, thread pool): what an operator and tests/soak.sh watch for leaks.
+                .AddMeter("System.Runtime")
                 // No cache: a scrape right after a request must see it.
                 .AddPrometheusExporter(o => o.ScrapeResponseCacheDurationMilliseconds = 0));
         return services;

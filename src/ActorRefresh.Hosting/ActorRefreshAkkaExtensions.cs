@@ -45,7 +45,8 @@ public static class ActorRefreshAkkaExtensions
         {
             return builder.WithActors((system, registry) =>
             {
-                var region = system.ActorOf(AccountRegion.Props(services), "accounts");
+                DeadLetterResponder.Start(system);
+                var region = system.ActorOf(AccountRegion.SupervisedProps(services), "accounts");
                 registry.Register<AccountRegionKey>(region);
                 // On shutdown (SIGTERM), let refreshes in flight journal their outcome before actors stop:
                 // a rotated pair is never dropped by a clean stop.

@@ -124,13 +124,15 @@ public sealed class CliTests
             var expires = BrokerServer.Now.AddHours(2).ToUnixTimeMilliseconds();
             await File.WriteAllTextAsync(path,
                 $$"""{"claudeAiOauth":{"accessToken":"sk-ant-oat01-FILE","refreshToken":"sk-ant-ort01-FILE","expiresAt":{{expires}} } }""");
+            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite); // the CLI refuses a file others can read
             var run = await RunAsync(server, "import-claude", path, "--id", "from-file");
             Assert.Equal(0, run.ExitCode);
             Assert.Contains("from-file", run.Output, StringComparison.Ordinal);
             Assert.DoesNotContain("FILE", run.Output.Replace("from-file", "", StringComparison.Ordinal), StringComparison.Ordinal);
             Assert.Equal("sk-ant-ort01-FILE", server.Tokens.CredentialsOf("from-file")!.RefreshToken.Reveal());
 
-            // A file readable by others is refused for sync: the server would keep writing tokens into it.
+            // A file readable by others is refused: the server would keep writing tokens into it.
+            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
             var exposed = await RunAsync(server, "import-claude", path, "--id", "from-file", "--sync");
             Assert.Equal(1, exposed.ExitCode);
             Assert.Contains(path, exposed.Error, StringComparison.Ordinal);

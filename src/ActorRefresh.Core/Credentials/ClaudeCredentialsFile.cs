@@ -60,15 +60,28 @@ public static class ClaudeCredentialsFile
         var root = ParseNode(json, sourceName);
         if (root is not JsonObject obj)
             throw new CredentialsFileException(sourceName, "is not a JSON object.");
-        if (!obj.TryGetPropertyValue(Section, out var sectionNode) || sectionNode is not JsonObject section)
-            throw new CredentialsFileException(sourceName, $"has no '{Section}' object.");
+        try
+        {
+            if (!obj.TryGetPropertyValue(Section, out var sectionNode) || sectionNode is not JsonObject section)
+                throw new CredentialsFileException(sourceName, $"has no '{Section}' object.");
 
-        var access = RequiredString(section, "accessToken", sourceName);
-        var refresh = RequiredString(section, "refreshToken", sourceName);
-        var expiresAt = ReadExpiresAt(section, sourceName);
-        var scopes = ReadScopes(section, sourceName);
-        var subscription = section.TryGetPropertyValue("subscriptionType", out var sub) && sub is JsonValue sv && sv.TryGetValue<string>(out var s) ? s : null;
-        return new ClaudeCredentials(new Secret(access), new Secret(refresh), expiresAt, scopes, subscription);
+            var access = RequiredString(section, "accessToken", sourceName);
+            var refresh = RequiredString(section, "refreshToken", sourceName);
+            var expiresAt = ReadExpiresAt(section, sourceName);
+            var scopes = ReadScopes(section, sourceName);
+            var subscription = section.TryGetPropertyValue("subscriptionType", out var sub) && sub is JsonValue sv && sv.TryGetValue<string>(out var s) ? s : null;
+            return new ClaudeCredentials(new Secret(access), new Secret(refresh), expiresAt, scopes, subscription);
+        }
+        catch (InvalidOperationException)
+        {
+            // System.Text.Json parses a lone surrogate escape ("\ud800") lazily and throws when the string is read.
+            throw new CredentialsFileException(sourceName, "contains a string that is not valid UTF-16 (a lone surrogate escape).");
+        }
+        catch (ArgumentException)
+        {
+            // JsonObject builds its properties lazily and refuses a key that appears twice when it does.
+            throw new CredentialsFileException(sourceName, "has a key that appears twice in one object.");
+        }
     }
 
     /// <summary>
@@ -211,9 +224,11 @@ public static class ClaudeCredentialsFile
     {
         try
         {
-            return JsonNode.Parse(json) as JsonObject;
+            var node = JsonNode.Parse(json) as JsonObject;
+            _ = node?.Count; // materializes the properties: duplicate keys throw here, not later
+            return node;
         }
-        catch (JsonException)
+        catch (Exception ex) when (ex is JsonException or ArgumentException or InvalidOperationException)
         {
             return null;
         }

@@ -465,12 +465,14 @@ internal sealed class AccountActor : ReceivePersistentActor, IWithTimers
 
     private void BeginUpstreamCall(int generation)
     {
+        Testing.CrashPoints.At(Testing.CrashPoints.BeforeIntent);
         var refreshToken = _data.RefreshToken!;
         _services.Providers.TryGet(_data.Provider!, out var profile);
         _interruptedBefore = _data.InFlightRefresh is not null;
         Persist(new RefreshStarted(refreshToken.Fingerprint, Now), e =>
         {
             _data = _data.Apply(e);
+            Testing.CrashPoints.At(Testing.CrashPoints.AfterIntent);
             CallTokenEndpoint(profile!, refreshToken, generation);
         });
     }
@@ -494,6 +496,7 @@ internal sealed class AccountActor : ReceivePersistentActor, IWithTimers
             _log.Warning("Account {0}: ignoring a token endpoint answer ({1}) that arrived after its timeout.", _accountId, completed.Outcome.Kind);
             return;
         }
+        Testing.CrashPoints.At(Testing.CrashPoints.AfterUpstream);
         FinishRefresh(completed.Outcome, completed.Generation);
     }
 
@@ -513,6 +516,7 @@ internal sealed class AccountActor : ReceivePersistentActor, IWithTimers
         Persist(e, persisted =>
         {
             _data = _data.Apply(persisted);
+            Testing.CrashPoints.At(Testing.CrashPoints.AfterOutcome);
             if (persisted is TokensRefreshed)
             {
                 _currentTokenRejected = false;

@@ -158,6 +158,9 @@ internal sealed record AccountData : IAccountPersisted
             Counters = b.ErrorClass == ErrorClasses.Operator ? Counters : Counters with { Failures = Counters.Failures + 1 },
         },
         CredentialsReplaced c => ApplyNewCredentials(c),
+        // An unblock lifts a block and a backoff about an old failure, but not a provider's Retry-After whose time has
+        // not come: that is about the account, and calling before it would fight the rate limit (as with new credentials).
+        AccountUnblocked u when RetryIsRateLimit && RetryAt > u.At => this with { BlockClass = null, PolicyRecheckPending = false },
         AccountUnblocked => this with { BlockClass = null, RetryAt = null, RetryIsRateLimit = false, Attempt = 0, PolicyRecheckPending = false },
         QuotaRecorded q => this with
         {

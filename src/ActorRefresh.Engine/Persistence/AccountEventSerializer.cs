@@ -95,7 +95,12 @@ public sealed class AccountEventSerializer : SerializerWithStringManifest
             : throw new ArgumentException($"{o.GetType().Name} is not an ActorRefresh persisted type.", nameof(o));
 
     /// <inheritdoc />
-    public override byte[] ToBinary(object obj) => JsonSerializer.SerializeToUtf8Bytes(obj, obj.GetType(), _json);
+    public override byte[] ToBinary(object obj)
+    {
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(obj, obj.GetType(), _json);
+        if (obj is AccountData) Testing.CrashPoints.At(Testing.CrashPoints.DuringSnapshot); // only snapshots carry AccountData
+        return bytes;
+    }
 
     /// <inheritdoc />
     public override object FromBinary(byte[] bytes, string manifest)

@@ -13,6 +13,9 @@ public sealed class AccountReadSide
     private readonly ConcurrentDictionary<string, FreshToken> _tokens = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, AccountStatus> _statuses = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, AccountRefusal> _refusals = new(StringComparer.Ordinal);
+    // The last token each account published, kept after it stops being fresh: the fallback while the account's actor
+    // is down (store outage). Dropped when the account is blocked, removed, or the token is reported rejected.
+    private readonly ConcurrentDictionary<string, AccessToken> _lastPublished = new(StringComparer.Ordinal);
     private readonly TimeProvider _time;
 
     /// <summary>Creates a read side reading the clock from <paramref name="time"/>.</summary>
@@ -64,12 +67,46 @@ public sealed class AccountReadSide
 
     internal void WithdrawRefusal(string accountId) => _refusals.TryRemove(accountId, out _);
 
-    internal void PublishToken(string accountId, AccessToken token, DateTimeOffset freshUntil) =>
+    /// <summary>
+    /// Fallback for when the account's actor cannot answer (its store is down and it is restarting): the last token it
+    /// published, if it stays valid at least <paramref name="minimumValidity"/> — what the account itself would serve while
+    /// backing off. Never a token of a blocked or removed account, nor one reported rejected.
+    /// </summary>
+    public bool TryGetStillValidToken(string accountId, TimeSpan minimumValidity, out AccessToken token)
+    {
+        // Only while the account's last published status still names this token (same expiry) and it is not blocked:
+        // credentials replaced without an access token, a block or a removal end the fallback.
+        if (_lastPublished.TryGetValue(accountId, out var last) && _time.GetUtcNow() < last.ExpiresAt - minimumValidity
+            && _statuses.TryGetValue(accountId, out var status) && status.State != AccountState.PolicyBlocked
+            && status.AccessTokenExpiresAt == last.ExpiresAt)
+        {
+            token = last;
+            return true;
+        }
+        token = null!;
+        return false;
+    }
+
+    /// <summary>Forgets the fallback token when it is the one with this fingerprint (the API refused it).</summary>
+    public void DropRejected(string accountId, string fingerprint)
+    {
+        if (_lastPublished.TryGetValue(accountId, out var last) && last.Value.Fingerprint == fingerprint)
+            _lastPublished.TryRemove(new KeyValuePair<string, AccessToken>(accountId, last));
+    }
+
+    internal void PublishToken(string accountId, AccessToken token, DateTimeOffset freshUntil)
+    {
         _tokens[accountId] = new FreshToken(token, freshUntil.UtcTicks);
+        _lastPublished[accountId] = token;
+    }
 
     internal void WithdrawToken(string accountId) => _tokens.TryRemove(accountId, out _);
 
-    internal void PublishStatus(AccountStatus status) => _statuses[status.AccountId] = status;
+    internal void PublishStatus(AccountStatus status)
+    {
+        _statuses[status.AccountId] = status;
+        if (status.State == AccountState.PolicyBlocked) _lastPublished.TryRemove(status.AccountId, out _);
+    }
 
     internal void ForgetStatus(string accountId)
     {
@@ -80,6 +117,7 @@ public sealed class AccountReadSide
     internal void Forget(string accountId)
     {
         _tokens.TryRemove(accountId, out _);
+        _lastPublished.TryRemove(accountId, out _);
         _statuses.TryRemove(accountId, out _);
         _refusals.TryRemove(accountId, out _);
     }

@@ -115,6 +115,42 @@ internal sealed class AccountRegion : ReceivePersistentActor
 
     public static Props Props(EngineServices services) => Akka.Actor.Props.Create(() => new AccountRegion(services));
 
+    /// <summary>
+    /// The region under a backoff supervisor, as a host runs it. A persistent actor stops when its journal fails
+    /// (a directory write during a store outage, or recovery while the store is down at start); unsupervised, the
+    /// region would then be gone until the process restarts and every request would time out. Supervised, it is
+    /// restarted with backoff, recovers its directory and wakes its accounts once the store is back; while it is
+    /// down, requests are answered at once with <see cref="AccountUnavailableException"/>.
+    /// </summary>
+    public static Props SupervisedProps(EngineServices services)
+    {
+        var options = services.Options;
+        return BackoffSupervisor.Props(
+            Backoff.OnStop(
+                    Props(services),
+                    childName: "directory",
+                    minBackoff: options.RestartMinBackoff,
+                    maxBackoff: options.RestartMaxBackoff,
+                    randomFactor: 0.2,
+                    maxNrOfRetries: -1)
+                .WithSupervisorStrategy(new OneForOneStrategy(_ => Directive.Stop))
+                .WithReplyWhileStopped(new Status.Failure(new AccountUnavailableException("*"))));
+    }
+
+    protected override void OnPersistFailure(Exception cause, object @event, long sequenceNr)
+    {
+        _log.Error("Account directory: journal write failed ({0}); the region restarts with backoff.", cause.GetType().Name);
+        if (@event is DirectoryEntryAdded added)
+            Sender.Tell(new Status.Failure(new AccountUnavailableException(added.AccountId)));
+        base.OnPersistFailure(cause, @event, sequenceNr);
+    }
+
+    protected override void OnRecoveryFailure(Exception reason, object? message = null)
+    {
+        _log.Error("Account directory: recovery failed ({0}); the region restarts with backoff.", reason.GetType().Name);
+        base.OnRecoveryFailure(reason, message);
+    }
+
     private IActorRef AccountFor(string accountId)
     {
         var child = Context.Child(accountId);

@@ -138,6 +138,7 @@ internal static class ApiEndpoints
             path = request.Query["path"].ToString();
             if (string.IsNullOrWhiteSpace(path) || !Path.IsPathFullyQualified(path))
                 throw new BadRequestBodyException("'sync=true' needs 'path': the absolute path of the credentials file on the server's machine.");
+            RefuseUnsafeCredentialsFile(path);
         }
 
         if (path is not null)
@@ -182,6 +183,23 @@ internal static class ApiEndpoints
             return TypedResults.Created($"/v1/accounts/{Uri.EscapeDataString(id)}", created);
         }
         return TypedResults.Ok(await tokens.ReplaceCredentialsAsync(credentials, ct).ConfigureAwait(false));
+    }
+
+    /// <summary>
+    /// A file the server will keep in sync must be safe to write tokens to: an existing one is checked like every read
+    /// of a credentials file (not a symbolic link, no access for group or others, a credentials file at all).
+    /// </summary>
+    private static void RefuseUnsafeCredentialsFile(string path)
+    {
+        if (!File.Exists(path) && new FileInfo(path).LinkTarget is null && !Directory.Exists(path)) return; // created 0600 on first write
+        try
+        {
+            global::ActorRefresh.Core.Credentials.ClaudeCredentialsFile.Read(path);
+        }
+        catch (global::ActorRefresh.Core.Credentials.CredentialsFileException e)
+        {
+            throw new BadRequestBodyException(e.Message);
+        }
     }
 
     private static bool ParseBool(string value, string name) =>

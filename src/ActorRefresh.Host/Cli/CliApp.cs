@@ -261,7 +261,13 @@ internal sealed class CliApp(TextWriter output, TextWriter error, IAnsiConsole c
             string content;
             try
             {
+                // The same refusals as the engine's own reads: no symbolic link, nothing group or others may access.
+                global::ActorRefresh.Core.Credentials.ClaudeCredentialsFile.Read(file);
                 content = await File.ReadAllTextAsync(file, ct).ConfigureAwait(false);
+            }
+            catch (global::ActorRefresh.Core.Credentials.CredentialsFileException exception)
+            {
+                throw new CliException($"cannot read {file}: {exception.Message}");
             }
             catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
             {

@@ -42,12 +42,29 @@ internal sealed class TokenProvider(
                 ? new AccountBlockedException(accountId, refusal.Reason)
                 : new TokenBackingOffException(accountId, refusal.Until!.Value, refusal.Reason));
         }
-        return new ValueTask<AccessToken>(AskTokenAsync(new GetToken(accountId), cancellationToken));
+        return new ValueTask<AccessToken>(AskTokenOrStillValidAsync(accountId, cancellationToken));
+    }
+
+    /// <summary>
+    /// Asks the account; if it cannot answer (store down, actor restarting), serves the token it last published when that
+    /// stays valid long enough — the answer the account itself gives while backing off — else the "store unavailable" error.
+    /// </summary>
+    private async Task<AccessToken> AskTokenOrStillValidAsync(string accountId, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await AskTokenAsync(new GetToken(accountId), cancellationToken);
+        }
+        catch (EngineUnavailableException) when (services.ReadSide.TryGetStillValidToken(accountId, services.Options.MinimumValidity, out var token))
+        {
+            return token;
+        }
     }
 
     public async Task ReportRejectedAsync(string accountId, string accessToken, CancellationToken cancellationToken = default)
     {
         if (string.IsNullOrEmpty(accessToken)) throw new InvalidAccountCommandException(accountId, "the rejected access token is empty");
+        services.ReadSide.DropRejected(accountId, Secret.FingerprintOf(accessToken));
         await AskTokenAsync(new ReportRejected(accountId, Secret.FingerprintOf(accessToken)), cancellationToken, throwOnFailure: false);
     }
 

@@ -266,4 +266,14 @@ public sealed class ClaudeCredentialsFileTests : IDisposable
     {
         Assert.EndsWith(Path.Combine(".claude", ".credentials.json"), ClaudeCredentialsFile.DefaultPath, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("{\"claudeAiOauth\":{\"accessToken\":\"a\",\"refreshToken\":\"r\",\"expiresAt\":1},\"claudeAiOauth\":{}}")]
+    [InlineData("{\"claudeAiOauth\":{\"accessToken\":\"a\",\"accessToken\":\"b\",\"refreshToken\":\"r\",\"expiresAt\":1}}")]
+    [InlineData("{\"x\":null,\"x\":null}")]
+    public void Duplicate_keys_are_a_clear_refusal(string json)
+    {
+        var e = Assert.Throws<CredentialsFileException>(() => ClaudeCredentialsFile.Parse(json, "the request body"));
+        Assert.Contains("the request body", e.Message);
+    }
 }

@@ -1,0 +1,140 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Sockets;
+using System.Text;
+
+namespace ActorRefresh.Host.Tests.Reliability;
+
+/// <summary>
+/// A real <c>actor-refresh serve</c> process (<c>dotnet actor-refresh.dll serve</c>) on a free loopback port, with its
+/// own environment, its output captured for log scans, and a client that carries the API key.
+/// </summary>
+internal sealed class HostProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly StringBuilder _output = new();
+
+    private HostProcess(Process process, Uri baseAddress, string apiKey)
+    {
+        _process = process;
+        BaseAddress = baseAddress;
+        Client = new HttpClient { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(30) };
+        Client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", apiKey);
+    }
+
+    public Uri BaseAddress { get; }
+    public HttpClient Client { get; }
+
+    /// <summary>Everything the process wrote to standard output and standard error so far.</summary>
+    public string Output
+    {
+        get
+        {
+            lock (_output) return _output.ToString();
+        }
+    }
+
+    public bool HasExited => _process.HasExited;
+    public int ExitCode => _process.ExitCode;
+    public int Id => _process.Id;
+
+    /// <summary>The built host next to the test assembly (the test project references the host project).</summary>
+    public static string HostDll => Path.Combine(AppContext.BaseDirectory, "actor-refresh.dll");
+
+    /// <summary>Starts <c>serve</c> and waits until <c>/healthz</c> answers.</summary>
+    public static async Task<HostProcess> StartAsync(string apiKey, IReadOnlyDictionary<string, string?> environment, TimeSpan? startTimeout = null)
+    {
+        var port = FreePort();
+        var start = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = AppContext.BaseDirectory,
+        };
+        start.ArgumentList.Add(HostDll);
+        start.ArgumentList.Add("serve");
+        start.ArgumentList.Add("--urls");
+        start.ArgumentList.Add($"http://127.0.0.1:{port}");
+        // A clean environment for the engine's settings: nothing of the test runner's ActorRefresh settings leaks in.
+        foreach (var key in start.Environment.Keys.Where(k => k.StartsWith("ActorRefresh", StringComparison.OrdinalIgnoreCase)).ToList())
+            start.Environment.Remove(key);
+        start.Environment["ActorRefresh__Api__Key"] = apiKey;
+        start.Environment["DOTNET_NOLOGO"] = "1";
+        foreach (var (key, value) in environment) start.Environment[key] = value;
+
+        var process = new Process { StartInfo = start, EnableRaisingEvents = true };
+        var host = new HostProcess(process, new Uri($"http://127.0.0.1:{port}/"), apiKey);
+        process.OutputDataReceived += (_, e) => host.Append(e.Data);
+        process.ErrorDataReceived += (_, e) => host.Append(e.Data);
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+
+        using var timeout = new CancellationTokenSource(startTimeout ?? TimeSpan.FromSeconds(60));
+        while (true)
+        {
+            if (process.HasExited)
+                throw new InvalidOperationException($"serve exited with {process.ExitCode} before it was healthy:\n{host.Output}");
+            try
+            {
+                using var probe = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+                if ((await probe.GetAsync(new Uri(host.BaseAddress, "healthz"), timeout.Token)).StatusCode == HttpStatusCode.OK)
+                    return host;
+            }
+            catch (HttpRequestException)
+            {
+            }
+            catch (TaskCanceledException) when (!timeout.IsCancellationRequested)
+            {
+            }
+            await Task.Delay(100, timeout.Token);
+        }
+    }
+
+    /// <summary>Waits for the process to end on its own (e.g. at a crash point).</summary>
+    public async Task<bool> WaitForExitAsync(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            await _process.WaitForExitAsync(cts.Token);
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>SIGKILL, as an operator's kill -9 or the OOM killer would.</summary>
+    public void Kill()
+    {
+        if (!_process.HasExited) _process.Kill(entireProcessTree: true);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Client.Dispose();
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await WaitForExitAsync(TimeSpan.FromSeconds(10));
+        }
+        _process.Dispose();
+    }
+
+    private void Append(string? line)
+    {
+        if (line is null) return;
+        lock (_output) _output.AppendLine(line);
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}

@@ -1,0 +1,94 @@
+using System.Threading.RateLimiting;
+using ActorRefresh.Core.Providers;
+using ActorRefresh.Core.Credentials;
+using ActorRefresh.Core.Tokens;
+using ActorRefresh.Engine.Credentials;
+using ActorRefresh.Engine.ReadSide;
+using ActorRefresh.Engine.Clustering;
+using ActorRefresh.Core.Usage;
+using Akka.Actor;
+using Akka.Event;
+using Akka.Persistence;
+using static ActorRefresh.Engine.Accounts.AccountProtocol;
+
+namespace ActorRefresh.Engine.Accounts;
+
+/// <summary>Registration, new credentials and the Claude credentials file of <see cref="AccountActor"/>.</summary>
+internal sealed partial class AccountActor
+{
+    // ---- registration and credentials ------------------------------------------------------------------
+
+    private void OnCredentialsFileObserved(CredentialsFileObserved observed)
+    {
+        if (observed.Snapshot.Credentials is not { } file)
+        {
+            if (observed.Snapshot.Error is { } error) _log.Warning("Account {0}: credentials file not readable: {1}", _accountId, error);
+            return;
+        }
+        switch (_data.DecideCredentialsFile(file))
+        {
+            case CredentialsFileDecision.Adopt:
+                _currentTokenRejected = false;
+                PersistAndEnter(AdoptionOf(file), () =>
+                    _log.Info("Account {0}: adopted a newer token pair written to its credentials file by another program.", _accountId));
+                break;
+            case CredentialsFileDecision.WriteBack:
+                WriteCredentialsFile();
+                break;
+        }
+    }
+
+    private void WriteCredentialsFile()
+    {
+        if (_data is { CredentialsFile: { } path, AccessToken: { } access, RefreshToken: { } refresh, ExpiresAt: { } expiresAt })
+            CredentialsFileSync.WriteAsync(path, access, refresh, expiresAt).PipeTo(Self, success: error => new CredentialsFileWritten(error));
+    }
+
+    private void OnRegister(Register m)
+    {
+        if (Validate(m.Credentials) is { } problem)
+        {
+            Refuse(m.AccountId, problem);
+            return;
+        }
+        var c = m.Credentials;
+        PersistAndEnter(new AccountRegistered(c.Provider, c.RefreshToken, c.AccessToken, c.ExpiresAt, c.CredentialsFile, Now), ReplyStatus);
+    }
+
+    private void OnReplaceCredentials(ReplaceCredentials m)
+    {
+        if (Validate(m.Credentials) is { } problem)
+        {
+            Refuse(m.AccountId, problem);
+            return;
+        }
+        if (!string.Equals(m.Credentials.Provider, _data.Provider, StringComparison.OrdinalIgnoreCase))
+        {
+            Refuse(m.AccountId, $"account '{m.AccountId}' uses provider '{_data.Provider}', not '{m.Credentials.Provider}'");
+            return;
+        }
+        var c = m.Credentials;
+        _currentTokenRejected = false;
+        // A check under way was made with the old token: its answer is about the old credentials.
+        AbandonUsageCheck();
+        PersistAndEnter(new CredentialsReplaced(c.RefreshToken, c.AccessToken, c.ExpiresAt, c.CredentialsFile, Now), () =>
+        {
+            // An organisation-policy block stands until a usage check with the new access token succeeds: check now.
+            if (_data.PolicyRecheckPending) ArmUsageCheck(TimeSpan.Zero);
+            ReplyStatus();
+        });
+    }
+
+    private string? Validate(AccountCredentials c)
+    {
+        if (!AccountIdRules.IsValid(c.AccountId)) return AccountIdRules.Description;
+        if (!_services.Providers.TryGet(c.Provider, out _))
+            return $"unknown provider '{c.Provider}' (configured: {string.Join(", ", _services.Providers.Names)})";
+        if (c.AccessToken is not null && c.ExpiresAt is null) return "expiresAt is required with an access token";
+        if (c.AccessToken is null && c.ExpiresAt is not null) return "expiresAt was given without an access token";
+        if (c.ExpiresAt is { } expiresAt && expiresAt <= Now) return $"expiresAt {expiresAt:O} is in the past";
+        return null;
+    }
+
+    private void Refuse(string accountId, string reason) => Sender.Tell(new CommandRefused(accountId, reason));
+}

@@ -1,0 +1,306 @@
+using System.Threading.RateLimiting;
+using ActorRefresh.Core.Providers;
+using ActorRefresh.Core.Credentials;
+using ActorRefresh.Core.Tokens;
+using ActorRefresh.Engine.Credentials;
+using ActorRefresh.Engine.ReadSide;
+using ActorRefresh.Engine.Clustering;
+using ActorRefresh.Core.Usage;
+using Akka.Actor;
+using Akka.Event;
+using Akka.Persistence;
+using static ActorRefresh.Engine.Accounts.AccountProtocol;
+
+namespace ActorRefresh.Engine.Accounts;
+
+/// <summary>Token requests and the refresh sequence of <see cref="AccountActor"/>.</summary>
+internal sealed partial class AccountActor
+{
+    // ---- token requests ----------------------------------------------------------------------------
+
+    private void OnTokenRequest(IActorRef caller)
+    {
+        var now = Now;
+        var decision = _currentTokenRejected ? DecisionWithoutCurrentToken(now) : _data.DecideToken(now, _options);
+        switch (decision)
+        {
+            case TokenDecision.Refresh:
+                StartRefresh(caller, "token requested near or past its refresh point");
+                break;
+            default:
+                ReplyToken(caller, ReplyFor(decision, now));
+                break;
+        }
+    }
+
+    private TokenDecision DecisionWithoutCurrentToken(DateTimeOffset now) =>
+        _data.IsBlocked ? TokenDecision.Blocked
+        : _data.RetryAt > now ? TokenDecision.BackOff
+        : TokenDecision.Refresh;
+
+    private TokenReply ReplyFor(TokenDecision decision, DateTimeOffset now) => decision switch
+    {
+        TokenDecision.Serve => new TokenGranted(_accountId, new AccessToken(_data.AccessToken!, _data.ExpiresAt!.Value)),
+        TokenDecision.Blocked => new Blocked(_accountId, _data.LastError ?? "blocked"),
+        TokenDecision.BackOff => new AccountProtocol.BackingOff(_accountId, _data.RetryAt ?? now, _data.LastError ?? "backing off"),
+        TokenDecision.NotRegistered => new NotRegistered(_accountId),
+        // Only reachable right after an outcome whose retry time is already due: report it as a backoff ending now.
+        _ => new AccountProtocol.BackingOff(_accountId, _data.RetryAt ?? now, _data.LastError ?? "refresh pending"),
+    };
+
+    private void ReplyToken(IActorRef caller, TokenReply reply)
+    {
+        _services.Metrics.TokenRequest(reply switch
+        {
+            TokenGranted => "served",
+            AccountProtocol.BackingOff => "backing_off",
+            Blocked => "blocked",
+            _ => "not_found",
+        });
+        if (!caller.IsNobody()) caller.Tell(reply);
+    }
+
+    private bool IsCurrentToken(string fingerprint) =>
+        _data.AccessToken is { } token && string.Equals(token.Fingerprint, fingerprint, StringComparison.Ordinal);
+
+    // ---- the refresh sequence ------------------------------------------------------------------------
+    // 1. limiter permit (queued refreshes count as Refreshing)  2. journal the intent  3. call upstream (PipeTo)
+    // 4. journal the outcome  5. only then answer the callers and publish the new token.
+
+    private void StartRefresh(IActorRef? caller, string why)
+    {
+        if (_draining)
+        {
+            // Shutting down: a refresh started now could not journal its outcome.
+            caller?.Tell(new Status.Failure(new Region.AccountUnavailableException(_accountId)));
+            return;
+        }
+        if (caller is not null) _waiters.Add(caller);
+        if (!_services.Providers.TryGet(_data.Provider!, out _))
+        {
+            // The provider vanished from configuration: a configuration error, retried after the long delay.
+            PersistAndEnter(new RefreshFailed(ErrorClasses.Rejected, $"provider '{_data.Provider}' is not configured", _services.Backoff.RejectedAttemptAt(Now), false, Now), AnswerWaiters);
+            return;
+        }
+        _log.Debug("Account {0}: refreshing ({1}).", _accountId, why);
+        _services.ReadSide.WithdrawRefusal(_accountId);
+        var generation = ++_generation;
+        Timers.Cancel(Timer.ProactiveRefreshKey);
+        Timers.Cancel(Timer.RetryKey);
+        Become(Refreshing);
+        PublishStatus(refreshing: true);
+
+        if (_services.Cluster is null)
+        {
+            // One node: the read side is this process's; the account keeps it current synchronously.
+            if (_currentTokenRejected || !_data.HasFreshToken(Now, _options.RefreshLead))
+                _fanout.Withdraw(_accountId, LastSequenceNr, doubt: true);
+            AcquirePermit(generation);
+            return;
+        }
+        // Several nodes: before the token can be replaced upstream, every node must have stopped serving it from its
+        // read side (the account itself goes on answering with it while it is fresh). Wait for their confirmations.
+        _confirmationsPending = _fanout.WithdrawConfirmed(_accountId, LastSequenceNr, Self);
+        if (_confirmationsPending == 0)
+        {
+            AcquirePermit(generation);
+            return;
+        }
+        Timers.StartSingleTimer(Timer.WithdrawTimeoutKey, new Timer.WithdrawTimeout(generation), _services.Cluster.EffectiveWithdrawTimeout);
+    }
+
+    private void AcquirePermit(int generation)
+    {
+        var self = Self;
+        // Cancelled when the actor stops, so a queued permit is not granted to an actor that is gone.
+        _services.Limiter.AcquireAsync(_data.Provider!, _stopping.Token).AsTask().PipeTo(self,
+            success: lease => new LimiterAnswered(generation, lease),
+            failure: _ => new LimiterAnswered(generation, null));
+    }
+
+    private void OnLimiterAnswered(LimiterAnswered answer)
+    {
+        if (answer.Generation != _generation)
+        {
+            answer.Lease?.Dispose();
+            return;
+        }
+        if (answer.Lease is not { IsAcquired: true })
+        {
+            answer.Lease?.Dispose();
+            FinishRefresh(new RefreshOutcome.Transient("refresh queue of this node is full"), answer.Generation);
+            return;
+        }
+        _lease = answer.Lease;
+
+        if (_data.CredentialsFile is { } path)
+        {
+            // Another program (the Claude Code CLI) may have rotated the pair in the file: re-read it before
+            // spending a refresh token that may already be consumed.
+            var generation = answer.Generation;
+            CredentialsFileSync.ReadAsync(path).PipeTo(Self, success: snapshot => new PreRefreshFileRead(generation, snapshot));
+            return;
+        }
+        BeginUpstreamCall(answer.Generation);
+    }
+
+    private void OnPreRefreshFileRead(PreRefreshFileRead read)
+    {
+        if (read.Generation != _generation) return;
+        if (read.Snapshot.Credentials is not { } file || _data.DecideCredentialsFile(file) != CredentialsFileDecision.Adopt)
+        {
+            if (read.Snapshot.Error is { } error) _log.Warning("Account {0}: credentials file not read before refresh: {1}", _accountId, error);
+            BeginUpstreamCall(read.Generation);
+            return;
+        }
+        Persist(AdoptionOf(file), e =>
+        {
+            _data = _data.Apply(e);
+            _currentTokenRejected = false;
+            _log.Info("Account {0}: adopted a newer token pair from its credentials file instead of refreshing.", _accountId);
+            MaybeSnapshot();
+            if (_data.HasFreshToken(Now, _options.RefreshLead))
+                EndRefreshWithoutCall();
+            else
+                BeginUpstreamCall(read.Generation);
+        });
+    }
+
+    private CredentialsReplaced AdoptionOf(ClaudeCredentials file)
+    {
+        var now = Now;
+        var accessValid = file.ExpiresAt > now;
+        return new CredentialsReplaced(file.RefreshToken, accessValid ? file.AccessToken : null, accessValid ? file.ExpiresAt : null, null, now);
+    }
+
+    /// <summary>The refresh became unnecessary (a newer pair was adopted): release the permit and answer the callers.</summary>
+    private void EndRefreshWithoutCall()
+    {
+        _lease?.Dispose();
+        _lease = null;
+        _generation++;
+        EnterJournaledState();
+        AnswerWaiters();
+        AnswerDrains();
+        Stash.UnstashAll();
+    }
+
+    private void BeginUpstreamCall(int generation)
+    {
+        Testing.CrashPoints.At(Testing.CrashPoints.BeforeIntent);
+        var refreshToken = _data.RefreshToken!;
+        _services.Providers.TryGet(_data.Provider!, out var profile);
+        _interruptedBefore = _data.InFlightRefresh is not null;
+        Persist(new RefreshStarted(refreshToken.Fingerprint, Now), e =>
+        {
+            _data = _data.Apply(e);
+            Testing.CrashPoints.At(Testing.CrashPoints.AfterIntent);
+            CallTokenEndpoint(profile!, refreshToken, generation);
+        });
+    }
+
+    private void CallTokenEndpoint(ProviderProfile profile, Secret refreshToken, int generation)
+    {
+        _callCts = new CancellationTokenSource();
+        _callStartedAt = Now;
+        Timers.StartSingleTimer(Timer.RequestTimeoutKey, new Timer.RequestTimeout(generation), profile.RequestTimeout + _options.RequestTimeoutGrace);
+        var spent = refreshToken.Fingerprint;
+        _services.TokenClient.RefreshAsync(profile, refreshToken, _callCts.Token).PipeTo(Self,
+            success: outcome => new RefreshCompleted(generation, spent, outcome),
+            failure: ex => new RefreshCompleted(generation, spent, new RefreshOutcome.Transient("token endpoint call failed: " + ex.GetType().Name)));
+    }
+
+    private void OnRefreshCompleted(RefreshCompleted completed)
+    {
+        if (completed.Generation != _generation)
+        {
+            // A newer attempt is under way; it decides the state. The late answer is only noted.
+            _log.Warning("Account {0}: ignoring a token endpoint answer ({1}) that arrived after its timeout.", _accountId, completed.Outcome.Kind);
+            return;
+        }
+        Testing.CrashPoints.At(Testing.CrashPoints.AfterUpstream);
+        FinishRefresh(completed.Outcome, completed.Generation);
+    }
+
+    private void FinishRefresh(RefreshOutcome outcome, int generation)
+    {
+        Timers.Cancel(Timer.RequestTimeoutKey);
+        _lease?.Dispose();
+        _lease = null;
+        _callCts?.Dispose();
+        _callCts = null;
+        _generation = generation + 1; // a late answer of this call is now "late"
+
+        var now = Now;
+        _services.Metrics.RefreshCompleted(outcome.Kind, now - _callStartedAt);
+        var e = _data.DecideOutcome(outcome, now, _services.Backoff, _interruptedBefore);
+        _interruptedBefore = false;
+        Persist(e, persisted =>
+        {
+            _data = _data.Apply(persisted);
+            Testing.CrashPoints.At(Testing.CrashPoints.AfterOutcome);
+            if (persisted is TokensRefreshed)
+            {
+                _currentTokenRejected = false;
+                WriteCredentialsFile();
+            }
+            LogOutcome(persisted);
+            MaybeSnapshot();
+            EnterJournaledState();
+            AnswerWaiters();
+            AnswerDrains();
+            Stash.UnstashAll();
+            if (_stopWhenIdle) Context.Stop(Self);
+        });
+    }
+
+    /// <summary>
+    /// An answer that arrived after the account gave up waiting. If it carries a rotation of the refresh token
+    /// the account still holds, adopt it: dropping it would lose the new pair the provider already issued.
+    /// </summary>
+    private void OnLateRefreshCompleted(RefreshCompleted late)
+    {
+        if (late.Outcome is RefreshOutcome.Refreshed refreshed
+            && _data.RefreshToken is { } current && current.Fingerprint == late.SpentFingerprint)
+        {
+            _log.Warning("Account {0}: adopting a refresh answer that arrived after its timeout.", _accountId);
+            PersistAndEnter(new TokensRefreshed(refreshed.AccessToken, refreshed.ExpiresAt, refreshed.RefreshToken, Now), AnswerWaiters);
+        }
+    }
+
+    private void AnswerDrains()
+    {
+        foreach (var drain in _drains) drain.Tell(Drained.Instance);
+        _drains.Clear();
+    }
+
+    private void AnswerWaiters()
+    {
+        if (_waiters.Count == 0) return;
+        var now = Now;
+        var decision = _currentTokenRejected ? DecisionWithoutCurrentToken(now) : _data.DecideToken(now, _options);
+        var reply = ReplyFor(decision, now);
+        foreach (var waiter in _waiters) ReplyToken(waiter, reply);
+        _waiters.Clear();
+    }
+
+    private void LogOutcome(IAccountEvent e)
+    {
+        switch (e)
+        {
+            case TokensRefreshed t:
+                _log.Info("Account {0}: refreshed; access token valid until {1:O}.", _accountId, t.ExpiresAt);
+                break;
+            case RefreshFailed f when f.ErrorClass == ErrorClasses.Rejected:
+                _log.Error("Account {0}: {1}; next attempt at {2:O}.", _accountId, f.Message, f.RetryAt);
+                break;
+            case RefreshFailed f:
+                // Logged once per failure, never per request that meets the backoff.
+                _log.Warning("Account {0}: backing off until {1:O} ({2}: {3}).", _accountId, f.RetryAt, f.ErrorClass, f.Message);
+                break;
+            case AccountBlocked b:
+                _log.Error("Account {0}: blocked ({1}): {2}", _accountId, b.ErrorClass, b.Reason);
+                break;
+        }
+    }
+}

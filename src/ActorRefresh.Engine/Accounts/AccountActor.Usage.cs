@@ -1,0 +1,218 @@
+using System.Threading.RateLimiting;
+using ActorRefresh.Core.Providers;
+using ActorRefresh.Core.Credentials;
+using ActorRefresh.Core.Tokens;
+using ActorRefresh.Engine.Credentials;
+using ActorRefresh.Engine.ReadSide;
+using ActorRefresh.Engine.Clustering;
+using ActorRefresh.Core.Usage;
+using Akka.Actor;
+using Akka.Event;
+using Akka.Persistence;
+using static ActorRefresh.Engine.Accounts.AccountProtocol;
+
+namespace ActorRefresh.Engine.Accounts;
+
+/// <summary>Usage (quota) checks and passive usage reports of <see cref="AccountActor"/>.</summary>
+internal sealed partial class AccountActor
+{
+    // ---- usage (quota) checks --------------------------------------------------------------------------
+    // Timer → limiter permit → GET usage with the current access token (PipeTo) → pure decision in AccountData →
+    // in-memory update, journaled only when it changes a decision → read side. Never touches refresh state, except
+    // that a 401 is handled as a rejection of the current token (the normal deduplicated refresh path).
+
+    private bool UsageEnabled(out ProviderProfile profile)
+    {
+        profile = null!;
+        if (_services.UsageClient is null || _data.Provider is null || !_services.Providers.TryGet(_data.Provider, out var found))
+            return false;
+        profile = found!;
+        return profile.UsageEndpoint is not null;
+    }
+
+    /// <summary>Arms the next check: after <paramref name="delay"/>, or the jittered interval; never before the quota-check backoff ends.</summary>
+    private void ArmUsageCheck(TimeSpan? delay = null)
+    {
+        if (!_data.IsRegistered || !UsageEnabled(out _) || (_data.IsBlocked && !_data.PolicyRecheckPending))
+        {
+            Timers.Cancel(Timer.UsageCheckKey);
+            _usageDueAt = null;
+            return;
+        }
+        var now = Now;
+        var due = now + (delay ?? _options.UsageCheckInterval - _options.UsageCheckJitter * _services.Random());
+        if (_data.QuotaCheckRetryAt is { } retryAt && retryAt > due) due = retryAt;
+        _usageDueAt = due;
+        Timers.StartSingleTimer(Timer.UsageCheckKey, Timer.UsageCheck.Instance, Delay(due, now));
+    }
+
+    private void OnUsageTimer()
+    {
+        _usageDueAt = null;
+        if (_usageInFlight || !UsageEnabled(out _)) return;
+        if (_currentTokenRejected || !_data.CanCheckUsage(Now, _options))
+        {
+            // No fresh token (a refresh will bring one) or checks are backing off: look again later.
+            ArmUsageCheck();
+            return;
+        }
+        _usageInFlight = true;
+        var generation = ++_usageGeneration;
+        _services.Limiter.AcquireAsync(_data.Provider!).AsTask().PipeTo(Self,
+            success: lease => new UsageLimiterAnswered(generation, lease),
+            failure: _ => new UsageLimiterAnswered(generation, null));
+    }
+
+    private void OnUsageLimiterAnswered(UsageLimiterAnswered answer)
+    {
+        if (answer.Generation != _usageGeneration || !_usageInFlight)
+        {
+            answer.Lease?.Dispose();
+            return;
+        }
+        if (answer.Lease is not { IsAcquired: true })
+        {
+            answer.Lease?.Dispose();
+            FinishUsage(new UsageOutcome.QuotaCheckTransient("request queue of this node is full"), null);
+            return;
+        }
+        if (!UsageEnabled(out var profile) || _currentTokenRejected || !_data.CanCheckUsage(Now, _options))
+        {
+            // The account changed while the check waited for its permit.
+            answer.Lease.Dispose();
+            _usageInFlight = false;
+            ArmUsageCheck();
+            return;
+        }
+        _usageLease = answer.Lease;
+        _usageCts = new CancellationTokenSource();
+        var token = _data.AccessToken!;
+        var fingerprint = token.Fingerprint;
+        var generation = answer.Generation;
+        Timers.StartSingleTimer(Timer.UsageTimeoutKey, new Timer.UsageTimeout(generation), profile.RequestTimeout + _options.RequestTimeoutGrace);
+        _services.UsageClient!.CheckAsync(profile, token, _usageCts.Token).PipeTo(Self,
+            success: outcome => new UsageCompleted(generation, fingerprint, outcome),
+            failure: ex => new UsageCompleted(generation, fingerprint, new UsageOutcome.QuotaCheckTransient("usage call failed: " + ex.GetType().Name)));
+    }
+
+    private void OnUsageCompleted(UsageCompleted completed)
+    {
+        if (completed.Generation != _usageGeneration || !_usageInFlight) return; // timed out or abandoned
+        FinishUsage(completed.Outcome, completed.TokenFingerprint);
+    }
+
+    private void OnUsageTimeout(Timer.UsageTimeout timeout)
+    {
+        if (timeout.Generation != _usageGeneration || !_usageInFlight) return;
+        _usageCts?.Cancel();
+        FinishUsage(new UsageOutcome.QuotaCheckTransient("no answer from the usage endpoint in time"), null);
+    }
+
+    private void AbandonUsageCheck()
+    {
+        Timers.Cancel(Timer.UsageTimeoutKey);
+        _usageCts?.Cancel();
+        _usageCts?.Dispose();
+        _usageCts = null;
+        _usageLease?.Dispose();
+        _usageLease = null;
+        _usageInFlight = false;
+        _usageGeneration++;
+    }
+
+    private void FinishUsage(UsageOutcome outcome, string? tokenFingerprint)
+    {
+        Timers.Cancel(Timer.UsageTimeoutKey);
+        _usageLease?.Dispose();
+        _usageLease = null;
+        _usageCts?.Dispose();
+        _usageCts = null;
+        _usageInFlight = false;
+        _usageGeneration++;
+        _services.Metrics.UsageCheck(outcome.Kind);
+
+        // An answer about a token that is no longer current says nothing about the current credentials.
+        if (tokenFingerprint is not null && !IsCurrentToken(tokenFingerprint) && outcome is not UsageOutcome.QuotaObserved)
+        {
+            ArmUsageCheck();
+            return;
+        }
+
+        var decision = _data.DecideUsage(outcome, Now, _options, _services.Backoff);
+        _data = decision.InMemory;
+        LogUsage(outcome);
+        if (decision.TokenRejected && tokenFingerprint is not null)
+        {
+            // As a ReportRejected of the current token: one deduplicated refresh (or, while backing off, withdraw it).
+            _currentTokenRejected = true;
+            if (_data.State == AccountState.Valid)
+            {
+                StartRefresh(null, "access token rejected by the usage endpoint");
+                return; // EnterJournaledState after the refresh arms the next check.
+            }
+            _services.ReadSide.WithdrawToken(_accountId);
+        }
+        if (decision.Events.Count == 0)
+        {
+            PublishStatus(_refreshing);
+            ArmUsageCheck();
+            return;
+        }
+        var last = decision.Events[^1];
+        PersistAll(decision.Events, persisted =>
+        {
+            _data = _data.Apply(persisted);
+            LogOutcome(persisted);
+            MaybeSnapshot();
+            if (!ReferenceEquals(persisted, last)) return;
+            EnterJournaledState();
+            ArmUsageCheck();
+        });
+    }
+
+    private void LogUsage(UsageOutcome outcome)
+    {
+        switch (outcome)
+        {
+            case UsageOutcome.QuotaCheckRateLimited or UsageOutcome.QuotaCheckTransient:
+                _log.Info("Account {0}: usage check failed ({1}); quota checks wait until {2:O}.", _accountId, outcome.Kind, _data.QuotaCheckRetryAt);
+                break;
+            case UsageOutcome.AccessTokenRejected:
+                _log.Info("Account {0}: the usage endpoint rejected the access token.", _accountId);
+                break;
+        }
+    }
+
+    private void OnReportUsage(ReportUsage m)
+    {
+        var now = Now;
+        var passive = UnifiedRateLimitHeaders.Parse(m.StatusCode, m.Headers ?? [], now, _services.Backoff.Limits);
+        _services.Metrics.UsageReported(passive.Rejected ? "rate_limited" : passive.IsEmpty ? "empty" : "headers");
+        var decision = _data.DecidePassive(passive, now, _options);
+        _data = decision.InMemory;
+        if (passive.Rejected && !_usageInFlight)
+        {
+            // Learn the quota soon after the API refused a request.
+            var soon = now + _options.UsageCheckAfterRateLimit;
+            if (_usageDueAt is null || _usageDueAt > soon) ArmUsageCheck(_options.UsageCheckAfterRateLimit);
+        }
+        var sender = Sender;
+        if (decision.Events.Count == 0)
+        {
+            PublishStatus(_refreshing);
+            sender.Tell(new StatusReply(Status()));
+            return;
+        }
+        var last = decision.Events[^1];
+        PersistAll(decision.Events, persisted =>
+        {
+            _data = _data.Apply(persisted);
+            if (persisted is ApiCooldownStarted c)
+                _log.Info("Account {0}: the API refused a request for quota; pools avoid the account until {1:O}.", _accountId, c.Until);
+            MaybeSnapshot();
+            if (!ReferenceEquals(persisted, last)) return;
+            PublishStatus(_refreshing);
+            sender.Tell(new StatusReply(Status()));
+        });
+    }
+}

@@ -4,6 +4,7 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using ActorRefresh.Core.Backoff;
+using ActorRefresh.Core.Http;
 using ActorRefresh.Core.Providers;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -19,8 +20,8 @@ internal sealed partial class TokenEndpointClient : ITokenEndpointClient
     /// <summary>Name of the <see cref="IHttpClientFactory"/> client used for token requests.</summary>
     public const string HttpClientName = "ActorRefresh.TokenEndpoint";
 
-    /// <summary>A token answer is small; anything larger is cut off (and then fails to parse) rather than buffered whole.</summary>
-    internal const int MaxBodyBytes = 64 * 1024;
+    /// <summary>Longest token answer read; anything larger is cut off (and then fails to parse).</summary>
+    internal const int MaxBodyBytes = ProviderExchange.MaxBodyBytes;
 
     private readonly IHttpClientFactory _httpClientFactory;
     private readonly TimeProvider _timeProvider;
@@ -41,44 +42,14 @@ internal sealed partial class TokenEndpointClient : ITokenEndpointClient
         ArgumentNullException.ThrowIfNull(refreshToken);
         if (provider.TokenEndpoint is null)
             throw new ArgumentException($"ActorRefresh:Providers:{provider.Name}:TokenEndpoint is required.", nameof(provider));
-        cancellationToken.ThrowIfCancellationRequested();
-
-        // The timeout runs on the injected clock so tests (and virtual time) control it.
-        using var timeout = new CancellationTokenSource(provider.RequestTimeout, _timeProvider);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
         using var request = BuildRequest(provider, refreshToken);
         var client = _httpClientFactory.CreateClient(HttpClientName);
         var started = _timeProvider.GetTimestamp();
-        RefreshOutcome outcome;
-        int? status = null;
-        try
-        {
-            using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, linked.Token).ConfigureAwait(false);
-            status = (int)response.StatusCode;
-            var body = await ReadBodyAsync(response.Content, linked.Token).ConfigureAwait(false);
-            outcome = RefreshResponseClassifier.Classify(status.Value, response.Headers, body, refreshToken, _timeProvider.GetUtcNow(), _limits);
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            throw new OperationCanceledException(cancellationToken);
-        }
-        catch (OperationCanceledException) when (timeout.IsCancellationRequested)
-        {
-            outcome = new RefreshOutcome.Transient($"timeout after {provider.RequestTimeout.TotalSeconds:0.###} s");
-        }
-        catch (OperationCanceledException)
-        {
-            // Cancelled by neither the caller nor our timeout (a handler gave up): still a transient failure.
-            outcome = new RefreshOutcome.Transient("request cancelled by the HTTP stack");
-        }
-        catch (HttpRequestException ex)
-        {
-            outcome = new RefreshOutcome.Transient(Scrubbed($"connection failure ({ex.HttpRequestError}): {ex.Message}", refreshToken));
-        }
-        catch (IOException ex)
-        {
-            outcome = new RefreshOutcome.Transient(Scrubbed($"connection failure while reading the answer: {ex.Message}", refreshToken));
-        }
+        var (outcome, status) = await ProviderExchange.SendAsync<RefreshOutcome>(
+            client, request, provider.RequestTimeout, _timeProvider, refreshToken,
+            (code, headers, body) => RefreshResponseClassifier.Classify(code, headers, body, refreshToken, _timeProvider.GetUtcNow(), _limits),
+            reason => new RefreshOutcome.Transient(reason),
+            cancellationToken).ConfigureAwait(false);
 
         var elapsed = _timeProvider.GetElapsedTime(started);
         if (outcome is RefreshOutcome.Refreshed or RefreshOutcome.RateLimited)
@@ -140,32 +111,6 @@ internal sealed partial class TokenEndpointClient : ITokenEndpointClient
         content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
         return content;
     }
-
-    private static async Task<string> ReadBodyAsync(HttpContent content, CancellationToken cancellationToken)
-    {
-        var stream = await content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
-        await using (stream.ConfigureAwait(false))
-        {
-            var buffer = ArrayPool<byte>.Shared.Rent(MaxBodyBytes);
-            try
-            {
-                var total = 0;
-                int read;
-                while (total < MaxBodyBytes && (read = await stream.ReadAsync(buffer.AsMemory(total, MaxBodyBytes - total), cancellationToken).ConfigureAwait(false)) > 0)
-                    total += read;
-                // Token bodies are JSON, which is UTF-8 by definition (RFC 8259).
-                return Encoding.UTF8.GetString(buffer, 0, total);
-            }
-            finally
-            {
-                // The buffer held token text; clear it before another renter sees it.
-                ArrayPool<byte>.Shared.Return(buffer, clearArray: true);
-            }
-        }
-    }
-
-    private static string Scrubbed(string message, Secret refreshToken) =>
-        TokenScrubber.Tidy(TokenScrubber.Scrub(message, [refreshToken.Reveal()]), RefreshResponseClassifier.MaxMessageLength);
 
     private static string Describe(RefreshOutcome outcome) => outcome switch
     {

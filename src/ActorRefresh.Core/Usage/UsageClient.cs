@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Net.Http.Headers;
 using System.Text;
 using ActorRefresh.Core.Backoff;
+using ActorRefresh.Core.Http;
 using ActorRefresh.Core.Providers;
 using ActorRefresh.Core.Tokens;
 using Microsoft.Extensions.Logging;
@@ -18,8 +19,8 @@ internal sealed partial class UsageClient : IUsageClient
     /// <summary>Name of the <see cref="IHttpClientFactory"/> client used for usage requests.</summary>
     public const string HttpClientName = "ActorRefresh.Usage";
 
-    /// <summary>A usage answer is small; anything larger is cut off (and then fails to parse).</summary>
-    internal const int MaxBodyBytes = 64 * 1024;
+    /// <summary>Longest usage answer read; anything larger is cut off (and then fails to parse).</summary>
+    internal const int MaxBodyBytes = ProviderExchange.MaxBodyBytes;
 
     private readonly IHttpClientFactory _httpClientFactory;
     private readonly TimeProvider _timeProvider;
@@ -40,42 +41,14 @@ internal sealed partial class UsageClient : IUsageClient
         ArgumentNullException.ThrowIfNull(accessToken);
         if (provider.UsageEndpoint is null)
             throw new ArgumentException($"ActorRefresh:Providers:{provider.Name}:UsageEndpoint is not set.", nameof(provider));
-        cancellationToken.ThrowIfCancellationRequested();
-
-        using var timeout = new CancellationTokenSource(provider.RequestTimeout, _timeProvider);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
         using var request = BuildRequest(provider, accessToken);
         var client = _httpClientFactory.CreateClient(HttpClientName);
         var started = _timeProvider.GetTimestamp();
-        UsageOutcome outcome;
-        int? status = null;
-        try
-        {
-            using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, linked.Token).ConfigureAwait(false);
-            status = (int)response.StatusCode;
-            var body = await ReadBodyAsync(response.Content, linked.Token).ConfigureAwait(false);
-            outcome = UsageResponseClassifier.Classify(status.Value, response.Headers, body, accessToken, _timeProvider.GetUtcNow(), _limits);
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            throw new OperationCanceledException(cancellationToken);
-        }
-        catch (OperationCanceledException) when (timeout.IsCancellationRequested)
-        {
-            outcome = new UsageOutcome.QuotaCheckTransient($"timeout after {provider.RequestTimeout.TotalSeconds:0.###} s");
-        }
-        catch (OperationCanceledException)
-        {
-            outcome = new UsageOutcome.QuotaCheckTransient("request cancelled by the HTTP stack");
-        }
-        catch (HttpRequestException ex)
-        {
-            outcome = new UsageOutcome.QuotaCheckTransient(Scrubbed($"connection failure ({ex.HttpRequestError}): {ex.Message}", accessToken));
-        }
-        catch (IOException ex)
-        {
-            outcome = new UsageOutcome.QuotaCheckTransient(Scrubbed($"connection failure while reading the answer: {ex.Message}", accessToken));
-        }
+        var (outcome, status) = await ProviderExchange.SendAsync<UsageOutcome>(
+            client, request, provider.RequestTimeout, _timeProvider, accessToken,
+            (code, headers, body) => UsageResponseClassifier.Classify(code, headers, body, accessToken, _timeProvider.GetUtcNow(), _limits),
+            reason => new UsageOutcome.QuotaCheckTransient(reason),
+            cancellationToken).ConfigureAwait(false);
 
         var elapsed = _timeProvider.GetElapsedTime(started).TotalMilliseconds;
         if (outcome is UsageOutcome.QuotaObserved)
@@ -97,30 +70,6 @@ internal sealed partial class UsageClient : IUsageClient
             request.Headers.TryAddWithoutValidation(name, value);
         return request;
     }
-
-    private static async Task<string> ReadBodyAsync(HttpContent content, CancellationToken cancellationToken)
-    {
-        var stream = await content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
-        await using (stream.ConfigureAwait(false))
-        {
-            var buffer = ArrayPool<byte>.Shared.Rent(MaxBodyBytes);
-            try
-            {
-                var total = 0;
-                int read;
-                while (total < MaxBodyBytes && (read = await stream.ReadAsync(buffer.AsMemory(total, MaxBodyBytes - total), cancellationToken).ConfigureAwait(false)) > 0)
-                    total += read;
-                return Encoding.UTF8.GetString(buffer, 0, total);
-            }
-            finally
-            {
-                ArrayPool<byte>.Shared.Return(buffer, clearArray: true);
-            }
-        }
-    }
-
-    private static string Scrubbed(string message, Secret accessToken) =>
-        TokenScrubber.Tidy(TokenScrubber.Scrub(message, [accessToken.Reveal()]), RefreshResponseClassifier.MaxMessageLength);
 
     private static string Describe(UsageOutcome outcome) => outcome switch
     {

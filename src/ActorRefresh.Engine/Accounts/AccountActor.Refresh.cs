@@ -1,14 +1,9 @@
-using System.Threading.RateLimiting;
-using ActorRefresh.Core.Providers;
 using ActorRefresh.Core.Credentials;
+using ActorRefresh.Core.Providers;
 using ActorRefresh.Core.Tokens;
 using ActorRefresh.Engine.Credentials;
-using ActorRefresh.Engine.ReadSide;
-using ActorRefresh.Engine.Clustering;
-using ActorRefresh.Core.Usage;
 using Akka.Actor;
 using Akka.Event;
-using Akka.Persistence;
 using static ActorRefresh.Engine.Accounts.AccountProtocol;
 
 namespace ActorRefresh.Engine.Accounts;

@@ -1,9 +1,9 @@
+using System.Text.Json.Serialization;
 using ActorRefresh.Core.Backoff;
 using ActorRefresh.Core.Credentials;
 using ActorRefresh.Core.Tokens;
-using ActorRefresh.Engine.Credentials;
 using ActorRefresh.Core.Usage;
-using System.Text.Json.Serialization;
+using ActorRefresh.Engine.Credentials;
 using ActorRefresh.Engine.Persistence;
 
 namespace ActorRefresh.Engine.Accounts;

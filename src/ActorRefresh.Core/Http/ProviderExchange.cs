@@ -1,0 +1,92 @@
+using System.Buffers;
+using System.Net.Http.Headers;
+using System.Text;
+using ActorRefresh.Core.Tokens;
+
+namespace ActorRefresh.Core.Http;
+
+/// <summary>
+/// One request to a provider endpoint (token or usage), shared by both clients: the profile's timeout on the
+/// injected clock, a body read up to a size limit into a cleared pooled buffer, and every way the exchange can fail
+/// turned into a transient reason with the secret scrubbed out. Only the caller's cancellation escapes as an exception.
+/// </summary>
+internal static class ProviderExchange
+{
+    /// <summary>Provider answers are small; anything larger is cut off (and then fails to parse) rather than buffered whole.</summary>
+    internal const int MaxBodyBytes = 64 * 1024;
+
+    /// <summary>
+    /// Sends <paramref name="request"/> and classifies the answer with <paramref name="classify"/>, or the failure
+    /// with <paramref name="transient"/>. Returns the outcome and the HTTP status when there was one.
+    /// </summary>
+    public static async Task<(T Outcome, int? Status)> SendAsync<T>(
+        HttpClient client,
+        HttpRequestMessage request,
+        TimeSpan requestTimeout,
+        TimeProvider time,
+        Secret secret,
+        Func<int, HttpResponseHeaders, string, T> classify,
+        Func<string, T> transient,
+        CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        // The timeout runs on the injected clock so tests (and virtual time) control it.
+        using var timeout = new CancellationTokenSource(requestTimeout, time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
+        int? status = null;
+        try
+        {
+            using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, linked.Token).ConfigureAwait(false);
+            status = (int)response.StatusCode;
+            var body = await ReadBodyAsync(response.Content, linked.Token).ConfigureAwait(false);
+            return (classify(status.Value, response.Headers, body), status);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw new OperationCanceledException(cancellationToken);
+        }
+        catch (OperationCanceledException) when (timeout.IsCancellationRequested)
+        {
+            return (transient($"timeout after {requestTimeout.TotalSeconds:0.###} s"), status);
+        }
+        catch (OperationCanceledException)
+        {
+            // Cancelled by neither the caller nor our timeout (a handler gave up): still a transient failure.
+            return (transient("request cancelled by the HTTP stack"), status);
+        }
+        catch (HttpRequestException ex)
+        {
+            return (transient(Scrubbed($"connection failure ({ex.HttpRequestError}): {ex.Message}", secret)), status);
+        }
+        catch (IOException ex)
+        {
+            return (transient(Scrubbed($"connection failure while reading the answer: {ex.Message}", secret)), status);
+        }
+    }
+
+    private static async Task<string> ReadBodyAsync(HttpContent content, CancellationToken cancellationToken)
+    {
+        var stream = await content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        await using (stream.ConfigureAwait(false))
+        {
+            var buffer = ArrayPool<byte>.Shared.Rent(MaxBodyBytes);
+            try
+            {
+                var total = 0;
+                int read;
+                while (total < MaxBodyBytes && (read = await stream.ReadAsync(buffer.AsMemory(total, MaxBodyBytes - total), cancellationToken).ConfigureAwait(false)) > 0)
+                    total += read;
+                // Provider bodies are JSON, which is UTF-8 by definition (RFC 8259).
+                return Encoding.UTF8.GetString(buffer, 0, total);
+            }
+            finally
+            {
+                // The buffer held token text; clear it before another renter sees it.
+                ArrayPool<byte>.Shared.Return(buffer, clearArray: true);
+            }
+        }
+    }
+
+    private static string Scrubbed(string message, Secret secret) =>
+        TokenScrubber.Tidy(TokenScrubber.Scrub(message, [secret.Reveal()]), RefreshResponseClassifier.MaxMessageLength);
+}

@@ -24,32 +24,17 @@ internal sealed record DirectorySnapshot(IReadOnlyList<string> AccountIds) : IAc
 /// registered ids so that after a restart every account wakes up and its timers run again (idle accounts
 /// still refresh before expiry). A cluster shard region takes its place in cluster mode with the same messages.
 /// </summary>
-internal sealed class AccountRegion : ReceivePersistentActor
+internal sealed class AccountRegion : JournaledAccountDirectory
 {
     /// <summary>Persistence id of the directory.</summary>
     public const string DirectoryPersistenceId = "account-directory";
 
     private readonly EngineServices _services;
-    private readonly HashSet<string> _ids = new(StringComparer.Ordinal);
-    private readonly ILoggingAdapter _log = Context.GetLogger();
 
     public AccountRegion(EngineServices services)
     {
         _services = services;
 
-        Recover<SnapshotOffer>(o =>
-        {
-            if (o.Snapshot is DirectorySnapshot s) _ids.UnionWith(s.AccountIds);
-        });
-        Recover<DirectoryEntryAdded>(e => _ids.Add(e.AccountId));
-        Recover<DirectoryEntryRemoved>(e => _ids.Remove(e.AccountId));
-        Recover<RecoveryCompleted>(_ =>
-        {
-            foreach (var id in _ids) AccountFor(id);
-            _log.Info("Account region started {0} registered accounts.", _ids.Count);
-        });
-
-        Command<ListAccounts>(_ => Sender.Tell(new AccountIds(_ids.Order(StringComparer.Ordinal).ToList())));
         Command<DrainAll>(_ =>
         {
             var timeout = services.Options.AskTimeout;
@@ -59,40 +44,6 @@ internal sealed class AccountRegion : ReceivePersistentActor
                 .ToList();
             Task.WhenAll(drains).PipeTo(Sender, success: () => Drained.Instance);
         });
-        Command<Register>(m =>
-        {
-            if (!AccountIdRules.IsValid(m.AccountId))
-            {
-                Sender.Tell(new CommandRefused(m.AccountId, AccountIdRules.Description));
-                return;
-            }
-            if (_ids.Contains(m.AccountId))
-            {
-                AccountFor(m.AccountId).Forward(m);
-                return;
-            }
-            // PersistAsync: registrations of many accounts share journal writes instead of queuing one by one.
-            PersistAsync(new DirectoryEntryAdded(m.AccountId), e =>
-            {
-                _ids.Add(e.AccountId);
-                MaybeSnapshot();
-                AccountFor(m.AccountId).Forward(m);
-            });
-        });
-        Command<Remove>(m =>
-        {
-            if (!_ids.Contains(m.AccountId))
-            {
-                Sender.Tell(new NotRegistered(m.AccountId));
-                return;
-            }
-            AccountFor(m.AccountId).Forward(m);
-            Persist(new DirectoryEntryRemoved(m.AccountId), e =>
-            {
-                _ids.Remove(e.AccountId);
-                MaybeSnapshot();
-            });
-        });
         Command<IAccountMessage>(m =>
         {
             if (!AccountIdRules.IsValid(m.AccountId))
@@ -100,18 +51,14 @@ internal sealed class AccountRegion : ReceivePersistentActor
                 Sender.Tell(new CommandRefused(m.AccountId, AccountIdRules.Description));
                 return;
             }
-            if (!_ids.Contains(m.AccountId))
+            if (!IsRegistered(m.AccountId))
             {
                 Sender.Tell(new NotRegistered(m.AccountId));
                 return;
             }
             AccountFor(m.AccountId).Forward(m);
         });
-        Command<SaveSnapshotSuccess>(_ => { });
-        Command<SaveSnapshotFailure>(f => _log.Warning("Account directory snapshot failed: {0}", f.Cause.GetType().Name));
     }
-
-    public override string PersistenceId => DirectoryPersistenceId;
 
     public static Props Props(EngineServices services) => Akka.Actor.Props.Create(() => new AccountRegion(services));
 
@@ -139,7 +86,7 @@ internal sealed class AccountRegion : ReceivePersistentActor
 
     protected override void OnPersistFailure(Exception cause, object @event, long sequenceNr)
     {
-        _log.Error("Account directory: journal write failed ({0}); the region restarts with backoff.", cause.GetType().Name);
+        Log.Error("Account directory: journal write failed ({0}); the region restarts with backoff.", cause.GetType().Name);
         if (@event is DirectoryEntryAdded added)
             Sender.Tell(new Status.Failure(new AccountUnavailableException(added.AccountId)));
         base.OnPersistFailure(cause, @event, sequenceNr);
@@ -147,9 +94,20 @@ internal sealed class AccountRegion : ReceivePersistentActor
 
     protected override void OnRecoveryFailure(Exception reason, object? message = null)
     {
-        _log.Error("Account directory: recovery failed ({0}); the region restarts with backoff.", reason.GetType().Name);
+        Log.Error("Account directory: recovery failed ({0}); the region restarts with backoff.", reason.GetType().Name);
         base.OnRecoveryFailure(reason, message);
     }
+
+    protected override IActorRef Route(string accountId) => AccountFor(accountId);
+
+    protected override void OnDirectoryRecovered()
+    {
+        foreach (var id in Ids) AccountFor(id);
+        Log.Info("Account region started {0} registered accounts.", Ids.Count);
+    }
+
+    // PersistAsync: registrations of many accounts share journal writes instead of queuing one by one.
+    protected override void PersistRegistration(DirectoryEntryAdded entry, Action<DirectoryEntryAdded> handler) => PersistAsync(entry, handler);
 
     private IActorRef AccountFor(string accountId)
     {
@@ -176,10 +134,6 @@ internal sealed class AccountRegion : ReceivePersistentActor
                 .WithReplyWhileStopped(new Status.Failure(new AccountUnavailableException(accountId))));
     }
 
-    private void MaybeSnapshot()
-    {
-        if (LastSequenceNr % 1000 == 0) SaveSnapshot(new DirectorySnapshot(_ids.ToList()));
-    }
 }
 
 /// <summary>The account's actor is restarting (e.g. its store is unavailable); try again shortly.</summary>

@@ -1,19 +1,16 @@
-using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
+using System.Globalization;
 using System.Net.Http.Json;
-using System.Text;
 using System.Text.Json;
+using ActorRefresh.Host.Tests.Support;
 
 namespace ActorRefresh.Host.Tests.Cluster;
 
 /// <summary>One real <c>actor-refresh serve --cluster</c> process on loopback ports.</summary>
 public sealed class ClusterNode : IAsyncDisposable
 {
-    private readonly Process _process;
-    private readonly StringBuilder _log = new();
+    private readonly ServeProcess _process;
 
-    private ClusterNode(Process process, int httpPort, int akkaPort)
+    private ClusterNode(ServeProcess process, int httpPort, int akkaPort)
     {
         _process = process;
         HttpPort = httpPort;
@@ -31,37 +28,20 @@ public sealed class ClusterNode : IAsyncDisposable
 
     public bool HasExited => _process.HasExited;
 
-    public string Log
-    {
-        get
-        {
-            lock (_log) return _log.ToString();
-        }
-    }
+    public string Log => _process.Output;
 
     /// <summary>Starts the built Host with <c>dotnet actor-refresh.dll serve --cluster</c>.</summary>
     public static ClusterNode Start(int httpPort, int akkaPort, IReadOnlyList<int> seedPorts, IReadOnlyDictionary<string, string> environment, string dataDirectory)
     {
-        var info = new ProcessStartInfo("dotnet")
+        string[] arguments = ["serve", "--cluster", "--cluster-port", akkaPort.ToString(CultureInfo.InvariantCulture),
+            "--seed-nodes", string.Join(',', seedPorts.Select(p => $"127.0.0.1:{p}")), "--urls", $"http://127.0.0.1:{httpPort}"];
+        var process = ServeProcess.Start(HostDll, arguments, info =>
         {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var arg in (string[])[HostDll, "serve", "--cluster", "--cluster-port", akkaPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                     "--seed-nodes", string.Join(',', seedPorts.Select(p => $"127.0.0.1:{p}")), "--urls", $"http://127.0.0.1:{httpPort}"])
-            info.ArgumentList.Add(arg);
-        foreach (var (key, value) in environment) info.Environment[key] = value;
-        info.Environment["ActorRefresh__Storage__DataDirectory"] = dataDirectory;
-        info.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-        var process = new Process { StartInfo = info };
-        var node = new ClusterNode(process, httpPort, akkaPort);
-        process.OutputDataReceived += (_, e) => node.Append(e.Data);
-        process.ErrorDataReceived += (_, e) => node.Append(e.Data);
-        process.Start();
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        return node;
+            foreach (var (key, value) in environment) info.Environment[key] = value;
+            info.Environment["ActorRefresh__Storage__DataDirectory"] = dataDirectory;
+            info.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+        });
+        return new ClusterNode(process, httpPort, akkaPort);
     }
 
     /// <summary>The built Host next to this test's build: src/ActorRefresh.Host/bin/&lt;configuration&gt;/net10.0/actor-refresh.dll.</summary>
@@ -79,40 +59,15 @@ public sealed class ClusterNode : IAsyncDisposable
         }
     }
 
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    public static int FreePort() => ServeProcess.FreePort();
 
     /// <summary>SIGKILL: no leave, no hand-off, sockets closed by the kernel.</summary>
-    public void Kill()
-    {
-        if (!_process.HasExited) _process.Kill(entireProcessTree: true);
-    }
+    public void Kill() => _process.Kill();
 
     /// <summary>SIGTERM: the host stops, Akka leaves the cluster and hands its shards off.</summary>
-    public void Terminate()
-    {
-        if (_process.HasExited) return;
-        using var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
-        kill.WaitForExit();
-    }
+    public void Terminate() => _process.Terminate();
 
-    public async Task<bool> WaitForExitAsync(TimeSpan timeout)
-    {
-        using var cts = new CancellationTokenSource(timeout);
-        try
-        {
-            await _process.WaitForExitAsync(cts.Token);
-            return true;
-        }
-        catch (OperationCanceledException)
-        {
-            return false;
-        }
-    }
+    public Task<bool> WaitForExitAsync(TimeSpan timeout) => _process.WaitForExitAsync(timeout);
 
     public async Task<JsonElement?> ClusterAsync()
     {
@@ -139,11 +94,5 @@ public sealed class ClusterNode : IAsyncDisposable
             if (!await WaitForExitAsync(TimeSpan.FromSeconds(10))) Kill();
         }
         _process.Dispose();
-    }
-
-    private void Append(string? line)
-    {
-        if (line is null) return;
-        lock (_log) _log.AppendLine(line);
     }
 }

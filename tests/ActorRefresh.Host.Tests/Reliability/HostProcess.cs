@@ -1,8 +1,6 @@
-using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
-using System.Net.Sockets;
-using System.Text;
+using ActorRefresh.Host.Tests.Support;
 
 namespace ActorRefresh.Host.Tests.Reliability;
 
@@ -12,10 +10,9 @@ namespace ActorRefresh.Host.Tests.Reliability;
 /// </summary>
 internal sealed class HostProcess : IAsyncDisposable
 {
-    private readonly Process _process;
-    private readonly StringBuilder _output = new();
+    private readonly ServeProcess _process;
 
-    private HostProcess(Process process, Uri baseAddress, string apiKey)
+    private HostProcess(ServeProcess process, Uri baseAddress, string apiKey)
     {
         _process = process;
         BaseAddress = baseAddress;
@@ -27,13 +24,7 @@ internal sealed class HostProcess : IAsyncDisposable
     public HttpClient Client { get; }
 
     /// <summary>Everything the process wrote to standard output and standard error so far.</summary>
-    public string Output
-    {
-        get
-        {
-            lock (_output) return _output.ToString();
-        }
-    }
+    public string Output => _process.Output;
 
     public bool HasExited => _process.HasExited;
     public int ExitCode => _process.ExitCode;
@@ -45,32 +36,18 @@ internal sealed class HostProcess : IAsyncDisposable
     /// <summary>Starts <c>serve</c> and waits until <c>/healthz</c> answers.</summary>
     public static async Task<HostProcess> StartAsync(string apiKey, IReadOnlyDictionary<string, string?> environment, TimeSpan? startTimeout = null)
     {
-        var port = FreePort();
-        var start = new ProcessStartInfo("dotnet")
+        var port = ServeProcess.FreePort();
+        var process = ServeProcess.Start(HostDll, ["serve", "--urls", $"http://127.0.0.1:{port}"], start =>
         {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            WorkingDirectory = AppContext.BaseDirectory,
-        };
-        start.ArgumentList.Add(HostDll);
-        start.ArgumentList.Add("serve");
-        start.ArgumentList.Add("--urls");
-        start.ArgumentList.Add($"http://127.0.0.1:{port}");
-        // A clean environment for the engine's settings: nothing of the test runner's ActorRefresh settings leaks in.
-        foreach (var key in start.Environment.Keys.Where(k => k.StartsWith("ActorRefresh", StringComparison.OrdinalIgnoreCase)).ToList())
-            start.Environment.Remove(key);
-        start.Environment["ActorRefresh__Api__Key"] = apiKey;
-        start.Environment["DOTNET_NOLOGO"] = "1";
-        foreach (var (key, value) in environment) start.Environment[key] = value;
-
-        var process = new Process { StartInfo = start, EnableRaisingEvents = true };
+            start.WorkingDirectory = AppContext.BaseDirectory;
+            // A clean environment for the engine's settings: nothing of the test runner's ActorRefresh settings leaks in.
+            foreach (var key in start.Environment.Keys.Where(k => k.StartsWith("ActorRefresh", StringComparison.OrdinalIgnoreCase)).ToList())
+                start.Environment.Remove(key);
+            start.Environment["ActorRefresh__Api__Key"] = apiKey;
+            start.Environment["DOTNET_NOLOGO"] = "1";
+            foreach (var (key, value) in environment) start.Environment[key] = value;
+        });
         var host = new HostProcess(process, new Uri($"http://127.0.0.1:{port}/"), apiKey);
-        process.OutputDataReceived += (_, e) => host.Append(e.Data);
-        process.ErrorDataReceived += (_, e) => host.Append(e.Data);
-        process.Start();
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
 
         using var timeout = new CancellationTokenSource(startTimeout ?? TimeSpan.FromSeconds(60));
         while (true)
@@ -94,47 +71,19 @@ internal sealed class HostProcess : IAsyncDisposable
     }
 
     /// <summary>Waits for the process to end on its own (e.g. at a crash point).</summary>
-    public async Task<bool> WaitForExitAsync(TimeSpan timeout)
-    {
-        using var cts = new CancellationTokenSource(timeout);
-        try
-        {
-            await _process.WaitForExitAsync(cts.Token);
-            return true;
-        }
-        catch (OperationCanceledException)
-        {
-            return false;
-        }
-    }
+    public Task<bool> WaitForExitAsync(TimeSpan timeout) => _process.WaitForExitAsync(timeout);
 
     /// <summary>SIGKILL, as an operator's kill -9 or the OOM killer would.</summary>
-    public void Kill()
-    {
-        if (!_process.HasExited) _process.Kill(entireProcessTree: true);
-    }
+    public void Kill() => _process.Kill();
 
     public async ValueTask DisposeAsync()
     {
         Client.Dispose();
         if (!_process.HasExited)
         {
-            _process.Kill(entireProcessTree: true);
-            await WaitForExitAsync(TimeSpan.FromSeconds(10));
+            _process.Kill();
+            await _process.WaitForExitAsync(TimeSpan.FromSeconds(10));
         }
         _process.Dispose();
-    }
-
-    private void Append(string? line)
-    {
-        if (line is null) return;
-        lock (_output) _output.AppendLine(line);
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

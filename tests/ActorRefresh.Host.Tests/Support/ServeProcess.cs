@@ -1,0 +1,104 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace ActorRefresh.Host.Tests.Support;
+
+/// <summary>
+/// A real <c>dotnet actor-refresh.dll</c> process with standard output and standard error captured, and the ways a test
+/// ends it. <see cref="Reliability.HostProcess"/> and <see cref="Cluster.ClusterNode"/> build on it; each keeps its own
+/// arguments, environment and way of stopping.
+/// </summary>
+internal sealed class ServeProcess : IDisposable
+{
+    private readonly Process _process;
+    private readonly StringBuilder _output = new();
+
+    private ServeProcess(Process process)
+    {
+        _process = process;
+    }
+
+    /// <summary>Everything the process wrote to standard output and standard error so far.</summary>
+    public string Output
+    {
+        get
+        {
+            lock (_output) return _output.ToString();
+        }
+    }
+
+    public bool HasExited => _process.HasExited;
+    public int ExitCode => _process.ExitCode;
+    public int Id => _process.Id;
+
+    /// <summary>Starts <c>dotnet <paramref name="hostDll"/> <paramref name="arguments"/></c>; <paramref name="configure"/> sets the environment or working directory first.</summary>
+    public static ServeProcess Start(string hostDll, IEnumerable<string> arguments, Action<ProcessStartInfo> configure)
+    {
+        var start = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add(hostDll);
+        foreach (var argument in arguments) start.ArgumentList.Add(argument);
+        configure(start);
+
+        var process = new Process { StartInfo = start, EnableRaisingEvents = true };
+        var serve = new ServeProcess(process);
+        process.OutputDataReceived += (_, e) => serve.Append(e.Data);
+        process.ErrorDataReceived += (_, e) => serve.Append(e.Data);
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return serve;
+    }
+
+    /// <summary>A loopback port free right now.</summary>
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>SIGKILL, as an operator's kill -9 or the OOM killer would: no leave, no hand-off, sockets closed by the kernel.</summary>
+    public void Kill()
+    {
+        if (!_process.HasExited) _process.Kill(entireProcessTree: true);
+    }
+
+    /// <summary>SIGTERM: the host stops gracefully.</summary>
+    public void Terminate()
+    {
+        if (_process.HasExited) return;
+        using var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(CultureInfo.InvariantCulture)]);
+        kill.WaitForExit();
+    }
+
+    /// <summary>Waits for the process to end; false when it is still running after <paramref name="timeout"/>.</summary>
+    public async Task<bool> WaitForExitAsync(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            await _process.WaitForExitAsync(cts.Token);
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    public void Dispose() => _process.Dispose();
+
+    private void Append(string? line)
+    {
+        if (line is null) return;
+        lock (_output) _output.AppendLine(line);
+    }
+}

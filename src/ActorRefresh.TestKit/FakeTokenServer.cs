@@ -175,23 +175,8 @@ public sealed partial class FakeTokenServer : IAsyncDisposable
     /// <summary>Queues faults for the next token requests of an account ("*" for any request), one per request, in order.</summary>
     /// <param name="accountId">The account id, or "*".</param>
     /// <param name="faults">The faults, in the order they answer.</param>
-    public void Script(string accountId, params FakeFault[] faults)
-    {
-        ArgumentNullException.ThrowIfNull(faults);
-        if (Array.IndexOf(faults, null) >= 0)
-        {
-            throw new ArgumentException("A fault is null.", nameof(faults));
-        }
-
-        var target = Target(accountId);
-        lock (target.Gate)
-        {
-            foreach (var fault in faults)
-            {
-                target.Faults.Enqueue(fault);
-            }
-        }
-    }
+    public void Script(string accountId, params FakeFault[] faults) =>
+        Enqueue(accountId, faults, static target => target.Faults);
 
     /// <summary>Sets a fault that answers every token request of an account ("*" for any) until cleared with null. Scripted faults go first.</summary>
     /// <param name="accountId">The account id, or "*".</param>
@@ -226,23 +211,8 @@ public sealed partial class FakeTokenServer : IAsyncDisposable
     /// <summary>Queues faults for the next usage requests of an account ("*" for any request), one per request, in order.</summary>
     /// <param name="accountId">The account id, or "*".</param>
     /// <param name="faults">The faults, in the order they answer.</param>
-    public void ScriptUsage(string accountId, params FakeUsageFault[] faults)
-    {
-        ArgumentNullException.ThrowIfNull(faults);
-        if (Array.IndexOf(faults, null) >= 0)
-        {
-            throw new ArgumentException("A fault is null.", nameof(faults));
-        }
-
-        var target = Target(accountId);
-        lock (target.Gate)
-        {
-            foreach (var fault in faults)
-            {
-                target.UsageFaults.Enqueue(fault);
-            }
-        }
-    }
+    public void ScriptUsage(string accountId, params FakeUsageFault[] faults) =>
+        Enqueue(accountId, faults, static target => target.UsageFaults);
 
     /// <summary>
     /// Well-formed token requests (valid body, <c>refresh_token</c> grant, accepted client id) whose refresh token belongs to
@@ -380,6 +350,27 @@ public sealed partial class FakeTokenServer : IAsyncDisposable
     }
 
     private AccountState Target(string accountId) => accountId == AllAccounts ? _global : GetOrAddAccount(accountId);
+
+    /// <summary>Queues faults on the target's token or usage queue: <see cref="Script"/> and <see cref="ScriptUsage"/> differ only in the queue.</summary>
+    private void Enqueue<TFault>(string accountId, TFault[] faults, Func<AccountState, Queue<TFault>> queue)
+        where TFault : class
+    {
+        ArgumentNullException.ThrowIfNull(faults);
+        if (Array.IndexOf(faults, null) >= 0)
+        {
+            throw new ArgumentException("A fault is null.", nameof(faults));
+        }
+
+        var target = Target(accountId);
+        lock (target.Gate)
+        {
+            var faultQueue = queue(target);
+            foreach (var fault in faults)
+            {
+                faultQueue.Enqueue(fault);
+            }
+        }
+    }
 
     /// <summary>Issues a new access token (and refresh token when <paramref name="rotateRefresh"/>); caller holds the account's gate.</summary>
     private FakeAccountTokens IssuePair(AccountState account, bool rotateRefresh)

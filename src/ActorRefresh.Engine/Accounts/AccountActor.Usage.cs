@@ -103,17 +103,13 @@ internal sealed partial class AccountActor
 
     private void AbandonUsageCheck()
     {
-        Timers.Cancel(Timer.UsageTimeoutKey);
+        // Unlike a finished check, the request may still be running: cancel it before letting go of it.
         _usageCts?.Cancel();
-        _usageCts?.Dispose();
-        _usageCts = null;
-        _usageLease?.Dispose();
-        _usageLease = null;
-        _usageInFlight = false;
-        _usageGeneration++;
+        EndUsageCheck();
     }
 
-    private void FinishUsage(UsageOutcome outcome, string? tokenFingerprint)
+    /// <summary>Lets go of the check in flight (timeout, lease, cancellation source); a late answer of it is then stale.</summary>
+    private void EndUsageCheck()
     {
         Timers.Cancel(Timer.UsageTimeoutKey);
         _usageLease?.Dispose();
@@ -122,6 +118,11 @@ internal sealed partial class AccountActor
         _usageCts = null;
         _usageInFlight = false;
         _usageGeneration++;
+    }
+
+    private void FinishUsage(UsageOutcome outcome, string? tokenFingerprint)
+    {
+        EndUsageCheck();
         _services.Metrics.UsageCheck(outcome.Kind);
 
         // An answer about a token that is no longer current says nothing about the current credentials.

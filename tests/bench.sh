@@ -16,9 +16,8 @@ project="tests/ActorRefresh.Benchmarks/ActorRefresh.Benchmarks.csproj"
 rm -rf "$out"
 mkdir -p "$out"
 
-echo "building (Release)..." >&2
+echo "building (Release; the Host too, for scenario 6)..." >&2
 dotnet build "$project" -c Release -nologo -v quiet >&2
-dotnet build src/ActorRefresh.Host/ActorRefresh.Host.csproj -c Release -nologo -v quiet >&2
 export ACTORREFRESH_HOST_DLL="$root/src/ActorRefresh.Host/bin/Release/net10.0/actor-refresh.dll"
 dll="$root/tests/ActorRefresh.Benchmarks/bin/Release/net10.0/ActorRefresh.Benchmarks.dll"
 run() { dotnet "$dll" "$@" "${mode[@]}" --out "$out"; }

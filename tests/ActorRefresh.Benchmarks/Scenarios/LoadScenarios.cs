@@ -47,7 +47,7 @@ public static class LoadScenarios
             {
                 // Repetition -1 is a warm-up (JIT, connection pool) and is not recorded.
                 var id = $"stampede-{rep + 1}";
-                var t0 = DateTimeOffset.UtcNow.AddSeconds(1.5);
+                var t0 = DateTimeOffset.UtcNow.AddSeconds(0.8);
                 var tokens = upstream.Server.CreateAccount(id);
                 await peer.AddAsync(id, tokens.RefreshToken, tokens.AccessToken, t0 + Lead);
                 await peer.GetTokenAsync(id); // warm: served from the cache, no upstream call
@@ -143,9 +143,9 @@ public static class LoadScenarios
             for (var rep = 0; rep < reps; rep++)
             {
                 // Refresh points spread uniformly over one second starting at t0, far enough ahead for every account
-                // to be registered first: 1.5× the slowest registration rate seen so far, plus 1 s, at most 25 ms per account.
+                // to be registered first: 1.25× the slowest registration rate seen so far, plus 1 s, at most 25 ms per account.
                 var margin = registerRate is { } r
-                    ? TimeSpan.FromSeconds(Math.Min(accounts * 0.025, accounts / r * 1.5 + 1))
+                    ? TimeSpan.FromSeconds(Math.Min(accounts * 0.025, accounts / r * 1.25 + 1))
                     : TimeSpan.FromMilliseconds(accounts * 0.2);
                 var t0 = DateTimeOffset.UtcNow + TimeSpan.FromSeconds(2) + margin;
                 var registerClock = Stopwatch.StartNew();

@@ -2,7 +2,7 @@ using ActorRefresh.Benchmarks.HotPath;
 using ActorRefresh.Benchmarks.Infra;
 using ActorRefresh.Benchmarks.Scenarios;
 
-// Usage: ActorRefresh.Benchmarks <hot|load|scale|report|all> [--quick] [--out DIR]
+// Usage: ActorRefresh.Benchmarks <hot|load|scale|cluster|report|all> [--quick] [--out DIR]
 var part = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal)) ?? "all";
 var quick = args.Contains("--quick");
 var outIndex = Array.IndexOf(args, "--out");
@@ -21,6 +21,9 @@ switch (part)
     case "scale":
         await ScaleScenario.RunAsync(options);
         break;
+    case "cluster":
+        await ClusterFailover.RunAsync(options);
+        break;
     case "report":
         Console.Out.Write(Report.Write(options));
         break;
@@ -28,10 +31,11 @@ switch (part)
         await HotPathRunner.RunAsync(options);
         await LoadScenarios.RunAsync(options);
         await ScaleScenario.RunAsync(options);
+        await ClusterFailover.RunAsync(options);
         Console.Out.Write(Report.Write(options));
         break;
     default:
-        Console.Error.WriteLine("usage: ActorRefresh.Benchmarks <hot|load|scale|report|all> [--quick] [--out DIR]");
+        Console.Error.WriteLine("usage: ActorRefresh.Benchmarks <hot|load|scale|cluster|report|all> [--quick] [--out DIR]");
         return 2;
 }
 return 0;

@@ -1,20 +1,16 @@
-using System.Diagnostics;
 using System.Globalization;
-using System.Net;
 using System.Net.Http.Json;
-using System.Net.Sockets;
-using System.Text;
 using System.Text.Json;
+using ActorRefresh.Testing;
 
 namespace ActorRefresh.Benchmarks.Infra;
 
 /// <summary>One real <c>dotnet actor-refresh.dll serve --cluster</c> process on loopback ports (scenario 6).</summary>
 public sealed class HostNode : IAsyncDisposable
 {
-    private readonly Process _process;
-    private readonly StringBuilder _log = new();
+    private readonly ServeProcess _process;
 
-    private HostNode(Process process, int httpPort, int akkaPort)
+    private HostNode(ServeProcess process, int httpPort, int akkaPort)
     {
         _process = process;
         HttpPort = httpPort;
@@ -37,7 +33,7 @@ public sealed class HostNode : IAsyncDisposable
     /// <summary>The last lines the node wrote.</summary>
     public string Tail(int lines)
     {
-        lock (_log) return string.Join('\n', _log.ToString().Split('\n').TakeLast(lines));
+        return string.Join('\n', _process.Output.Split('\n').TakeLast(lines));
     }
 
     /// <summary>
@@ -59,36 +55,22 @@ public sealed class HostNode : IAsyncDisposable
     /// <summary>Starts <c>serve --cluster</c> with the given ports, seeds and environment.</summary>
     public static HostNode Start(int httpPort, int akkaPort, IEnumerable<int> seedPorts, IReadOnlyDictionary<string, string> environment, string dataDirectory)
     {
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var arg in (string[])[HostDll(), "serve", "--cluster", "--cluster-port", akkaPort.ToString(CultureInfo.InvariantCulture),
-                     "--seed-nodes", string.Join(',', seedPorts.Select(p => $"127.0.0.1:{p}")), "--urls", $"http://127.0.0.1:{httpPort}"])
-            info.ArgumentList.Add(arg);
-        foreach (var (key, value) in environment) info.Environment[key] = value;
-        info.Environment["ActorRefresh__Storage__DataDirectory"] = dataDirectory;
-        info.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-        var process = new Process { StartInfo = info };
-        var node = new HostNode(process, httpPort, akkaPort);
-        process.OutputDataReceived += (_, e) => node.Append(e.Data);
-        process.ErrorDataReceived += (_, e) => node.Append(e.Data);
-        process.Start();
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        return node;
+        string[] arguments = ["serve", "--cluster", "--cluster-port", akkaPort.ToString(CultureInfo.InvariantCulture),
+            "--seed-nodes", string.Join(',', seedPorts.Select(p => $"127.0.0.1:{p}")), "--urls", $"http://127.0.0.1:{httpPort}"];
+        var process = ServeProcess.Start(HostDll(), arguments, info =>
+        {
+            foreach (var (key, value) in environment) info.Environment[key] = value;
+            info.Environment["ActorRefresh__Storage__DataDirectory"] = dataDirectory;
+            info.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+        });
+        return new HostNode(process, httpPort, akkaPort);
     }
 
     /// <summary>A free loopback TCP port.</summary>
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    public static int FreePort() => ServeProcess.FreePort();
 
     /// <summary>SIGKILL: no leave, no hand-off.</summary>
-    public void Kill()
-    {
-        if (!_process.HasExited) _process.Kill(entireProcessTree: true);
-    }
+    public void Kill() => _process.Kill();
 
     /// <summary><c>GET /v1/cluster</c>, or null when the node does not answer.</summary>
     public async Task<JsonElement?> ClusterAsync()
@@ -114,23 +96,9 @@ public sealed class HostNode : IAsyncDisposable
         Http.Dispose();
         if (!_process.HasExited)
         {
-            using (var term = Process.Start("kill", ["-TERM", _process.Id.ToString(CultureInfo.InvariantCulture)])) await term.WaitForExitAsync();
-            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-            try
-            {
-                await _process.WaitForExitAsync(cts.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                Kill();
-            }
+            _process.Terminate();
+            if (!await _process.WaitForExitAsync(TimeSpan.FromSeconds(10))) _process.Kill();
         }
         _process.Dispose();
-    }
-
-    private void Append(string? line)
-    {
-        if (line is null) return;
-        lock (_log) _log.AppendLine(line);
     }
 }

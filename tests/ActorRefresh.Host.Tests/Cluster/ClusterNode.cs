@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Net.Http.Json;
 using System.Text.Json;
-using ActorRefresh.Host.Tests.Support;
+using ActorRefresh.Testing;
 
 namespace ActorRefresh.Host.Tests.Cluster;
 

@@ -1,6 +1,6 @@
 using System.Net;
 using System.Net.Http.Headers;
-using ActorRefresh.Host.Tests.Support;
+using ActorRefresh.Testing;
 
 namespace ActorRefresh.Host.Tests.Reliability;
 

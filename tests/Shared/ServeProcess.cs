@@ -4,12 +4,12 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 
-namespace ActorRefresh.Host.Tests.Support;
+namespace ActorRefresh.Testing;
 
 /// <summary>
 /// A real <c>dotnet actor-refresh.dll</c> process with standard output and standard error captured, and the ways a test
-/// ends it. <see cref="Reliability.HostProcess"/> and <see cref="Cluster.ClusterNode"/> build on it; each keeps its own
-/// arguments, environment and way of stopping.
+/// or a benchmark ends it. Compiled into the Host tests (crash points, cluster nodes) and the benchmarks (failover);
+/// each user keeps its own arguments, environment and way of stopping.
 /// </summary>
 internal sealed class ServeProcess : IDisposable
 {

@@ -17,7 +17,8 @@ internal static class ProviderExchange
 
     /// <summary>
     /// Sends <paramref name="request"/> and classifies the answer with <paramref name="classify"/>, or the failure
-    /// with <paramref name="transient"/>. Returns the outcome and the HTTP status when there was one.
+    /// with <paramref name="transient"/> (its flag: the request may have been processed although its answer was lost).
+    /// Returns the outcome and the HTTP status when there was one.
     /// </summary>
     public static async Task<(T Outcome, int? Status)> SendAsync<T>(
         HttpClient client,
@@ -26,7 +27,7 @@ internal static class ProviderExchange
         TimeProvider time,
         Secret secret,
         Func<int, HttpResponseHeaders, string, T> classify,
-        Func<string, T> transient,
+        Func<string, bool, T> transient,
         CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
@@ -47,20 +48,22 @@ internal static class ProviderExchange
         }
         catch (OperationCanceledException) when (timeout.IsCancellationRequested)
         {
-            return (transient($"timeout after {requestTimeout.TotalSeconds:0.###} s"), status);
+            return (transient($"timeout after {requestTimeout.TotalSeconds:0.###} s", true), status);
         }
         catch (OperationCanceledException)
         {
             // Cancelled by neither the caller nor our timeout (a handler gave up): still a transient failure.
-            return (transient("request cancelled by the HTTP stack"), status);
+            return (transient("request cancelled by the HTTP stack", true), status);
         }
         catch (HttpRequestException ex)
         {
-            return (transient(Scrubbed($"connection failure ({ex.HttpRequestError}): {ex.Message}", secret)), status);
+            // A connection that never opened cannot have spent anything; any later failure may have.
+            var neverSent = ex.HttpRequestError is HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError or HttpRequestError.SecureConnectionError;
+            return (transient(Scrubbed($"connection failure ({ex.HttpRequestError}): {ex.Message}", secret), !neverSent), status);
         }
         catch (IOException ex)
         {
-            return (transient(Scrubbed($"connection failure while reading the answer: {ex.Message}", secret)), status);
+            return (transient(Scrubbed($"connection failure while reading the answer: {ex.Message}", secret), true), status);
         }
     }
 

@@ -34,7 +34,11 @@ public abstract record RefreshOutcome
     /// <summary>5xx, timeout, connection failure, unreadable 200 body, or a 403 with a non-JSON (WAF/CDN) body.</summary>
     /// <param name="Reason">Human-readable reason without any token text.</param>
     /// <param name="RetryAt">A Retry-After the answer carried, if any.</param>
-    public sealed record Transient(string Reason, DateTimeOffset? RetryAt = null) : RefreshOutcome
+    /// <param name="AnswerMayBeLost">
+    /// True when the provider may have processed the request (and so rotated the refresh token) but its answer did not
+    /// arrive in usable form: a timeout, a broken connection, an unreadable success body.
+    /// </param>
+    public sealed record Transient(string Reason, DateTimeOffset? RetryAt = null, bool AnswerMayBeLost = false) : RefreshOutcome
     {
         /// <inheritdoc />
         public override string Kind => "transient";

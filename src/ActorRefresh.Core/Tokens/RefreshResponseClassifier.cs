@@ -82,12 +82,12 @@ internal static class RefreshResponseClassifier
     private static RefreshOutcome ClassifySuccess(int status, JsonElement? root, DateTimeOffset now, Func<string, string> clean)
     {
         if (root is not { ValueKind: JsonValueKind.Object } o)
-            return new RefreshOutcome.Transient($"unreadable token response (HTTP {status}, not a JSON object)");
+            return new RefreshOutcome.Transient($"unreadable token response (HTTP {status}, not a JSON object)", AnswerMayBeLost: true);
         var access = StringOf(o, "access_token");
         if (string.IsNullOrWhiteSpace(access))
-            return new RefreshOutcome.Transient($"unreadable token response (HTTP {status}, no access_token)");
+            return new RefreshOutcome.Transient($"unreadable token response (HTTP {status}, no access_token)", AnswerMayBeLost: true);
         if (!TryGetSeconds(o, "expires_in", out var seconds))
-            return new RefreshOutcome.Transient($"unreadable token response (HTTP {status}, no valid expires_in)");
+            return new RefreshOutcome.Transient($"unreadable token response (HTTP {status}, no valid expires_in)", AnswerMayBeLost: true);
 
         var refresh = Secret.FromNullable(StringOf(o, "refresh_token"));
         return new RefreshOutcome.Refreshed(new Secret(access), RetryAfterLimits.SafeAdd(now, TimeSpan.FromSeconds(seconds)), refresh, AccountOf(o));

@@ -48,7 +48,7 @@ internal sealed partial class TokenEndpointClient : ITokenEndpointClient
         var (outcome, status) = await ProviderExchange.SendAsync<RefreshOutcome>(
             client, request, provider.RequestTimeout, _timeProvider, refreshToken,
             (code, headers, body) => RefreshResponseClassifier.Classify(code, headers, body, refreshToken, _timeProvider.GetUtcNow(), _limits),
-            reason => new RefreshOutcome.Transient(reason),
+            (reason, mayBeLost) => new RefreshOutcome.Transient(reason, AnswerMayBeLost: mayBeLost),
             cancellationToken).ConfigureAwait(false);
 
         var elapsed = _timeProvider.GetElapsedTime(started);

@@ -47,7 +47,7 @@ internal sealed partial class UsageClient : IUsageClient
         var (outcome, status) = await ProviderExchange.SendAsync<UsageOutcome>(
             client, request, provider.RequestTimeout, _timeProvider, accessToken,
             (code, headers, body) => UsageResponseClassifier.Classify(code, headers, body, accessToken, _timeProvider.GetUtcNow(), _limits),
-            reason => new UsageOutcome.QuotaCheckTransient(reason),
+            (reason, _) => new UsageOutcome.QuotaCheckTransient(reason),
             cancellationToken).ConfigureAwait(false);
 
         var elapsed = _timeProvider.GetElapsedTime(started).TotalMilliseconds;

@@ -78,8 +78,8 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
     {
         if (_data.InFlightRefresh is not null)
         {
-            // The process died between the intent and the outcome: the refresh token may have been spent.
-            _log.Warning("Account {0}: a refresh was interrupted before its outcome was journaled; its refresh token may be consumed.", _accountId);
+            // A crash between intent and outcome, or an answer lost on the way: the refresh token may have been spent.
+            _log.Warning("Account {0}: a refresh was interrupted (crash or lost answer); its refresh token may be consumed.", _accountId);
         }
         EnterJournaledState();
         if (_data.PolicyRecheckPending) ArmUsageCheck(TimeSpan.Zero);
@@ -214,7 +214,7 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
         {
             if (m.Generation != _generation) return;
             _callCts?.Cancel();
-            FinishRefresh(new RefreshOutcome.Transient("no answer from the token endpoint in time"), m.Generation);
+            FinishRefresh(new RefreshOutcome.Transient("no answer from the token endpoint in time", AnswerMayBeLost: true), m.Generation);
         });
         Command<GetStatus>(_ => ReplyStatus());
         Command<ForceRefresh>(_ => ReplyStatus());

@@ -133,7 +133,7 @@ internal sealed record AccountData : IAccountPersisted
         },
         RefreshFailed f => this with
         {
-            InFlightRefresh = null,
+            InFlightRefresh = f.TokenMaybeSpent ? InFlightRefresh : null,
             RetryAt = f.RetryAt,
             RetryIsRateLimit = f.RateLimit,
             Attempt = Attempt + 1,
@@ -229,7 +229,7 @@ internal sealed record AccountData : IAccountPersisted
             RefreshOutcome.RateLimited r => new RefreshFailed(
                 ErrorClasses.RateLimited, "rate limited by the token endpoint", backoff.NextAttemptAt(Attempt + 1, now, r.RetryAt), RateLimit: true, now),
             RefreshOutcome.Transient t => new RefreshFailed(
-                ErrorClasses.Transient, t.Reason, backoff.NextAttemptAt(Attempt + 1, now, t.RetryAt), RateLimit: false, now),
+                ErrorClasses.Transient, t.Reason, backoff.NextAttemptAt(Attempt + 1, now, t.RetryAt), RateLimit: false, now, TokenMaybeSpent: t.AnswerMayBeLost),
             RefreshOutcome.Rejected r => new RefreshFailed(
                 ErrorClasses.Rejected, $"token endpoint refused the request (HTTP {r.Status}): {r.Message}", backoff.RejectedAttemptAt(now), RateLimit: false, now),
             RefreshOutcome.PolicyRefused p => new AccountBlocked(ErrorClasses.PolicyRefused, "organisation policy: " + p.Message, now),

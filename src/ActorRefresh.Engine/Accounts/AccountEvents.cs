@@ -24,7 +24,9 @@ internal sealed record RefreshStarted(string RefreshTokenFingerprint, DateTimeOf
 internal sealed record TokensRefreshed(Secret AccessToken, DateTimeOffset ExpiresAt, Secret? RefreshToken, DateTimeOffset At) : IAccountEvent;
 
 /// <summary>A refresh failed in a way worth retrying at <see cref="RetryAt"/>.</summary>
-internal sealed record RefreshFailed(string ErrorClass, string Message, DateTimeOffset RetryAt, bool RateLimit, DateTimeOffset At) : IAccountEvent;
+/// <see cref="TokenMaybeSpent"/>: the provider may have rotated the refresh token although its answer was lost (timeout,
+/// broken connection, unreadable success body), so the intent stays open and a later dead grant is reported as that loss.
+internal sealed record RefreshFailed(string ErrorClass, string Message, DateTimeOffset RetryAt, bool RateLimit, DateTimeOffset At, bool TokenMaybeSpent = false) : IAccountEvent;
 
 /// <summary>The account is blocked: policy refusal, dead grant, or an operator's decision.</summary>
 internal sealed record AccountBlocked(string ErrorClass, string Reason, DateTimeOffset At) : IAccountEvent;

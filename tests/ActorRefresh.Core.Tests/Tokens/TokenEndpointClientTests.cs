@@ -172,6 +172,7 @@ public sealed class TokenEndpointClientTests : IAsyncLifetime
         var outcome = Assert.IsType<RefreshOutcome.Transient>(await Refresh());
 
         Assert.Contains("unreadable", outcome.Reason);
+        Assert.True(outcome.AnswerMayBeLost); // a 200 means the provider rotated; the pair could not be read
         AssertNoTokenAnywhere(outcome);
     }
 
@@ -241,6 +242,7 @@ public sealed class TokenEndpointClientTests : IAsyncLifetime
 
         Assert.Contains(status.ToString(System.Globalization.CultureInfo.InvariantCulture), outcome.Reason);
         Assert.Null(outcome.RetryAt);
+        Assert.False(outcome.AnswerMayBeLost); // the provider answered: nothing was spent
         Assert.Single(_server.Requests); // no automatic retries: the account owns the retry policy
     }
 
@@ -394,6 +396,7 @@ public sealed class TokenEndpointClientTests : IAsyncLifetime
 
         var outcome = Assert.IsType<RefreshOutcome.Transient>(await refresh.WaitAsync(TimeSpan.FromSeconds(30)));
         Assert.Equal("timeout after 5 s", outcome.Reason);
+        Assert.True(outcome.AnswerMayBeLost); // the provider may have rotated before the answer was given up on
     }
 
     [Fact]
@@ -440,6 +443,7 @@ public sealed class TokenEndpointClientTests : IAsyncLifetime
         var outcome = Assert.IsType<RefreshOutcome.Transient>(await Refresh(profile));
 
         Assert.StartsWith("connection failure", outcome.Reason);
+        Assert.False(outcome.AnswerMayBeLost); // the connection never opened: nothing reached the provider
         AssertNoTokenAnywhere(outcome);
     }
 

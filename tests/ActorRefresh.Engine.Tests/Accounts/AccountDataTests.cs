@@ -136,4 +136,23 @@ public sealed class AccountDataTests
         Assert.DoesNotContain("at-1", data.ToStatus(false, null, 1).ToString());
         Assert.DoesNotContain("rt-1", new AccountRegistered("claude", new Secret("rt-1"), null, null, null, T0).ToString());
     }
+
+    [Fact]
+    public void A_lost_answer_keeps_the_refresh_token_possibly_spent_and_a_later_dead_grant_says_so()
+    {
+        var data = Registered().Apply(new RefreshStarted(new Secret("rt-1").Fingerprint, T0));
+        var failed = Assert.IsType<RefreshFailed>(data.DecideOutcome(new RefreshOutcome.Transient("connection reset", AnswerMayBeLost: true), T0, Backoff, false));
+        Assert.True(failed.TokenMaybeSpent);
+        data = data.Apply(failed);
+        Assert.Equal(AccountState.BackingOff, data.State);
+        Assert.True(data.ToStatus(refreshing: false, null, 3).RefreshTokenMaybeSpent);
+
+        // A transient failure with an answer (a 503) says nothing was spent.
+        var plain = Registered().Apply(new RefreshStarted("fp", T0));
+        plain = plain.Apply(plain.DecideOutcome(new RefreshOutcome.Transient("HTTP 503"), T0, Backoff, false));
+        Assert.False(plain.ToStatus(false, null, 3).RefreshTokenMaybeSpent);
+
+        // A success clears the doubt.
+        Assert.False(data.Apply(new TokensRefreshed(new Secret("at-2"), T0.AddHours(8), new Secret("rt-2"), T0)).ToStatus(false, null, 4).RefreshTokenMaybeSpent);
+    }
 }

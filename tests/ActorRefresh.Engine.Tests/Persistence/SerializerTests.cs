@@ -21,6 +21,7 @@ public sealed class SerializerTests(ITestOutputHelper output) : Akka.TestKit.Xun
         new TokensRefreshed(new Secret("sk-ant-oat01-new"), T0.AddHours(8), new Secret("sk-ant-ort01-new"), T0),
         new TokensRefreshed(new Secret("sk-ant-oat01-new"), T0.AddHours(8), null, T0),
         new RefreshFailed("rate_limited", "rate limited", T0.AddSeconds(30), true, T0),
+        new RefreshFailed("transient", "connection reset", T0.AddSeconds(3), false, T0, TokenMaybeSpent: true),
         new AccountBlocked("policy_refused", "organisation policy", T0),
         new CredentialsReplaced(new Secret("rt2"), new Secret("at2"), T0.AddHours(1), null, T0),
         new AccountUnblocked(T0),

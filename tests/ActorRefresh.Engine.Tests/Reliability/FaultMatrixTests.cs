@@ -32,7 +32,9 @@ public sealed class FaultMatrixTests(ITestOutputHelper output) : EngineTest(outp
 
     private enum Result { Success, Backoff, Block }
 
-    private sealed record FaultCase(string Name, Func<DateTimeOffset, FakeFault> Fault, Result Result, string? ErrorClass, bool LosesAnswerAfterRotation = false);
+    // AnswerMayBeLost: the request may have reached the provider but no usable answer came back, so the account must
+    // count its refresh token as possibly spent (a later dead grant is then reported as that loss).
+    private sealed record FaultCase(string Name, Func<DateTimeOffset, FakeFault> Fault, Result Result, string? ErrorClass, bool LosesAnswerAfterRotation = false, bool AnswerMayBeLost = false);
 
     private static readonly FaultCase[] Faults =
     [
@@ -42,13 +44,13 @@ public sealed class FaultMatrixTests(ITestOutputHelper output) : EngineTest(outp
         new("429-ms", _ => FakeFault.RateLimitedMs(1500), Result.Backoff, "rate_limited"),
         new("5xx", _ => FakeFault.ServerError(503), Result.Backoff, "transient"),
         new("delay", _ => FakeFault.Delay(TimeSpan.FromMilliseconds(300)), Result.Success, null),
-        new("timeout", _ => FakeFault.Hang, Result.Backoff, "transient"),
-        new("reset", _ => FakeFault.ConnectionReset, Result.Backoff, "transient"),
-        new("rotate-then-reset", _ => FakeFault.RotateThenReset, Result.Backoff, "transient", LosesAnswerAfterRotation: true),
+        new("timeout", _ => FakeFault.Hang, Result.Backoff, "transient", AnswerMayBeLost: true),
+        new("reset", _ => FakeFault.ConnectionReset, Result.Backoff, "transient", AnswerMayBeLost: true),
+        new("rotate-then-reset", _ => FakeFault.RotateThenReset, Result.Backoff, "transient", LosesAnswerAfterRotation: true, AnswerMayBeLost: true),
         new("403-html", _ => FakeFault.CdnForbidden, Result.Backoff, "transient"),
         new("403-policy", _ => FakeFault.PolicyForbidden(), Result.Block, "policy_refused"),
         new("400-invalid-grant", _ => FakeFault.InvalidGrant(), Result.Block, "grant_rejected"),
-        new("malformed-json", _ => FakeFault.MalformedJson, Result.Backoff, "transient"),
+        new("malformed-json", _ => FakeFault.MalformedJson, Result.Backoff, "transient", AnswerMayBeLost: true),
         new("no-rotation", _ => FakeFault.NoRotation, Result.Success, null),
         new("400-other", _ => FakeFault.BadRequest("invalid_request", "Invalid request format"), Result.Backoff, "rejected"),
     ];
@@ -169,7 +171,7 @@ public sealed class FaultMatrixTests(ITestOutputHelper output) : EngineTest(outp
                 Assert.All(replies, r => Assert.IsType<Blocked>(r));
                 break;
         }
-        Assert.False(status.RefreshTokenMaybeSpent);
+        Assert.Equal(fault.AnswerMayBeLost && start != Start.PolicyBlocked, status.RefreshTokenMaybeSpent);
 
         // Recovery: the upstream sees nothing before the backoff ends and exactly one call when it does; the next refresh
         // spends the latest refresh token, so no pair was lost.
@@ -191,10 +193,12 @@ public sealed class FaultMatrixTests(ITestOutputHelper output) : EngineTest(outp
 
         if (fault.LosesAnswerAfterRotation && start != Start.PolicyBlocked)
         {
-            // The unavoidable loss: the provider rotated but its answer never arrived. The retry spends the old refresh
-            // token (one reuse) and the account is blocked, loudly, until an operator gives it new credentials.
+            // The unavoidable loss: the provider rotated but its answer never arrived. The account knows its refresh token
+            // may be spent; the retry spends it (one reuse) and the account is blocked as exactly that loss, loudly, until
+            // an operator gives it new credentials.
             status = await AwaitStatusAsync(id, s => s.State == AccountState.PolicyBlocked);
-            Assert.Equal("grant_rejected", status.LastErrorClass);
+            Assert.Equal("interrupted_refresh", status.LastErrorClass);
+            Assert.Contains("consumed by an interrupted refresh", status.LastError);
             Assert.IsType<Blocked>(await AskAsync(new GetToken(id)));
             var relogin = Server.RotateExternally(id);
             Assert.IsType<StatusReply>(await AskAsync(new ReplaceCredentials(new AccountCredentials(

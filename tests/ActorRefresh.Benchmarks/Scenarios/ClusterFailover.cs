@@ -1,3 +1,4 @@
+using ActorRefresh.Testing;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
@@ -44,7 +45,7 @@ public static class ClusterFailover
         var database = "actorrefresh_bench_" + Guid.NewGuid().ToString("N")[..12];
         var directory = Path.Combine(Path.GetTempPath(), "actorrefresh-bench-cluster-" + Guid.NewGuid().ToString("N"));
         await ExecuteAsync(admin, $"CREATE DATABASE \"{database}\"");
-        var nodes = new List<HostNode>();
+        var nodes = new List<ClusterNode>();
         var started = 0;
         var formation = 0.0;
         var tokenS = new List<double>();
@@ -73,12 +74,12 @@ public static class ClusterFailover
                 ["ActorRefresh__Engine__AskTimeout"] = "00:00:04",
                 ["Serilog__MinimumLevel__Default"] = "Warning",
             };
-            HostNode Start(int akkaPort, IEnumerable<int> seeds) =>
-                HostNode.Start(HostNode.FreePort(), akkaPort, seeds.ToList(), environment, Path.Combine(directory, "node" + ++started));
+            ClusterNode Start(int akkaPort, IEnumerable<int> seeds) =>
+                ClusterNode.Start(HostDll(), ClusterNode.FreePort(), akkaPort, seeds.ToList(), environment, Path.Combine(directory, "node" + ++started));
 
             RunOptions.Log($"scenario 6: cluster failover ({timings} timings): starting three nodes");
             var clock = Stopwatch.StartNew();
-            var seedPorts = Enumerable.Range(0, 3).Select(_ => HostNode.FreePort()).ToList();
+            var seedPorts = Enumerable.Range(0, 3).Select(_ => ClusterNode.FreePort()).ToList();
             foreach (var port in seedPorts) nodes.Add(Start(port, seedPorts));
             await WaitForMembersAsync(nodes, 3, TimeSpan.FromSeconds(120));
             formation = clock.Elapsed.TotalSeconds;
@@ -91,7 +92,7 @@ public static class ClusterFailover
                 {
                     RunOptions.Log("scenario 6: replacing the killed node");
                     var seeds = nodes.Select(n => n.AkkaPort).ToList();
-                    while (nodes.Count < 3) nodes.Add(Start(HostNode.FreePort(), seeds));
+                    while (nodes.Count < 3) nodes.Add(Start(ClusterNode.FreePort(), seeds));
                     await WaitForMembersAsync(nodes, 3, TimeSpan.FromSeconds(120));
                 }
                 var id = $"busy-{timings}-{rep}";
@@ -185,10 +186,10 @@ public static class ClusterFailover
         };
     }
 
-    private sealed record Answer(HostNode Node, bool IsStatus, long Start, long End, HttpStatusCode Status, string? Token);
+    private sealed record Answer(ClusterNode Node, bool IsStatus, long Start, long End, HttpStatusCode Status, string? Token);
 
     /// <summary>Fires a GET of <paramref name="path"/> on <paramref name="node"/> every <paramref name="interval"/> (without waiting for the previous one) and records each answer.</summary>
-    private static async Task Probe(HostNode node, string path, TimeSpan interval, ConcurrentBag<Answer> answers, CancellationToken stop)
+    private static async Task Probe(ClusterNode node, string path, TimeSpan interval, ConcurrentBag<Answer> answers, CancellationToken stop)
     {
         var isStatus = !path.EndsWith("/token", StringComparison.Ordinal);
         var pending = new List<Task>();
@@ -215,7 +216,7 @@ public static class ClusterFailover
         await Task.WhenAll(pending);
     }
 
-    private static async Task<HostNode> HostOfAsync(List<HostNode> nodes, string id)
+    private static async Task<ClusterNode> HostOfAsync(List<ClusterNode> nodes, string id)
     {
         var until = Stopwatch.StartNew();
         while (until.Elapsed < TimeSpan.FromSeconds(30))
@@ -227,7 +228,7 @@ public static class ClusterFailover
         throw new TimeoutException($"no node reports hosting {id}");
     }
 
-    private static async Task WaitForMembersAsync(List<HostNode> nodes, int count, TimeSpan timeout)
+    private static async Task WaitForMembersAsync(List<ClusterNode> nodes, int count, TimeSpan timeout)
     {
         var clock = Stopwatch.StartNew();
         while (true)
@@ -279,5 +280,21 @@ public static class ClusterFailover
     {
         var s = Summary.Of(values);
         return new JsonObject { ["median"] = s.Median, ["min"] = s.Min, ["max"] = s.Max, ["n"] = s.N };
+    }
+
+    /// <summary>
+    /// The Host built in Release next to the benchmarks: <c>ACTORREFRESH_HOST_DLL</c> when set (tests/bench.sh sets it),
+    /// otherwise src/ActorRefresh.Host/bin/Release/net10.0/actor-refresh.dll found upwards from this program.
+    /// </summary>
+    private static string HostDll()
+    {
+        var set = Environment.GetEnvironmentVariable("ACTORREFRESH_HOST_DLL");
+        if (!string.IsNullOrWhiteSpace(set)) return set;
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            var dll = Path.Combine(dir.FullName, "src", "ActorRefresh.Host", "bin", "Release", "net10.0", "actor-refresh.dll");
+            if (File.Exists(dll)) return dll;
+        }
+        throw new FileNotFoundException("Build the Host first: dotnet build src/ActorRefresh.Host -c Release");
     }
 }

@@ -1,3 +1,4 @@
+using ActorRefresh.Testing;
 using System.Text.Json;
 using ActorRefresh.TestKit;
 using Npgsql;
@@ -116,7 +117,7 @@ public sealed class ClusterFixture : IAsyncLifetime
     }
 
     private ClusterNode StartNode(int httpPort, int akkaPort, IReadOnlyList<int> seeds) =>
-        ClusterNode.Start(httpPort, akkaPort, seeds, _environment, Path.Combine(_directory, "node" + Interlocked.Increment(ref _started)));
+        ClusterNode.Start(HostDll, httpPort, akkaPort, seeds, _environment, Path.Combine(_directory, "node" + Interlocked.Increment(ref _started)));
 
     private async Task WaitForMembersAsync(int count)
     {
@@ -141,4 +142,19 @@ public sealed class ClusterFixture : IAsyncLifetime
     }
 
     private static string Tail(string log, int lines) => string.Join('\n', log.Split('\n').TakeLast(lines));
+
+    /// <summary>The built Host next to this test's build: src/ActorRefresh.Host/bin/&lt;configuration&gt;/net10.0/actor-refresh.dll.</summary>
+    private static string HostDll
+    {
+        get
+        {
+            var testDir = new DirectoryInfo(AppContext.BaseDirectory);
+            var framework = testDir.Name;
+            var configuration = testDir.Parent!.Name;
+            var root = testDir.Parent!.Parent!.Parent!.Parent!.Parent!.FullName;
+            var dll = Path.Combine(root, "src", "ActorRefresh.Host", "bin", configuration, framework, "actor-refresh.dll");
+            if (!File.Exists(dll)) throw new FileNotFoundException($"Build the Host first: {dll} does not exist.", dll);
+            return dll;
+        }
+    }
 }

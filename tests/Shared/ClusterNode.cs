@@ -1,11 +1,13 @@
 using System.Globalization;
 using System.Net.Http.Json;
 using System.Text.Json;
-using ActorRefresh.Testing;
 
-namespace ActorRefresh.Host.Tests.Cluster;
+namespace ActorRefresh.Testing;
 
-/// <summary>One real <c>actor-refresh serve --cluster</c> process on loopback ports.</summary>
+/// <summary>
+/// One real <c>actor-refresh serve --cluster</c> process on loopback ports, used by the cluster tests and the failover
+/// benchmark.
+/// </summary>
 public sealed class ClusterNode : IAsyncDisposable
 {
     private readonly ServeProcess _process;
@@ -30,33 +32,21 @@ public sealed class ClusterNode : IAsyncDisposable
 
     public string Log => _process.Output;
 
-    /// <summary>Starts the built Host with <c>dotnet actor-refresh.dll serve --cluster</c>.</summary>
-    public static ClusterNode Start(int httpPort, int akkaPort, IReadOnlyList<int> seedPorts, IReadOnlyDictionary<string, string> environment, string dataDirectory)
+    /// <summary>The last lines the node wrote.</summary>
+    public string Tail(int lines) => string.Join('\n', Log.Split('\n').TakeLast(lines));
+
+    /// <summary>Starts the built Host with <c>dotnet <paramref name="hostDll"/> serve --cluster</c>.</summary>
+    public static ClusterNode Start(string hostDll, int httpPort, int akkaPort, IEnumerable<int> seedPorts, IReadOnlyDictionary<string, string> environment, string dataDirectory)
     {
         string[] arguments = ["serve", "--cluster", "--cluster-port", akkaPort.ToString(CultureInfo.InvariantCulture),
             "--seed-nodes", string.Join(',', seedPorts.Select(p => $"127.0.0.1:{p}")), "--urls", $"http://127.0.0.1:{httpPort}"];
-        var process = ServeProcess.Start(HostDll, arguments, info =>
+        var process = ServeProcess.Start(hostDll, arguments, info =>
         {
             foreach (var (key, value) in environment) info.Environment[key] = value;
             info.Environment["ActorRefresh__Storage__DataDirectory"] = dataDirectory;
             info.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
         });
         return new ClusterNode(process, httpPort, akkaPort);
-    }
-
-    /// <summary>The built Host next to this test's build: src/ActorRefresh.Host/bin/&lt;configuration&gt;/net10.0/actor-refresh.dll.</summary>
-    public static string HostDll
-    {
-        get
-        {
-            var testDir = new DirectoryInfo(AppContext.BaseDirectory);
-            var framework = testDir.Name;
-            var configuration = testDir.Parent!.Name;
-            var root = testDir.Parent!.Parent!.Parent!.Parent!.Parent!.FullName;
-            var dll = Path.Combine(root, "src", "ActorRefresh.Host", "bin", configuration, framework, "actor-refresh.dll");
-            if (!File.Exists(dll)) throw new FileNotFoundException($"Build the Host first: {dll} does not exist.", dll);
-            return dll;
-        }
     }
 
     public static int FreePort() => ServeProcess.FreePort();

@@ -26,7 +26,7 @@ internal sealed partial class AccountActor
     /// <summary>Arms the next check: after <paramref name="delay"/>, or the jittered interval; never before the quota-check backoff ends.</summary>
     private void ArmUsageCheck(TimeSpan? delay = null)
     {
-        if (!_data.IsRegistered || !UsageEnabled(out _) || (_data.IsBlocked && !_data.PolicyRecheckPending))
+        if (!_data.WantsUsageChecks || !UsageEnabled(out _))
         {
             Timers.Cancel(Timer.UsageCheckKey);
             _usageDueAt = null;
@@ -173,6 +173,10 @@ internal sealed partial class AccountActor
                 break;
             case UsageOutcome.AccessTokenRejected:
                 _log.Info("Account {0}: the usage endpoint rejected the access token.", _accountId);
+                break;
+            case UsageOutcome.ScopeMissing m:
+                // Once per credentials: no further check runs until new credentials arrive.
+                _log.Info("Account {0}: usage unavailable (token lacks {1}); the account keeps serving, and usage is checked again when its credentials change.", _accountId, m.Scope);
                 break;
         }
     }

@@ -362,7 +362,7 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
                 Become(Valid);
                 break;
         }
-        if (_data.IsBlocked && !_data.PolicyRecheckPending)
+        if (!_data.WantsUsageChecks)
         {
             Timers.Cancel(Timer.UsageCheckKey);
             _usageDueAt = null;

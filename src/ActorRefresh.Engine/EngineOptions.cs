@@ -33,6 +33,15 @@ public sealed class EngineOptions
     /// <summary>Refreshes that may wait for the limiter per provider before further ones fail as transient.</summary>
     public int RefreshQueueLimit { get; set; } = 100_000;
 
+    /// <summary>Usage (quota) checks in flight per provider on this node. Separate from the refresh permits: checks never hold up a refresh.</summary>
+    public int MaxConcurrentUsageChecks { get; set; } = 2;
+
+    /// <summary>Usage checks started per second per provider on this node.</summary>
+    public int MaxUsageChecksPerSecond { get; set; } = 5;
+
+    /// <summary>Usage checks that may wait for their limiter per provider before further ones fail (as a quota-check backoff).</summary>
+    public int UsageCheckQueueLimit { get; set; } = 100_000;
+
     /// <summary>Longest a caller waits for an account's answer.</summary>
     public TimeSpan AskTimeout { get; set; } = TimeSpan.FromSeconds(60);
 
@@ -77,6 +86,9 @@ public sealed class EngineOptions
         Check(MaxConcurrentRefreshes >= 1, nameof(MaxConcurrentRefreshes), "must be at least 1.");
         Check(MaxRefreshesPerSecond >= 1, nameof(MaxRefreshesPerSecond), "must be at least 1.");
         Check(RefreshQueueLimit >= 0, nameof(RefreshQueueLimit), "must not be negative.");
+        Check(MaxConcurrentUsageChecks >= 1, nameof(MaxConcurrentUsageChecks), "must be at least 1.");
+        Check(MaxUsageChecksPerSecond >= 1, nameof(MaxUsageChecksPerSecond), "must be at least 1.");
+        Check(UsageCheckQueueLimit >= 0, nameof(UsageCheckQueueLimit), "must not be negative.");
         Check(AskTimeout > TimeSpan.Zero, nameof(AskTimeout), "must be positive.");
         Check(RestartMinBackoff > TimeSpan.Zero && RestartMaxBackoff >= RestartMinBackoff, nameof(RestartMinBackoff), "must be positive and not above RestartMaxBackoff.");
         Check(UsageCheckInterval >= TimeSpan.FromSeconds(1), nameof(UsageCheckInterval), "must be at least one second.");

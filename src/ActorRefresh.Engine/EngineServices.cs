@@ -41,6 +41,7 @@ public sealed class EngineServices : IAsyncDisposable
         Backoff = new BackoffPolicy(backoffOptions, Random);
         ReadSide = new AccountReadSide(time);
         Limiter = new RefreshLimiter(options);
+        UsageLimiter = RefreshLimiter.ForUsageChecks(options);
         Metrics = new EngineMetrics(ReadSide);
     }
 
@@ -74,6 +75,9 @@ public sealed class EngineServices : IAsyncDisposable
     /// <summary>The node's refresh limiter.</summary>
     public RefreshLimiter Limiter { get; }
 
+    /// <summary>The node's usage-check limiter (its own permits: a hanging usage endpoint never starves refreshes).</summary>
+    public RefreshLimiter UsageLimiter { get; }
+
     /// <summary>Cluster mode settings; null when the engine runs standalone.</summary>
     public Clustering.ClusterOptions? Cluster { get; init; }
 
@@ -84,6 +88,7 @@ public sealed class EngineServices : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await Limiter.DisposeAsync();
+        await UsageLimiter.DisposeAsync();
         Metrics.Dispose();
     }
 }

@@ -22,6 +22,7 @@ internal sealed class AccountState(string id)
     public readonly Queue<FakeFault> Faults = new();
     public FakeFault? PersistentFault;
     public readonly Queue<FakeUsageFault> UsageFaults = new();
+    public FakeUsageFault? PersistentUsageFault;
 
     public double FiveHourUtilization;
     public double SevenDayUtilization;

@@ -6,6 +6,22 @@ namespace ActorRefresh.TestKit;
 
 public sealed partial class FakeTokenServer
 {
+    /// <summary>
+    /// Sets a fault that answers every usage request of an account's tokens, current or issued later, until cleared with
+    /// null; scripted usage faults go first. A grant without <c>user:profile</c> is
+    /// <c>SetPersistentUsageFault(id, FakeUsageFault.ScopeForbidden())</c>: refreshes keep the grant, so they keep the fault.
+    /// </summary>
+    /// <param name="accountId">The account id.</param>
+    /// <param name="fault">The fault, or null to clear it.</param>
+    public void SetPersistentUsageFault(string accountId, FakeUsageFault? fault)
+    {
+        var account = GetOrAddAccount(accountId);
+        lock (account.Gate)
+        {
+            account.PersistentUsageFault = fault;
+        }
+    }
+
     private async Task HandleUsageAsync(HttpContext context)
     {
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, _stopping.Token);
@@ -21,7 +37,7 @@ public sealed partial class FakeTokenServer
                 lock (account.Gate)
                 {
                     account.UsageCalls++;
-                    account.UsageFaults.TryDequeue(out fault);
+                    if (!account.UsageFaults.TryDequeue(out fault)) fault = account.PersistentUsageFault;
                 }
             }
 
@@ -86,6 +102,12 @@ public sealed partial class FakeTokenServer
                 return;
             case UsageCdnForbiddenFault:
                 await Responses.WriteCdnAsync(context, ct).ConfigureAwait(false);
+                return;
+            case UsageForbiddenFault forbidden:
+                await Responses.WriteRawAsync(context, StatusCodes.Status403Forbidden, forbidden.ContentType, forbidden.Body, ct).ConfigureAwait(false);
+                return;
+            case UsageHangFault:
+                await Task.Delay(Timeout.InfiniteTimeSpan, ct).ConfigureAwait(false);
                 return;
             case UsageServerErrorFault server:
                 await Responses.WriteJsonAsync(context, server.Status, Responses.ApiError(Responses.ServerErrorType(server.Status), "Internal server error"), ct).ConfigureAwait(false);

@@ -60,6 +60,22 @@ public sealed class CliTests
     }
 
     [Fact]
+    public async Task Status_says_when_usage_is_unavailable_for_the_token_in_the_view_and_the_json()
+    {
+        await using var server = await StartAsync();
+        server.Tokens.SetUsage("cli-acct", new AccountUsage(null, null, null, null, null, null, null, "scope_missing", "token lacks user:profile"));
+
+        var one = await RunAsync(server, "status", "cli-acct");
+        Assert.Equal(0, one.ExitCode);
+        Assert.Matches(@"Usage\s+unavailable \(token lacks user:profile\)", one.Output);
+
+        var json = await RunAsync(server, "status", "cli-acct", "--json");
+        using var doc = System.Text.Json.JsonDocument.Parse(json.Output);
+        Assert.Equal("token lacks user:profile", doc.RootElement.GetProperty("usage").GetProperty("unavailable").GetString());
+        Assert.Equal("Valid", doc.RootElement.GetProperty("state").GetString());
+    }
+
+    [Fact]
     public async Task Token_prints_only_the_token()
     {
         await using var server = await StartAsync();

@@ -82,6 +82,20 @@ public sealed class StatusPageTests
     }
 
     [Fact]
+    public async Task Shows_usage_unavailable_for_a_token_that_lacks_the_scope()
+    {
+        await using var server = await BrokerServer.StartAsync();
+        await server.Tokens.RegisterAsync(new AccountCredentials("setup", "claude", new Secret("sk-ant-ort01-SETUP"),
+            new Secret("sk-ant-oat01-SETUP"), BrokerServer.Now.AddHours(1)));
+        server.Tokens.SetUsage("setup", new AccountUsage(null, null, null, null, null, null, null, "scope_missing", "token lacks user:profile"));
+
+        var html = await server.Client.GetStringAsync("");
+        Assert.Contains("<td colspan=\"2\" class=\"unavailable\">usage: unavailable (token lacks user:profile)</td>", html, StringComparison.Ordinal);
+        Assert.Contains("<td class=\"Valid\">Valid</td>", html, StringComparison.Ordinal);
+        Assert.DoesNotContain("SETUP", html, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_utilisation_bar_is_clamped_and_encoded()
     {
         var now = BrokerServer.Now;

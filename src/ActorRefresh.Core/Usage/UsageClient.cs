@@ -75,6 +75,7 @@ internal sealed partial class UsageClient : IUsageClient
     {
         UsageOutcome.QuotaCheckTransient t => t.Reason,
         UsageOutcome.PolicyRefused p => p.Message,
+        UsageOutcome.ScopeMissing m => $"the token lacks scope {m.Scope}: {m.Message}",
         UsageOutcome.AccessTokenRejected a => a.Message,
         UsageOutcome.QuotaCheckRateLimited r => r.RetryAt is { } at ? $"retry after {at:O}" : "no Retry-After",
         _ => outcome.Kind,

@@ -36,7 +36,10 @@ public abstract record UsageOutcome
         public override string Kind => "token_rejected";
     }
 
-    /// <summary>403 JSON <c>permission_error</c>: an organisation policy refuses OAuth. Not a quota state.</summary>
+    /// <summary>
+    /// 403 JSON <c>permission_error</c> with the organisation-policy message ("OAuth authentication is currently not allowed
+    /// for this organization"): the organisation refuses OAuth. Not a quota state.
+    /// </summary>
     /// <param name="Message">The provider's message.</param>
     public sealed record PolicyRefused(string Message) : UsageOutcome
     {
@@ -45,7 +48,21 @@ public abstract record UsageOutcome
     }
 
     /// <summary>
-    /// The check failed in a way worth retrying later: 403 with an HTML/non-JSON body (CDN, WAF), 5xx, timeout,
+    /// 403 JSON <c>permission_error</c> "OAuth token does not meet scope requirement &lt;scope&gt;": the token's grant lacks the
+    /// scope the usage endpoint needs (a <c>claude setup-token</c> token lacks <c>user:profile</c>). Inference works: the
+    /// account keeps serving, only usage checks are unavailable for these credentials. Neither policy nor quota.
+    /// </summary>
+    /// <param name="Scope">The scope the endpoint asked for (only scope characters kept), e.g. <c>user:profile</c>.</param>
+    /// <param name="Message">The provider's message.</param>
+    public sealed record ScopeMissing(string Scope, string Message) : UsageOutcome
+    {
+        /// <inheritdoc />
+        public override string Kind => "scope_missing";
+    }
+
+    /// <summary>
+    /// The check failed in a way worth retrying later: any other 403 (HTML from a CDN or WAF, an unknown JSON shape, a
+    /// <c>permission_error</c> with another message), 5xx, timeout,
     /// connection failure, unreadable body, or any other unexpected status.
     /// </summary>
     /// <param name="Reason">Human-readable reason without any token text.</param>

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net.Http.Headers;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using ActorRefresh.Core.Backoff;
 using ActorRefresh.Core.Tokens;
 
@@ -16,12 +17,36 @@ namespace ActorRefresh.Core.Usage;
 /// <item><term>2xx not a JSON object</term><description><see cref="UsageOutcome.QuotaCheckTransient"/></description></item>
 /// <item><term>429</term><description><see cref="UsageOutcome.QuotaCheckRateLimited"/> with the clamped Retry-After</description></item>
 /// <item><term>401</term><description><see cref="UsageOutcome.AccessTokenRejected"/></description></item>
-/// <item><term>403 JSON <c>permission_error</c></term><description><see cref="UsageOutcome.PolicyRefused"/></description></item>
-/// <item><term>403 anything else, 5xx, other status</term><description><see cref="UsageOutcome.QuotaCheckTransient"/></description></item>
+/// <item><term>403 JSON <c>permission_error</c>, organisation-policy message</term><description><see cref="UsageOutcome.PolicyRefused"/></description></item>
+/// <item><term>403 JSON <c>permission_error</c>, "does not meet scope requirement &lt;scope&gt;"</term><description><see cref="UsageOutcome.ScopeMissing"/></description></item>
+/// <item><term>403 anything else (HTML, unknown JSON, other messages), 5xx, other status</term><description><see cref="UsageOutcome.QuotaCheckTransient"/></description></item>
 /// </list>
+/// A 403 is told apart by its message, never by the status alone: only the organisation-policy refusal may block an
+/// account. Messages are compared after folding whitespace (line breaks included) and case.
 /// </remarks>
-internal static class UsageResponseClassifier
+internal static partial class UsageResponseClassifier
 {
+    // "OAuth authentication is currently not allowed for this organization." ("currently" optional, either spelling).
+    [GeneratedRegex(@"\boauth\s+authentication\s+is\s+(?:currently\s+)?not\s+allowed\s+for\s+this\s+organi[sz]ation\b",
+        RegexOptions.IgnoreCase | RegexOptions.CultureInvariant, matchTimeoutMilliseconds: 1000)]
+    private static partial Regex OrganisationPolicy();
+
+    // "OAuth token does not meet scope requirement user:profile" (a line break may stand before the scope).
+    [GeneratedRegex(@"\bdoes\s+not\s+meet\s+(?:the\s+)?scope\s+requirements?\s*:?\s*(?<scope>[a-z][a-z0-9_.\-]*(?::[a-z0-9_.\-]+)*)",
+        RegexOptions.IgnoreCase | RegexOptions.CultureInvariant, matchTimeoutMilliseconds: 1000)]
+    private static partial Regex ScopeRequirement();
+
+    /// <summary>True when <paramref name="message"/> is the organisation-policy refusal of OAuth.</summary>
+    internal static bool IsOrganisationPolicy(string? message) => message is not null && OrganisationPolicy().IsMatch(message);
+
+    /// <summary>The scope a "does not meet scope requirement" message names, or null when it is no such message.</summary>
+    internal static string? MissingScope(string? message)
+    {
+        if (message is null) return null;
+        var match = ScopeRequirement().Match(message);
+        return match.Success ? match.Groups["scope"].Value.TrimEnd('.') : null;
+    }
+
     public static UsageOutcome Classify(int status, HttpHeaders? headers, string? body, Secret sentAccessToken, DateTimeOffset now, RetryAfterLimits limits)
     {
         ArgumentNullException.ThrowIfNull(sentAccessToken);
@@ -51,10 +76,19 @@ internal static class UsageResponseClassifier
         {
             if (root is { ValueKind: JsonValueKind.Object } o && RefreshResponseClassifier.ErrorType(o) is { } type
                 && type.Equals("permission_error", StringComparison.OrdinalIgnoreCase))
-                return new UsageOutcome.PolicyRefused(Clean(RefreshResponseClassifier.ErrorMessage(o) ?? "permission_error"));
+            {
+                var message = RefreshResponseClassifier.ErrorMessage(o);
+                if (IsOrganisationPolicy(message))
+                    return new UsageOutcome.PolicyRefused(Clean(message!));
+                // A scope that is token text would be scrubbed away: then it is no scope this engine can name.
+                if (MissingScope(message) is { } scope && Clean(scope) == scope)
+                    return new UsageOutcome.ScopeMissing(scope, Clean(message!));
+                return new UsageOutcome.QuotaCheckTransient(
+                    Clean($"usage check refused (403 permission_error: {message ?? "no message"})"), RetryAt());
+            }
             var what = root is null ? "non-JSON body" : "JSON body without permission_error";
             var snippet = body.Length == 0 ? "empty body" : $"{what}: {body}";
-            return new UsageOutcome.QuotaCheckTransient(Clean($"refused by a web application firewall / CDN (403, {snippet})"), RetryAt());
+            return new UsageOutcome.QuotaCheckTransient(Clean($"usage check refused (403, {snippet}); a web application firewall / CDN or an unknown refusal"), RetryAt());
         }
 
         if (status >= 500)

@@ -106,27 +106,24 @@ internal sealed partial class AccountActor
 
     private void AcquirePermit(int generation)
     {
-        var self = Self;
-        // Cancelled when the actor stops, so a queued permit is not granted to an actor that is gone.
-        _services.Limiter.AcquireAsync(_data.Provider!, _stopping.Token).AsTask().PipeTo(self,
-            success: lease => new LimiterAnswered(generation, lease),
-            failure: _ => new LimiterAnswered(generation, null));
+        // Owned from the moment it is asked for, so a stop before the answer is read still releases it (PostStop).
+        _permit?.Dispose();
+        var permit = _permit = Limiting.LimiterPermit.Request(_services.Limiter, _data.Provider!);
+        permit.Granted.PipeTo(Self, success: granted => new LimiterAnswered(generation, permit, granted));
     }
 
     private void OnLimiterAnswered(LimiterAnswered answer)
     {
-        if (answer.Generation != _generation)
+        if (answer.Generation != _generation || !ReferenceEquals(answer.Permit, _permit))
         {
-            answer.Lease?.Dispose();
+            answer.Permit.Dispose();
             return;
         }
-        if (answer.Lease is not { IsAcquired: true })
+        if (!answer.Granted)
         {
-            answer.Lease?.Dispose();
             FinishRefresh(new RefreshOutcome.Transient("refresh queue of this node is full"), answer.Generation);
             return;
         }
-        _lease = answer.Lease;
 
         if (_data.CredentialsFile is { } path)
         {
@@ -171,8 +168,8 @@ internal sealed partial class AccountActor
     /// <summary>The refresh became unnecessary (a newer pair was adopted): release the permit and answer the callers.</summary>
     private void EndRefreshWithoutCall()
     {
-        _lease?.Dispose();
-        _lease = null;
+        _permit?.Dispose();
+        _permit = null;
         _generation++;
         EnterJournaledState();
         AnswerWaiters();
@@ -220,8 +217,8 @@ internal sealed partial class AccountActor
     private void FinishRefresh(RefreshOutcome outcome, int generation)
     {
         Timers.Cancel(Timer.RequestTimeoutKey);
-        _lease?.Dispose();
-        _lease = null;
+        _permit?.Dispose();
+        _permit = null;
         _callCts?.Dispose();
         _callCts = null;
         _generation = generation + 1; // a late answer of this call is now "late"

@@ -26,7 +26,7 @@ internal sealed partial class AccountActor
     /// <summary>Arms the next check: after <paramref name="delay"/>, or the jittered interval; never before the quota-check backoff ends.</summary>
     private void ArmUsageCheck(TimeSpan? delay = null)
     {
-        if (!_data.IsRegistered || !UsageEnabled(out _) || (_data.IsBlocked && !_data.PolicyRecheckPending))
+        if (!_data.WantsUsageChecks || !UsageEnabled(out _))
         {
             Timers.Cancel(Timer.UsageCheckKey);
             _usageDueAt = null;
@@ -51,33 +51,31 @@ internal sealed partial class AccountActor
         }
         _usageInFlight = true;
         var generation = ++_usageGeneration;
-        _services.Limiter.AcquireAsync(_data.Provider!).AsTask().PipeTo(Self,
-            success: lease => new UsageLimiterAnswered(generation, lease),
-            failure: _ => new UsageLimiterAnswered(generation, null));
+        // The usage checks' own permits (never the refreshes'), owned from the moment they are asked for: a stop before
+        // the answer is read still releases it (PostStop → AbandonUsageCheck).
+        var permit = _usagePermit = Limiting.LimiterPermit.Request(_services.UsageLimiter, _data.Provider!);
+        permit.Granted.PipeTo(Self, success: granted => new UsageLimiterAnswered(generation, permit, granted));
     }
 
     private void OnUsageLimiterAnswered(UsageLimiterAnswered answer)
     {
-        if (answer.Generation != _usageGeneration || !_usageInFlight)
+        if (answer.Generation != _usageGeneration || !_usageInFlight || !ReferenceEquals(answer.Permit, _usagePermit))
         {
-            answer.Lease?.Dispose();
+            answer.Permit.Dispose();
             return;
         }
-        if (answer.Lease is not { IsAcquired: true })
+        if (!answer.Granted)
         {
-            answer.Lease?.Dispose();
-            FinishUsage(new UsageOutcome.QuotaCheckTransient("request queue of this node is full"), null);
+            FinishUsage(new UsageOutcome.QuotaCheckTransient("usage-check queue of this node is full"), null);
             return;
         }
         if (!UsageEnabled(out var profile) || _currentTokenRejected || !_data.CanCheckUsage(Now, _options))
         {
             // The account changed while the check waited for its permit.
-            answer.Lease.Dispose();
-            _usageInFlight = false;
+            EndUsageCheck();
             ArmUsageCheck();
             return;
         }
-        _usageLease = answer.Lease;
         _usageCts = new CancellationTokenSource();
         var token = _data.AccessToken!;
         var fingerprint = token.Fingerprint;
@@ -112,8 +110,8 @@ internal sealed partial class AccountActor
     private void EndUsageCheck()
     {
         Timers.Cancel(Timer.UsageTimeoutKey);
-        _usageLease?.Dispose();
-        _usageLease = null;
+        _usagePermit?.Dispose();
+        _usagePermit = null;
         _usageCts?.Dispose();
         _usageCts = null;
         _usageInFlight = false;
@@ -173,6 +171,10 @@ internal sealed partial class AccountActor
                 break;
             case UsageOutcome.AccessTokenRejected:
                 _log.Info("Account {0}: the usage endpoint rejected the access token.", _accountId);
+                break;
+            case UsageOutcome.ScopeMissing m:
+                // Once per credentials: no further check runs until new credentials arrive.
+                _log.Info("Account {0}: usage unavailable (token lacks {1}); the account keeps serving, and usage is checked again when its credentials change.", _accountId, m.Scope);
                 break;
         }
     }

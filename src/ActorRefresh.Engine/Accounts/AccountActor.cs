@@ -1,8 +1,8 @@
-using System.Threading.RateLimiting;
 using ActorRefresh.Core.Tokens;
 using ActorRefresh.Core.Usage;
 using ActorRefresh.Engine.Clustering;
 using ActorRefresh.Engine.Credentials;
+using ActorRefresh.Engine.Limiting;
 using ActorRefresh.Engine.ReadSide;
 using Akka.Actor;
 using Akka.Event;
@@ -29,7 +29,8 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
     // Refreshing mode (in memory only; the journal holds the intent and the outcome).
     private readonly List<IActorRef> _waiters = [];
     private int _generation;
-    private RateLimitLease? _lease;
+    // The refresh permit from the moment it is asked for: PostStop releases it whether queued, granted or held.
+    private LimiterPermit? _permit;
     private CancellationTokenSource? _callCts;
     private bool _currentTokenRejected;
     private bool _interruptedBefore;
@@ -37,7 +38,6 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
     private DateTimeOffset? _nextRefreshAt;
     private bool _refreshing;
     private bool _draining;
-    private readonly CancellationTokenSource _stopping = new();
     private readonly List<IActorRef> _drains = [];
     private int _confirmationsPending;
     private bool _stopWhenIdle;
@@ -45,7 +45,7 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
     // Usage checks (in memory only; results that change a decision are journaled).
     private bool _usageInFlight;
     private int _usageGeneration;
-    private RateLimitLease? _usageLease;
+    private LimiterPermit? _usagePermit;
     private CancellationTokenSource? _usageCts;
     private DateTimeOffset? _usageDueAt;
 
@@ -280,13 +280,13 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
         Command<TokenWithdrawConfirmed>(_ => { });
         Command<Timer.WithdrawTimeout>(_ => { });
         Command<RefreshCompleted>(OnLateRefreshCompleted);
-        Command<LimiterAnswered>(m => m.Lease?.Dispose());
+        Command<LimiterAnswered>(m => m.Permit.Dispose());
         Command<Timer.RequestTimeout>(_ => { });
         Command<Timer.ProactiveRefresh>(_ => { });
         Command<Timer.Retry>(_ => { });
         Command<Timer.UsageCheck>(_ => { });
         Command<Timer.UsageTimeout>(_ => { });
-        Command<UsageLimiterAnswered>(m => m.Lease?.Dispose());
+        Command<UsageLimiterAnswered>(m => m.Permit.Dispose());
         Command<UsageCompleted>(_ => { });
         Command<SaveSnapshotSuccess>(_ => { });
         Command<SaveSnapshotFailure>(f => _log.Warning("Account {0}: snapshot failed: {1}", _accountId, f.Cause.GetType().Name));
@@ -362,7 +362,7 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
                 Become(Valid);
                 break;
         }
-        if (_data.IsBlocked && !_data.PolicyRecheckPending)
+        if (!_data.WantsUsageChecks)
         {
             Timers.Cancel(Timer.UsageCheckKey);
             _usageDueAt = null;
@@ -393,12 +393,10 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
 
     protected override void PostStop()
     {
-        _stopping.Cancel();
-        _stopping.Dispose();
         AbandonUsageCheck();
         _callCts?.Cancel();
         _callCts?.Dispose();
-        _lease?.Dispose();
+        _permit?.Dispose(); // queued, granted with its answer still in the mailbox, or held: released exactly once
         if (_services.Cluster is not null)
         {
             // Handed off, passivated or restarting: this node no longer hosts the account. Its next incarnation
@@ -426,7 +424,7 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
 
     // ---- internal messages ----------------------------------------------------------------------------
 
-    private sealed record LimiterAnswered(int Generation, RateLimitLease? Lease);
+    private sealed record LimiterAnswered(int Generation, LimiterPermit Permit, bool Granted);
 
     private sealed record RefreshCompleted(int Generation, string SpentFingerprint, RefreshOutcome Outcome);
 
@@ -435,7 +433,7 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
     private sealed record CredentialsFileObserved(CredentialsFileSnapshot Snapshot);
 
     private sealed record CredentialsFileWritten(string? Error);
-    private sealed record UsageLimiterAnswered(int Generation, RateLimitLease? Lease);
+    private sealed record UsageLimiterAnswered(int Generation, LimiterPermit Permit, bool Granted);
 
     private sealed record UsageCompleted(int Generation, string TokenFingerprint, UsageOutcome Outcome);
 

@@ -81,6 +81,13 @@ internal sealed record AccountData : IAccountPersisted
     /// </summary>
     public bool PolicyRecheckPending { get; init; }
 
+    /// <summary>
+    /// Set when the usage endpoint refused the credentials for this missing scope (journaled: it stops usage checks).
+    /// Cleared only by new credentials (register, replace, import, adoption of a file): scope is a property of the grant, and
+    /// a refresh keeps the grant, so it does not clear it.
+    /// </summary>
+    public string? UsageMissingScope { get; init; }
+
     /// <summary>Quota-check backoff (in memory only: it never affects refreshes or leases).</summary>
     [JsonIgnore]
     public DateTimeOffset? QuotaCheckRetryAt { get; init; }
@@ -145,6 +152,9 @@ internal sealed record AccountData : IAccountPersisted
                 RateLimited = Counters.RateLimited + (f.RateLimit ? 1 : 0),
             },
         },
+        // Earlier versions blocked an account for the usage endpoint's missing-scope 403. Read back, such a block of a
+        // serving account is what it was: usage checks unavailable for these credentials, not an organisation policy.
+        AccountBlocked b when !IsBlocked && LegacyScopeBlock(b) is { } scope => this with { UsageMissingScope = scope },
         AccountBlocked b => this with
         {
             InFlightRefresh = null,
@@ -171,9 +181,19 @@ internal sealed record AccountData : IAccountPersisted
             QuotaObservedAt = q.At,
         },
         ApiCooldownStarted c => this with { ApiCooldownUntil = c.Until },
+        UsageScopeMissing m => this with { UsageMissingScope = m.Scope },
         AccountRemoved => Empty(AccountId),
         _ => throw new ArgumentOutOfRangeException(nameof(e), e.GetType().Name, "Unknown account event."),
     };
+
+    /// <summary>The scope of a block that an earlier version journaled for a usage-endpoint scope refusal; null for any other block.</summary>
+    private static string? LegacyScopeBlock(AccountBlocked b)
+    {
+        const string prefix = "organisation policy (usage check): ";
+        if (b.ErrorClass != ErrorClasses.PolicyRefused || !b.Reason.StartsWith(prefix, StringComparison.Ordinal)) return null;
+        var message = b.Reason[prefix.Length..];
+        return UsageResponseClassifier.IsOrganisationPolicy(message) ? null : UsageResponseClassifier.MissingScope(message);
+    }
 
     private AccountData ApplyNewCredentials(CredentialsReplaced c)
     {
@@ -193,6 +213,8 @@ internal sealed record AccountData : IAccountPersisted
             BlockClass = blockClass,
             // An organisation-policy block is cleared by a successful usage check with the new access token.
             PolicyRecheckPending = blockClass == ErrorClasses.PolicyRefused && c.AccessToken is not null,
+            // New credentials may carry another grant: the usage endpoint is asked again.
+            UsageMissingScope = null,
             RetryAt = keepBackoff ? RetryAt : null,
             RetryIsRateLimit = keepBackoff,
             Attempt = keepBackoff ? Attempt : 0,
@@ -271,7 +293,12 @@ internal sealed record AccountData : IAccountPersisted
     /// <summary>True when a usage check may run now: a usage-capable provider is the caller's business; here: a fresh token,
     /// not blocked (unless a re-login recheck is pending), and quota checks not backing off.</summary>
     public bool CanCheckUsage(DateTimeOffset now, EngineOptions options) =>
-        IsRegistered && (!IsBlocked || PolicyRecheckPending) && HasFreshToken(now, options.RefreshLead) && !(QuotaCheckRetryAt > now);
+        WantsUsageChecks && HasFreshToken(now, options.RefreshLead) && !(QuotaCheckRetryAt > now);
+
+    /// <summary>True while usage checks are scheduled at all: registered, not blocked (unless a re-login recheck is pending),
+    /// and the usage endpoint has not refused these credentials for a missing scope.</summary>
+    [JsonIgnore]
+    public bool WantsUsageChecks => IsRegistered && (!IsBlocked || PolicyRecheckPending) && UsageMissingScope is null;
 
     /// <summary>What a usage endpoint answer does to the account (see the design's usage rows).</summary>
     public UsageDecision DecideUsage(UsageOutcome outcome, DateTimeOffset now, EngineOptions options, BackoffPolicy backoff)
@@ -318,6 +345,18 @@ internal sealed record AccountData : IAccountPersisted
                         ? [new AccountBlocked(BlockClass!, (LastError ?? "blocked") + " (the new access token was rejected by the usage check)", now)]
                         : []);
                 return new UsageDecision(checkedState, [], TokenRejected: true);
+            case UsageOutcome.ScopeMissing m:
+            {
+                // The token works for inference; only the usage endpoint is closed to it. Never a block, no quota backoff.
+                var events = new List<IAccountEvent>();
+                if (UsageMissingScope != m.Scope) events.Add(new UsageScopeMissing(m.Scope, now));
+                // A re-login recheck answered so says nothing about the organisation: the check that could lift the policy
+                // block cannot run with this token. The block stays (no recheck pending any more); an operator decides.
+                if (IsBlocked && PolicyRecheckPending)
+                    events.Add(new AccountBlocked(BlockClass!,
+                        $"{LastError ?? "blocked"} (not rechecked: the new access token lacks {m.Scope}, so the usage check cannot confirm the organisation allows OAuth; unblock once it does)", now));
+                return new UsageDecision(checkedState with { QuotaCheckRetryAt = null, QuotaCheckAttempt = 0 }, events);
+            }
             case UsageOutcome.PolicyRefused p:
                 // Organisation policy, not quota: blocked, and no quota backoff recorded.
                 return new UsageDecision(checkedState with { QuotaCheckRetryAt = null, QuotaCheckAttempt = 0 },
@@ -357,10 +396,11 @@ internal sealed record AccountData : IAccountPersisted
 
     /// <summary>The quota part of the status.</summary>
     public AccountUsage? ToUsage() =>
-        QuotaObservedAt is null && ApiCooldownUntil is null && QuotaCheckRetryAt is null && LastQuotaCheck is null
+        QuotaObservedAt is null && ApiCooldownUntil is null && QuotaCheckRetryAt is null && LastQuotaCheck is null && UsageMissingScope is null
             ? null
             : new AccountUsage(FiveHourUtilization, FiveHourResetsAt, SevenDayUtilization, SevenDayResetsAt, QuotaObservedAt,
-                ApiCooldownUntil, QuotaCheckRetryAt, LastQuotaCheck);
+                ApiCooldownUntil, QuotaCheckRetryAt, LastQuotaCheck,
+                UsageMissingScope is { } scope ? $"token lacks {scope}" : null);
 
     /// <summary>The status an operator sees; <paramref name="refreshing"/> is the actor's in-memory mode.</summary>
     public AccountStatus ToStatus(bool refreshing, DateTimeOffset? nextRefreshAt, long version) => new(

@@ -51,6 +51,12 @@ internal sealed record QuotaRecorded(
 /// <summary>The API refused a request of this account for quota (a reported 429): leases avoid it until <see cref="Until"/>.</summary>
 internal sealed record ApiCooldownStarted(DateTimeOffset Until, DateTimeOffset At) : IAccountEvent;
 
+/// <summary>
+/// The usage endpoint refused these credentials for a missing scope (a token without <c>user:profile</c>): usage checks
+/// stop until new credentials arrive. Scope belongs to the grant, so a refresh (same grant) keeps it. Not a block.
+/// </summary>
+internal sealed record UsageScopeMissing(string Scope, DateTimeOffset At) : IAccountEvent;
+
 /// <summary>Error classes recorded with failures and blocks (stable strings: they are journaled and shown).</summary>
 internal static class ErrorClasses
 {

@@ -65,7 +65,11 @@ public sealed record AccountStatus(
 /// <param name="ObservedAt">When the quota was last observed.</param>
 /// <param name="ApiCooldownUntil">The API refused a request for quota: the account is avoided by pools until then.</param>
 /// <param name="QuotaCheckRetryAt">Usage checks are backing off until then (never affects refreshes or leases).</param>
-/// <param name="LastCheck">Outcome kind of the last usage check (observed, rate_limited, token_rejected, policy_refused, transient).</param>
+/// <param name="LastCheck">Outcome kind of the last usage check (observed, rate_limited, token_rejected, policy_refused, scope_missing, transient).</param>
+/// <param name="Unavailable">
+/// Why usage checks do not run for the current credentials (e.g. <c>token lacks user:profile</c>), or null when they do.
+/// The account keeps serving; new credentials bring the checks back.
+/// </param>
 public sealed record AccountUsage(
     double? FiveHourUtilization,
     DateTimeOffset? FiveHourResetsAt,
@@ -74,7 +78,8 @@ public sealed record AccountUsage(
     DateTimeOffset? ObservedAt,
     DateTimeOffset? ApiCooldownUntil,
     DateTimeOffset? QuotaCheckRetryAt,
-    string? LastCheck)
+    string? LastCheck,
+    string? Unavailable = null)
 {
     /// <summary>The highest utilisation of a window that has not reset by <paramref name="now"/>; 0 when none is known.</summary>
     public double UtilisationAt(DateTimeOffset now) =>

@@ -34,6 +34,7 @@ public sealed class AccountEventSerializer : SerializerWithStringManifest
         [typeof(AccountRemoved)] = "rm",
         [typeof(QuotaRecorded)] = "qr",
         [typeof(ApiCooldownStarted)] = "cd",
+        [typeof(UsageScopeMissing)] = "usm",
         [typeof(AccountData)] = "acct",
         [typeof(DirectoryEntryAdded)] = "dir+",
         [typeof(DirectoryEntryRemoved)] = "dir-",

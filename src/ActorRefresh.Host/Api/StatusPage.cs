@@ -83,7 +83,7 @@ internal static class StatusPage
             th{background:#f3f3f3}
             .bar{display:inline-block;width:6rem;height:.7rem;background:#e6e6e6;border:1px solid #bbb;vertical-align:middle;margin-right:.4rem}
             .bar span{display:block;height:100%;background:#3a8a4a}.bar span.warm{background:#c88a00}.bar span.hot{background:#b22}
-            .reset{color:#777;font-size:.8em}.Valid{color:#176d2c}.Refreshing{color:#1d4f91}.BackingOff{color:#9a5b00}.PolicyBlocked{color:#a11}
+            .reset{color:#777;font-size:.8em}.unavailable{color:#777}.Valid{color:#176d2c}.Refreshing{color:#1d4f91}.BackingOff{color:#9a5b00}.PolicyBlocked{color:#a11}
             </style>
             </head>
             <body>
@@ -109,8 +109,7 @@ internal static class StatusPage
                     .Append(Cell(Format(account.NextRefreshAt)))
                     .Append(Cell(Format(account.RetryAt)))
                     .Append(Cell(account.LastErrorClass ?? "—"))
-                    .Append(UsageCell(account.Usage?.FiveHourUtilization, account.Usage?.FiveHourResetsAt, now))
-                    .Append(UsageCell(account.Usage?.SevenDayUtilization, account.Usage?.SevenDayResetsAt, now))
+                    .Append(UsageCells(account.Usage, now))
                     .Append("</tr>\n");
             }
             html.Append("</tbody>\n</table>\n");
@@ -131,6 +130,20 @@ internal static class StatusPage
         }
         html.Append("</body>\n</html>\n");
         return html.ToString();
+    }
+
+    /// <summary>
+    /// The five-hour and seven-day cells; when usage checks are unavailable for the account's credentials, one cell
+    /// spanning both that says why (with what API responses reported, if anything).
+    /// </summary>
+    internal static string UsageCells(AccountUsage? usage, DateTimeOffset now)
+    {
+        if (usage?.Unavailable is { } why)
+        {
+            var known = usage.FiveHourUtilization is { } f ? string.Create(CultureInfo.InvariantCulture, $"; last reported five-hour {f:0.#}%") : "";
+            return "<td colspan=\"2\" class=\"unavailable\">" + Encode($"usage: unavailable ({why}){known}") + "</td>";
+        }
+        return UsageCell(usage?.FiveHourUtilization, usage?.FiveHourResetsAt, now) + UsageCell(usage?.SevenDayUtilization, usage?.SevenDayResetsAt, now);
     }
 
     /// <summary>

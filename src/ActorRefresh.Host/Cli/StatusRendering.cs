@@ -42,6 +42,7 @@ internal static class StatusRendering
         Row("Last error", new Text(a.LastErrorClass is null ? "-" : $"{a.LastErrorClass}: {a.LastError}"));
         if (a.RefreshTokenMaybeSpent)
             Row("Warning", new Markup("[yellow]a refresh was interrupted; the refresh token may be spent[/]"));
+        Row("Usage", new Text(Usage(a.Usage)));
         Row("Refreshes / failures / 429s", new Text(string.Create(CultureInfo.InvariantCulture,
             $"{a.Counters.Refreshes} / {a.Counters.Failures} / {a.Counters.RateLimited}")));
         console.Write(grid);
@@ -97,6 +98,18 @@ internal static class StatusRendering
                 new Text(m.Reason ?? "-"));
         }
         console.Write(table);
+    }
+
+    /// <summary>One line about the quota: why usage is unavailable, or the windows that are known.</summary>
+    internal static string Usage(AccountUsage? usage)
+    {
+        if (usage is null) return "-";
+        if (usage.Unavailable is { } why) return $"unavailable ({why})";
+        var parts = new List<string>();
+        if (usage.FiveHourUtilization is { } f) parts.Add("five-hour " + Percent(f));
+        if (usage.SevenDayUtilization is { } s) parts.Add("seven-day " + Percent(s));
+        if (usage.QuotaCheckRetryAt is { } retry) parts.Add("checks wait until " + Format(retry));
+        return parts.Count == 0 ? usage.LastCheck ?? "-" : string.Join(" · ", parts);
     }
 
     private static string Percent(double value) => value.ToString("0.#", CultureInfo.InvariantCulture) + "%";

@@ -50,6 +50,7 @@ public sealed class UsageClientTests : IAsyncLifetime
             UsageOutcome.QuotaCheckTransient t => t.Reason,
             UsageOutcome.PolicyRefused p => p.Message,
             UsageOutcome.AccessTokenRejected a => a.Message,
+            UsageOutcome.ScopeMissing m => m.Scope + " " + m.Message,
             _ => "",
         } + " " + outcome;
         foreach (var token in new[] { TestTokens.Access, TestTokens.Refresh, TestTokens.Opaque })
@@ -144,6 +145,56 @@ public sealed class UsageClientTests : IAsyncLifetime
         var outcome = Assert.IsType<UsageOutcome.PolicyRefused>(await Check());
         Assert.Equal("OAuth authentication is currently not allowed for this organization.", outcome.Message);
         Assert.Equal("policy_refused", outcome.Kind);
+    }
+
+    [Theory]
+    [InlineData("OAuth authentication is currently not allowed for this organization")]
+    [InlineData("oauth authentication is currently NOT allowed for this organisation.")]
+    [InlineData("OAuth authentication is currently not allowed\nfor this organization.")]
+    [InlineData("  OAuth authentication is not allowed for this organization. Contact your administrator.")]
+    public async Task Forbidden_organisation_policy_is_recognised_in_its_variants(string message)
+    {
+        _server.Reply(403, System.Text.Json.JsonSerializer.Serialize(new { type = "error", error = new { type = "permission_error", message } }));
+        var outcome = await Check();
+        Assert.Equal("policy_refused", outcome.Kind);
+    }
+
+    [Theory]
+    [InlineData("OAuth token does not meet scope requirement user:profile")]
+    [InlineData("OAuth token does not meet scope requirement\nuser:profile")]
+    [InlineData("OAuth token does not meet scope requirement\r\n  user:profile")]
+    [InlineData("oauth token does not meet scope requirements: user:profile.")]
+    public async Task Forbidden_missing_scope_is_usage_unavailable_not_policy(string message)
+    {
+        _server.Reply(403, System.Text.Json.JsonSerializer.Serialize(new { type = "error", error = new { type = "permission_error", message } }));
+        var outcome = await Check();
+        Assert.Equal("scope_missing", outcome.Kind);
+        Assert.Equal("user:profile", Assert.IsType<UsageOutcome.ScopeMissing>(outcome).Scope);
+        AssertNoToken(outcome);
+    }
+
+    [Theory]
+    [InlineData("""{"type":"error","error":{"type":"permission_error","message":"This feature is not available for your plan."}}""")]
+    [InlineData("""{"type":"error","error":{"type":"permission_error"}}""")]
+    [InlineData("""{"type":"error","error":{"type":"permission_error","message":"OAuth token does not meet scope requirement"}}""")]
+    [InlineData("""{"error":"forbidden","detail":"nope"}""")]
+    [InlineData("""["permission_error"]""")]
+    [InlineData("")]
+    public async Task Any_other_forbidden_is_a_quota_check_refusal_never_policy(string body)
+    {
+        _server.Reply(403, body);
+        var outcome = await Check();
+        Assert.Equal("transient", outcome.Kind);
+        Assert.Contains("403", Assert.IsType<UsageOutcome.QuotaCheckTransient>(outcome).Reason);
+    }
+
+    [Fact]
+    public async Task A_scope_refusal_naming_a_token_shaped_scope_keeps_no_token_text()
+    {
+        _server.Reply(403, $$$"""{"type":"error","error":{"type":"permission_error","message":"OAuth token does not meet scope requirement {{{TestTokens.Access}}}"}}""");
+        var outcome = await Check();
+        Assert.NotEqual("policy_refused", outcome.Kind);
+        AssertNoToken(outcome);
     }
 
     [Fact]

@@ -29,13 +29,15 @@ public sealed class SerializerTests(ITestOutputHelper output) : Akka.TestKit.Xun
         new QuotaRecorded(93.5, T0.AddHours(2), 12, T0.AddDays(6), T0),
         new QuotaRecorded(null, null, 100, null, T0),
         new ApiCooldownStarted(T0.AddMinutes(2), T0),
+        new UsageScopeMissing("user:profile", T0),
         AccountData.Empty("a1").Apply(new AccountRegistered("claude", new Secret("rt"), new Secret("at"), T0.AddHours(8), null, T0))
             .Apply(new QuotaRecorded(91, T0.AddHours(1), 40, T0.AddDays(2), T0))
             .Apply(new ApiCooldownStarted(T0.AddMinutes(5), T0))
             .Apply(new AccountBlocked("policy_refused", "organisation policy", T0))
             .Apply(new CredentialsReplaced(new Secret("rt2"), new Secret("at2"), T0.AddHours(8), null, T0)),
         AccountData.Empty("a1").Apply(new AccountRegistered("claude", new Secret("rt"), new Secret("at"), T0.AddHours(8), null, T0))
-            .Apply(new RefreshFailed("transient", "503", T0.AddSeconds(3), false, T0)),
+            .Apply(new RefreshFailed("transient", "503", T0.AddSeconds(3), false, T0))
+            .Apply(new UsageScopeMissing("user:profile", T0)),
         new DirectoryEntryAdded("a1"),
         new DirectoryEntryRemoved("a1"),
         new DirectorySnapshot(["a1", "a2"]),

@@ -21,23 +21,28 @@ namespace ActorRefresh.Engine.Tests.Support;
 /// <summary>Where one test keeps its SQLite journal and key, and the Akka config over them (virtual-time scheduler).</summary>
 public sealed class EngineTestStore
 {
-    public EngineTestStore()
+    /// <param name="extraHocon">HOCON over the test configuration (a dispatcher deployment, say).</param>
+    public EngineTestStore(string? extraHocon = null)
     {
+        _extraHocon = extraHocon ?? "";
         Directory = Path.Combine(Path.GetTempPath(), "actorrefresh-engine-" + Guid.NewGuid().ToString("N"));
         System.IO.Directory.CreateDirectory(Directory);
         Storage = new StorageOptions { DataDirectory = Directory };
         Key = RandomNumberGenerator.GetBytes(32);
     }
 
+    private readonly string _extraHocon;
+
     public string Directory { get; }
     public StorageOptions Storage { get; }
     public byte[] Key { get; }
     public string DatabaseFile => Path.Combine(Directory, "actor-refresh.db");
 
-    public Config Config => ConfigurationFactory.ParseString("""
+    public Config Config => ConfigurationFactory.ParseString(_extraHocon)
+        .WithFallback(ConfigurationFactory.ParseString("""
             akka.scheduler.implementation = "Akka.TestKit.TestScheduler, Akka.TestKit"
             akka.loglevel = INFO
-            """)
+            """))
         .WithFallback(EngineHocon.Full(Storage, Key));
 }
 
@@ -51,6 +56,9 @@ public abstract class EngineTest : Akka.TestKit.Xunit2.TestKit, IAsyncLifetime
     protected static readonly TimeSpan Wait = TimeSpan.FromSeconds(20);
 
     protected EngineTest(ITestOutputHelper output) : this(new EngineTestStore(), output) { }
+
+    /// <summary>With <paramref name="extraHocon"/> over the test configuration.</summary>
+    protected EngineTest(ITestOutputHelper output, string extraHocon) : this(new EngineTestStore(extraHocon), output) { }
 
     private EngineTest(EngineTestStore store, ITestOutputHelper output) : base(store.Config, "engine-test", output)
     {
@@ -71,10 +79,13 @@ public abstract class EngineTest : Akka.TestKit.Xunit2.TestKit, IAsyncLifetime
     protected virtual EngineOptions Options => new() { MaxRefreshesPerSecond = 10_000, MaxConcurrentRefreshes = 8 };
     protected virtual BackoffOptions BackoffOptions => new();
 
+    /// <summary>The provider's RequestTimeout. It runs on the wall clock (HTTP timeouts do not follow the virtual scheduler).</summary>
+    protected virtual TimeSpan ProviderRequestTimeout => TimeSpan.FromSeconds(5);
+
     public virtual async Task InitializeAsync()
     {
         Server = await FakeTokenServer.StartAsync(new FakeTokenServerOptions { Time = Time });
-        Services = CreateServices(Server, Time, Options, BackoffOptions);
+        Services = CreateServices(Server, Time, Options, BackoffOptions, ProviderRequestTimeout);
         Region = Sys.ActorOf(AccountRegion.Props(Services), "accounts");
     }
 
@@ -87,13 +98,13 @@ public abstract class EngineTest : Akka.TestKit.Xunit2.TestKit, IAsyncLifetime
     }
 
     /// <summary>Engine services over the real token endpoint client pointed at <paramref name="server"/>.</summary>
-    internal static EngineServices CreateServices(FakeTokenServer server, TimeProvider time, EngineOptions options, BackoffOptions backoff)
+    internal static EngineServices CreateServices(FakeTokenServer server, TimeProvider time, EngineOptions options, BackoffOptions backoff, TimeSpan? requestTimeout = null)
     {
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
         {
             ["ActorRefresh:Providers:claude:TokenEndpoint"] = server.TokenEndpoint.ToString(),
             ["ActorRefresh:Providers:claude:UsageEndpoint"] = server.UsageEndpoint.ToString(),
-            ["ActorRefresh:Providers:claude:RequestTimeout"] = "00:00:05",
+            ["ActorRefresh:Providers:claude:RequestTimeout"] = (requestTimeout ?? TimeSpan.FromSeconds(5)).ToString("c", System.Globalization.CultureInfo.InvariantCulture),
         }).Build();
         var provider = new ServiceCollection().AddLogging().AddSingleton(time).AddActorRefreshCore(configuration).BuildServiceProvider();
         return new EngineServices(

@@ -319,4 +319,137 @@ public sealed class UsageCheckTests(ITestOutputHelper output) : EngineTest(outpu
         // An explicit unblock still works.
         Assert.Equal(AccountState.Valid, Assert.IsType<StatusReply>(await AskAsync(new Unblock("a1"))).Status.State);
     }
+    // ---- a 403 about a missing scope is not an organisation policy ------------------------------------------------
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)] // the message with a line break before the scope
+    public async Task Usage_403_missing_scope_keeps_the_account_serving_and_stops_checks_until_the_credentials_change(bool lineBreak)
+    {
+        var tokens = await RegisterAsync("a1");
+        Server.SetPersistentUsageFault("a1", FakeUsageFault.ScopeForbidden(lineBreak)); // the grant lacks user:profile
+        Advance(FirstCheck);
+        await AwaitAssertAsync(() => Assert.Equal(1, Server.UsageCalls("a1")), Wait);
+        AccountStatus status = null!;
+        await AwaitAssertAsync(async () =>
+        {
+            status = await StatusAsync("a1");
+            Assert.Equal("scope_missing", status.Usage?.LastCheck);
+        }, Wait);
+
+        Assert.Equal(AccountState.Valid, status.State);
+        Assert.Null(status.LastErrorClass);
+        Assert.Null(status.RetryAt);
+        Assert.Null(status.Usage!.QuotaCheckRetryAt);
+        Assert.Equal("token lacks user:profile", status.Usage.Unavailable);
+        Assert.Equal(status.Version, (await StatusAsync("a1")).Version); // journaled once, not per request
+        Assert.Equal(tokens.AccessToken, (await TokenAsync("a1")).Value.Reveal());
+        Assert.True(Services.ReadSide.TryGetFreshToken("a1", out _));
+
+        // A refresh rotates the access token of the same grant: scope is a property of the grant, so no recheck.
+        await AskAsync(new ForceRefresh("a1"));
+        await AwaitAssertAsync(async () => Assert.Equal(1, (await StatusAsync("a1")).Counters.Refreshes), Wait);
+        for (var i = 0; i < 6; i++)
+        {
+            Advance(FirstCheck);
+            await StatusAsync("a1");
+        }
+        Assert.Equal(1, Server.UsageCalls("a1"));
+        Assert.Equal(AccountState.Valid, (await StatusAsync("a1")).State);
+        Assert.Equal(Server.Current("a1").AccessToken, (await TokenAsync("a1")).Value.Reveal());
+
+        // New credentials (a re-login that grants the scope): checked again, and the quota is observed.
+        Server.SetPersistentUsageFault("a1", null);
+        var fresh = Server.RotateExternally("a1");
+        await AskAsync(new ReplaceCredentials(new AccountCredentials("a1", "claude", new Secret(fresh.RefreshToken), new Secret(fresh.AccessToken), fresh.ExpiresAt)));
+        Advance(FirstCheck);
+        await AwaitAssertAsync(async () => Assert.Equal("observed", (await StatusAsync("a1")).Usage!.LastCheck), Wait);
+        Assert.Equal(2, Server.UsageCalls("a1"));
+        Assert.Null((await StatusAsync("a1")).Usage!.Unavailable);
+    }
+
+    [Fact]
+    public async Task Missing_scope_survives_a_restart_without_another_usage_call()
+    {
+        await RegisterAsync("a1");
+        Server.SetPersistentUsageFault("a1", FakeUsageFault.ScopeForbidden());
+        Advance(FirstCheck);
+        await AwaitAssertAsync(async () => Assert.Equal("scope_missing", (await StatusAsync("a1")).Usage?.LastCheck), Wait);
+        Assert.Equal(AccountState.Valid, (await StatusAsync("a1")).State);
+
+        Watch(Region);
+        Sys.Stop(Region);
+        ExpectTerminated(Region, Wait);
+        var region = Sys.ActorOf(AccountRegion.Props(Services), "accounts-2");
+        var recovered = Assert.IsType<StatusReply>(await region.Ask<object>(new GetStatus("a1"), Wait)).Status;
+        Assert.Equal(AccountState.Valid, recovered.State);
+        Assert.Equal("token lacks user:profile", recovered.Usage?.Unavailable); // journaled, so known without another call
+        for (var i = 0; i < 4; i++)
+        {
+            Advance(FirstCheck);
+            await region.Ask<object>(new GetStatus("a1"), Wait);
+        }
+        Assert.Equal(1, Server.UsageCalls("a1"));
+        Assert.IsType<TokenGranted>(await region.Ask<object>(new GetToken("a1"), Wait));
+    }
+
+    [Theory]
+    [InlineData("permission_error")]
+    [InlineData("unknown_json")]
+    public async Task Usage_403_other_than_policy_or_scope_backs_off_quota_checks_only(string body)
+    {
+        var tokens = await RegisterAsync("a1");
+        Server.ScriptUsage("a1", body == "permission_error"
+            ? FakeUsageFault.PermissionError("This organization has disabled usage reporting.")
+            : FakeUsageFault.Forbidden("application/json", """{"error":{"code":"forbidden"}}"""));
+        Advance(FirstCheck);
+        var status = await CheckedAsync("a1", 1);
+
+        Assert.Equal("transient", status.Usage!.LastCheck);
+        Assert.NotNull(status.Usage.QuotaCheckRetryAt);
+        Assert.Equal(AccountState.Valid, status.State);
+        Assert.Null(status.LastErrorClass);
+        Assert.Equal(tokens.AccessToken, (await TokenAsync("a1")).Value.Reveal());
+
+        Advance(FirstCheck); // the quota-check backoff ends; the next check goes through
+        await AwaitAssertAsync(async () => Assert.Equal("observed", (await StatusAsync("a1")).Usage!.LastCheck), Wait);
+    }
+
+    [Fact]
+    public async Task Policy_recheck_answered_with_a_missing_scope_keeps_the_block_and_says_why()
+    {
+        await RegisterAsync("a1");
+        Server.ScriptUsage("a1", FakeUsageFault.PolicyForbidden);
+        Advance(FirstCheck);
+        await AwaitAssertAsync(async () => Assert.Equal(AccountState.PolicyBlocked, (await StatusAsync("a1")).State), Wait);
+
+        // Re-login with a token that lacks user:profile: the usage endpoint cannot say whether the organisation allows OAuth.
+        Server.SetPersistentUsageFault("a1", FakeUsageFault.ScopeForbidden(lineBreak: true));
+        var fresh = Server.RotateExternally("a1");
+        await AskAsync(new ReplaceCredentials(new AccountCredentials("a1", "claude", new Secret(fresh.RefreshToken), new Secret(fresh.AccessToken), fresh.ExpiresAt)));
+        Advance(TimeSpan.FromMilliseconds(1));
+        await AwaitAssertAsync(() => Assert.Equal(2, Server.UsageCalls("a1")), Wait);
+        AccountStatus status = null!;
+        await AwaitAssertAsync(async () =>
+        {
+            status = await StatusAsync("a1");
+            Assert.Equal("scope_missing", status.Usage?.LastCheck);
+        }, Wait);
+        Assert.Equal(AccountState.PolicyBlocked, status.State);
+        Assert.Equal("policy_refused", status.LastErrorClass);
+        Assert.Contains("user:profile", status.LastError);
+        Assert.Equal("token lacks user:profile", status.Usage!.Unavailable);
+
+        // An operator who knows the organisation allows OAuth unblocks: the account serves, and usage stays unchecked.
+        Assert.Equal(AccountState.Valid, Assert.IsType<StatusReply>(await AskAsync(new Unblock("a1"))).Status.State);
+        Assert.Equal(fresh.AccessToken, (await TokenAsync("a1")).Value.Reveal());
+        for (var i = 0; i < 4; i++)
+        {
+            Advance(FirstCheck);
+            await StatusAsync("a1");
+        }
+        Assert.Equal(2, Server.UsageCalls("a1"));
+        Assert.Equal(AccountState.Valid, (await StatusAsync("a1")).State);
+        Assert.Equal(0, Server.RefreshCalls("a1"));
+    }
 }

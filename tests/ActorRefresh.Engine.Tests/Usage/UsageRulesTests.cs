@@ -167,4 +167,64 @@ public sealed class UsageRulesTests
         var data = Registered().DecideUsage(Observed(50), T0, Options, Backoff).InMemory;
         Assert.DoesNotContain("at-1", data.ToStatus(false, null, 1).ToString());
     }
+    [Fact]
+    public void Missing_scope_is_journaled_once_keeps_serving_and_stops_checks_until_new_credentials()
+    {
+        var d = Registered().DecideUsage(new UsageOutcome.ScopeMissing("user:profile", "does not meet scope requirement user:profile"), T0, Options, Backoff);
+        var missing = Assert.IsType<UsageScopeMissing>(Assert.Single(d.Events));
+        Assert.False(d.TokenRejected);
+        var data = d.InMemory.Apply(missing);
+        Assert.Equal(AccountState.Valid, data.State);
+        Assert.Equal(TokenDecision.Serve, data.DecideToken(T0, Options));
+        Assert.Null(data.QuotaCheckRetryAt);
+        Assert.False(data.WantsUsageChecks);
+        Assert.False(data.CanCheckUsage(T0.AddDays(1), Options));
+        Assert.Equal("token lacks user:profile", data.ToUsage()!.Unavailable);
+
+        // The same answer again (a check that was already under way) journals nothing.
+        Assert.Empty(data.DecideUsage(new UsageOutcome.ScopeMissing("user:profile", "x"), T0, Options, Backoff).Events);
+
+        // A refresh keeps the grant, and so the missing scope.
+        var refreshed = data.Apply(new TokensRefreshed(new Secret("at-2"), T0.AddHours(16), new Secret("rt-2"), T0.AddHours(8)));
+        Assert.False(refreshed.CanCheckUsage(T0.AddHours(9), Options));
+
+        // New credentials (replace, import, adoption of a credentials file) bring the checks back.
+        var replaced = refreshed.Apply(new CredentialsReplaced(new Secret("rt-3"), new Secret("at-3"), T0.AddHours(17), null, T0.AddHours(9)));
+        Assert.True(replaced.CanCheckUsage(T0.AddHours(9), Options));
+        Assert.Null(replaced.ToUsage()?.Unavailable);
+    }
+
+    [Fact]
+    public void A_recheck_answered_with_a_missing_scope_leaves_the_policy_block_to_an_operator()
+    {
+        var replaced = Registered().Apply(new AccountBlocked(ErrorClasses.PolicyRefused, "organisation policy (usage check): not allowed", T0))
+            .Apply(new CredentialsReplaced(new Secret("rt-2"), new Secret("at-2"), T0.AddHours(8), null, T0));
+        Assert.True(replaced.PolicyRecheckPending);
+        var d = replaced.DecideUsage(new UsageOutcome.ScopeMissing("user:profile", "x"), T0, Options, Backoff);
+        var data = d.Events.Aggregate(d.InMemory, (a, e) => a.Apply(e));
+        Assert.Equal(AccountState.PolicyBlocked, data.State);
+        Assert.False(data.PolicyRecheckPending);
+        Assert.Contains("lacks user:profile", data.LastError);
+        Assert.Equal("user:profile", data.UsageMissingScope);
+
+        // Unblocked by an operator: serving, and usage still unchecked for this token.
+        data = data.Apply(new AccountUnblocked(T0));
+        Assert.Equal(TokenDecision.Serve, data.DecideToken(T0, Options));
+        Assert.False(data.CanCheckUsage(T0, Options));
+    }
+
+    [Fact]
+    public void A_block_an_earlier_version_journaled_for_a_missing_scope_reads_back_as_usage_unavailable()
+    {
+        var legacy = new AccountBlocked(ErrorClasses.PolicyRefused, "organisation policy (usage check): OAuth token does not meet scope requirement user:profile", T0);
+        var data = Registered().Apply(legacy);
+        Assert.Equal(AccountState.Valid, data.State);
+        Assert.Equal("user:profile", data.UsageMissingScope);
+
+        // A real organisation-policy block from the usage check, and any token endpoint block, stay blocks.
+        Assert.Equal(AccountState.PolicyBlocked, Registered().Apply(new AccountBlocked(ErrorClasses.PolicyRefused,
+            "organisation policy (usage check): OAuth authentication is currently not allowed for this organization.", T0)).State);
+        Assert.Equal(AccountState.PolicyBlocked, Registered().Apply(new AccountBlocked(ErrorClasses.PolicyRefused,
+            "organisation policy: OAuth token does not meet scope requirement user:profile", T0)).State);
+    }
 }

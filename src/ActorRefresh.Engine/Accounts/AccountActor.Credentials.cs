@@ -14,10 +14,13 @@ internal sealed partial class AccountActor
     {
         if (observed.Snapshot.Credentials is not { } file)
         {
+            _services.Metrics.CredentialsFileRead("unreadable");
             if (observed.Snapshot.Error is { } error) _log.Warning("Account {0}: credentials file not readable: {1}", _accountId, error);
             return;
         }
-        switch (_data.DecideCredentialsFile(file))
+        var decision = _data.DecideCredentialsFile(file);
+        _services.Metrics.CredentialsFileRead(ReadResult(decision));
+        switch (decision)
         {
             case CredentialsFileDecision.Adopt:
                 _currentTokenRejected = false;
@@ -29,6 +32,13 @@ internal sealed partial class AccountActor
                 break;
         }
     }
+
+    private static string ReadResult(CredentialsFileDecision decision) => decision switch
+    {
+        CredentialsFileDecision.Adopt => "adopted",
+        CredentialsFileDecision.WriteBack => "written_back",
+        _ => "unchanged",
+    };
 
     private void WriteCredentialsFile()
     {

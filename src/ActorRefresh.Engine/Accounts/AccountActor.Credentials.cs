@@ -18,7 +18,7 @@ internal sealed partial class AccountActor
             if (observed.Snapshot.Error is { } error) _log.Warning("Account {0}: credentials file not readable: {1}", _accountId, error);
             return;
         }
-        var decision = _data.DecideCredentialsFile(file);
+        var decision = _data.DecideCredentialsFile(file, Now);
         _services.Metrics.CredentialsFileRead(ReadResult(decision));
         switch (decision)
         {
@@ -67,6 +67,12 @@ internal sealed partial class AccountActor
         if (!string.Equals(m.Credentials.Provider, _data.Provider, StringComparison.OrdinalIgnoreCase))
         {
             Refuse(m.AccountId, $"account '{m.AccountId}' uses provider '{_data.Provider}', not '{m.Credentials.Provider}'");
+            return;
+        }
+        if (_data.HasSpent(m.Credentials.RefreshToken))
+        {
+            // Presenting a consumed refresh token gets invalid_grant at best, and may make the provider revoke the whole family.
+            Refuse(m.AccountId, $"account '{m.AccountId}' already spent this refresh token (it holds a newer one); import the credentials of a new login");
             return;
         }
         var c = m.Credentials;

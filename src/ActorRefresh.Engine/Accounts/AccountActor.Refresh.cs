@@ -142,7 +142,7 @@ internal sealed partial class AccountActor
     private void OnPreRefreshFileRead(PreRefreshFileRead read)
     {
         if (read.Generation != _generation) return;
-        var adopt = read.Snapshot.Credentials is { } found && _data.DecideCredentialsFile(found) == CredentialsFileDecision.Adopt;
+        var adopt = read.Snapshot.Credentials is { } found && _data.DecideCredentialsFile(found, Now) == CredentialsFileDecision.Adopt;
         _services.Metrics.CredentialsFileRead(adopt ? "adopted" : read.Snapshot.Credentials is null ? "unreadable" : "unchanged");
         if (read.Snapshot.Credentials is not { } file || !adopt)
         {

@@ -73,7 +73,7 @@ public static class ActorRefreshAkkaExtensions
 
                 var options = services.Options;
                 var directory = BackoffSupervisor.Props(Backoff.OnStop(
-                    AccountDirectory.Props(region), "directory", options.RestartMinBackoff, options.RestartMaxBackoff, 0.2, -1));
+                    AccountDirectory.Props(region, services), "directory", options.RestartMinBackoff, options.RestartMaxBackoff, 0.2, -1));
                 system.ActorOf(ClusterSingletonManager.Props(directory, PoisonPill.Instance,
                     ClusterSingletonManagerSettings.Create(system).WithSingletonName("singleton")), AccountDirectory.Name);
                 var proxy = system.ActorOf(ClusterSingletonProxy.Props("/user/" + AccountDirectory.Name,

@@ -87,16 +87,7 @@ internal sealed partial class AccountActor
         });
     }
 
-    private string? Validate(AccountCredentials c)
-    {
-        if (!AccountIdRules.IsValid(c.AccountId)) return AccountIdRules.Description;
-        if (!_services.Providers.TryGet(c.Provider, out _))
-            return $"unknown provider '{c.Provider}' (configured: {string.Join(", ", _services.Providers.Names)})";
-        if (c.AccessToken is not null && c.ExpiresAt is null) return "expiresAt is required with an access token";
-        if (c.AccessToken is null && c.ExpiresAt is not null) return "expiresAt was given without an access token";
-        if (c.ExpiresAt is { } expiresAt && expiresAt <= Now) return $"expiresAt {expiresAt:O} is in the past";
-        return null;
-    }
+    private string? Validate(AccountCredentials c) => AccountCredentialsRules.Problem(c, _services.Providers, Now);
 
     private void Refuse(string accountId, string reason) => Sender.Tell(new CommandRefused(accountId, reason));
 }

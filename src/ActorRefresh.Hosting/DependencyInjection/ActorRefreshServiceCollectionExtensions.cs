@@ -11,6 +11,7 @@ using ActorRefresh.Hosting;
 using ActorRefresh.Hosting.Tokens;
 using Akka.Hosting;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -67,6 +68,13 @@ public static class ActorRefreshServiceCollectionExtensions
                 Cluster = cluster.Enabled ? cluster : null,
             };
         });
+        // The generic host must not give up on Akka's coordinated shutdown before it has waited for the refreshes in
+        // flight (the host's default is 30 s): allow the drain plus time for the other phases.
+        services.AddOptions<HostOptions>().PostConfigure<EngineServices>((host, engine) =>
+        {
+            var needed = engine.RefreshDrainTimeout + HostShutdownMargin;
+            if (host.ShutdownTimeout < needed) host.ShutdownTimeout = needed;
+        });
         services.AddSingleton<ClusterStatusReader>();
         services.AddOptions<PoolsOptions>().Configure(o => o.Definitions = AccountPools.Load(configuration, out o.Errors)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<PoolsOptions>>(new DelegateValidator<PoolsOptions>(o => o.Errors));
@@ -77,6 +85,9 @@ public static class ActorRefreshServiceCollectionExtensions
         services.AddSingleton<ITokenProvider, TokenProvider>();
         return services;
     }
+
+    /// <summary>What the host's shutdown timeout allows beyond <see cref="EngineServices.RefreshDrainTimeout"/>: the other shutdown phases (leaving a cluster, stopping the actor system).</summary>
+    public static readonly TimeSpan HostShutdownMargin = TimeSpan.FromSeconds(30);
 
     private static StorageKey ResolveEncryptionKey(StorageOptions storage, ILogger logger)
     {

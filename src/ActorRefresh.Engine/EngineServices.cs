@@ -89,15 +89,17 @@ public sealed class EngineServices : IAsyncDisposable
     /// plus <see cref="DrainMargin"/>. The shutdown phases that wait for refreshes are given this timeout, so a slow but
     /// answering provider is never cut off by a stop (30 s + 5 s + 5 s = 40 s with the defaults).
     /// </summary>
-    public TimeSpan RefreshDrainTimeout
+    public TimeSpan RefreshDrainTimeout => DrainTimeoutOf(Providers, Options);
+
+    /// <summary><see cref="RefreshDrainTimeout"/> for these providers and settings.</summary>
+    public static TimeSpan DrainTimeoutOf(IProviderRegistry providers, EngineOptions options)
     {
-        get
-        {
-            var longest = TimeSpan.Zero;
-            foreach (var name in Providers.Names)
-                if (Providers.TryGet(name, out var profile) && profile.RequestTimeout > longest) longest = profile.RequestTimeout;
-            return longest + Options.RequestTimeoutGrace + DrainMargin;
-        }
+        ArgumentNullException.ThrowIfNull(providers);
+        ArgumentNullException.ThrowIfNull(options);
+        var longest = TimeSpan.Zero;
+        foreach (var name in providers.Names)
+            if (providers.TryGet(name, out var profile) && profile.RequestTimeout > longest) longest = profile.RequestTimeout;
+        return longest + options.RequestTimeoutGrace + DrainMargin;
     }
 
     /// <inheritdoc />

@@ -70,9 +70,20 @@ public static class ActorRefreshServiceCollectionExtensions
         });
         // The generic host must not give up on Akka's coordinated shutdown before it has waited for the refreshes in
         // flight (the host's default is 30 s): allow the drain plus time for the other phases.
-        services.AddOptions<HostOptions>().PostConfigure<EngineServices>((host, engine) =>
+        // The host reads these options when it is built, before options are validated at start.
+        services.AddOptions<HostOptions>().PostConfigure<IServiceProvider>((host, provider) =>
         {
-            var needed = engine.RefreshDrainTimeout + HostShutdownMargin;
+            TimeSpan drain;
+            try
+            {
+                drain = EngineServices.DrainTimeoutOf(
+                    provider.GetRequiredService<IProviderRegistry>(), provider.GetRequiredService<IOptions<EngineOptions>>().Value);
+            }
+            catch (OptionsValidationException)
+            {
+                return; // invalid settings stop the start, with the message that names the key
+            }
+            var needed = drain + HostShutdownMargin;
             if (host.ShutdownTimeout < needed) host.ShutdownTimeout = needed;
         });
         services.AddSingleton<ClusterStatusReader>();

@@ -79,6 +79,27 @@ public static class EngineHocon
         return config.WithFallback(timings ?? Config.Empty);
     }
 
+    /// <summary>
+    /// The shutdown timings: the coordinated-shutdown phases that wait for refreshes in flight (standalone: the drain in
+    /// <c>service-requests-done</c>; cluster: the shard hand-off in <c>cluster-sharding-shutdown-region</c>) get
+    /// <paramref name="drain"/> (see <see cref="EngineServices.RefreshDrainTimeout"/>) instead of Akka's 5 s and 10 s, and the
+    /// sharding hand-off timeout is at least that long. Prepend it to <see cref="Full"/>.
+    /// </summary>
+    public static Config Shutdown(TimeSpan drain)
+    {
+        var handoff = drain > TimeSpan.FromMinutes(1) ? drain : TimeSpan.FromMinutes(1);
+        return ConfigurationFactory.ParseString($$"""
+            akka.coordinated-shutdown.phases {
+              service-requests-done.timeout = {{Milliseconds(drain)}}
+              cluster-sharding-shutdown-region.timeout = {{Milliseconds(drain)}}
+            }
+            akka.cluster.sharding.handoff-timeout = {{Milliseconds(handoff)}}
+            """);
+    }
+
+    private static string Milliseconds(TimeSpan value) =>
+        ((long)Math.Ceiling(value.TotalMilliseconds)).ToString(System.Globalization.CultureInfo.InvariantCulture) + "ms";
+
     private static string Quote(string value) =>
         "\"" + value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal) + "\"";
 }

@@ -84,6 +84,28 @@ public sealed class EngineServices : IAsyncDisposable
     /// <summary>The engine's meters.</summary>
     public EngineMetrics Metrics { get; }
 
+    /// <summary>Time a clean shutdown allows, beyond the longest wait for an answer, to journal the outcome and answer the callers.</summary>
+    public static readonly TimeSpan DrainMargin = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// How long a clean shutdown waits for the refreshes in flight: the longest a refresh can wait for its answer
+    /// (the largest <c>RequestTimeout</c> of the configured providers plus <see cref="EngineOptions.RequestTimeoutGrace"/>)
+    /// plus <see cref="DrainMargin"/>. The shutdown phases that wait for refreshes are given this timeout, so a slow but
+    /// answering provider is never cut off by a stop (30 s + 5 s + 5 s = 40 s with the defaults).
+    /// </summary>
+    public TimeSpan RefreshDrainTimeout => DrainTimeoutOf(Providers, Options);
+
+    /// <summary><see cref="RefreshDrainTimeout"/> for these providers and settings.</summary>
+    public static TimeSpan DrainTimeoutOf(IProviderRegistry providers, EngineOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(providers);
+        ArgumentNullException.ThrowIfNull(options);
+        var longest = TimeSpan.Zero;
+        foreach (var name in providers.Names)
+            if (providers.TryGet(name, out var profile) && profile.RequestTimeout > longest) longest = profile.RequestTimeout;
+        return longest + options.RequestTimeoutGrace + DrainMargin;
+    }
+
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {

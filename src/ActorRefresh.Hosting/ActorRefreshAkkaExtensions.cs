@@ -36,6 +36,7 @@ public static class ActorRefreshAkkaExtensions
         var services = provider.GetRequiredService<EngineServices>();
         builder
             .AddHocon(EngineHocon.Full(storage, key.Key), HoconAddMode.Prepend)
+            .AddHocon(EngineHocon.Shutdown(services.RefreshDrainTimeout), HoconAddMode.Prepend)
             .ConfigureLoggers(loggers =>
             {
                 loggers.ClearLoggers();
@@ -49,10 +50,10 @@ public static class ActorRefreshAkkaExtensions
                 var region = system.ActorOf(AccountRegion.SupervisedProps(services), "accounts");
                 registry.Register<AccountRegionKey>(region);
                 // On shutdown (SIGTERM), let refreshes in flight journal their outcome before actors stop:
-                // a rotated pair is never dropped by a clean stop.
+                // a rotated pair is never dropped by a clean stop. The phase's timeout is the drain timeout (EngineHocon.Shutdown).
                 CoordinatedShutdown.Get(system).AddTask(CoordinatedShutdown.PhaseServiceRequestsDone, "actor-refresh-drain", async () =>
                 {
-                    await region.Ask<AccountProtocol.Drained>(AccountProtocol.DrainAll.Instance, services.Options.AskTimeout);
+                    await region.Ask<AccountProtocol.Drained>(AccountProtocol.DrainAll.Instance, services.RefreshDrainTimeout);
                     return Done.Instance;
                 });
                 registry.Register<AccountDirectoryKey>(region);
@@ -73,7 +74,7 @@ public static class ActorRefreshAkkaExtensions
 
                 var options = services.Options;
                 var directory = BackoffSupervisor.Props(Backoff.OnStop(
-                    AccountDirectory.Props(region), "directory", options.RestartMinBackoff, options.RestartMaxBackoff, 0.2, -1));
+                    AccountDirectory.Props(region, services), "directory", options.RestartMinBackoff, options.RestartMaxBackoff, 0.2, -1));
                 system.ActorOf(ClusterSingletonManager.Props(directory, PoisonPill.Instance,
                     ClusterSingletonManagerSettings.Create(system).WithSingletonName("singleton")), AccountDirectory.Name);
                 var proxy = system.ActorOf(ClusterSingletonProxy.Props("/user/" + AccountDirectory.Name,

@@ -1,8 +1,10 @@
 using ActorRefresh.Core.Tokens;
 using ActorRefresh.Engine.Accounts;
 using ActorRefresh.TestKit;
+using Akka.Actor;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
 
 namespace ActorRefresh.Hosting.Tests;
 
@@ -49,5 +51,28 @@ public sealed class GracefulShutdownTests
             while ((await restarted.GetStatusAsync("a1")).Counters.Refreshes < 2) await Task.Delay(10, timeout.Token);
         Assert.Equal(0, server.RefreshTokenReuse);
         await second.StopAsync();
+    }
+
+    [Fact]
+    public async Task The_shutdown_phases_and_the_host_wait_as_long_as_the_slowest_provider_may_answer()
+    {
+        await using var server = await FakeTokenServer.StartAsync();
+        await using var engine = await HostedEngine.StartAsync(server, new Dictionary<string, string?>
+        {
+            // A slow second provider: its refreshes may take 2 minutes, plus the 5 s grace, plus 5 s to journal.
+            ["ActorRefresh:Providers:slow:TokenEndpoint"] = server.TokenEndpoint.ToString(),
+            ["ActorRefresh:Providers:slow:ClientId"] = "slow-client",
+            ["ActorRefresh:Providers:slow:RequestTimeout"] = "00:02:00",
+        });
+        var expected = TimeSpan.FromSeconds(130);
+
+        var system = engine.Host.Services.GetRequiredService<ActorSystem>();
+        var shutdown = CoordinatedShutdown.Get(system);
+        Assert.Equal(expected, shutdown.Timeout(CoordinatedShutdown.PhaseServiceRequestsDone));
+        Assert.Equal(expected, shutdown.Timeout(CoordinatedShutdown.PhaseClusterShardingShutdownRegion));
+        Assert.True(system.Settings.Config.GetTimeSpan("akka.cluster.sharding.handoff-timeout") >= expected);
+        // The generic host gives Akka's shutdown that long plus the other phases before it gives up on it.
+        var host = engine.Host.Services.GetRequiredService<IOptions<HostOptions>>().Value;
+        Assert.True(host.ShutdownTimeout >= expected + TimeSpan.FromSeconds(30), $"host shutdown timeout {host.ShutdownTimeout}");
     }
 }

@@ -14,10 +14,13 @@ internal sealed partial class AccountActor
     {
         if (observed.Snapshot.Credentials is not { } file)
         {
+            _services.Metrics.CredentialsFileRead("unreadable");
             if (observed.Snapshot.Error is { } error) _log.Warning("Account {0}: credentials file not readable: {1}", _accountId, error);
             return;
         }
-        switch (_data.DecideCredentialsFile(file))
+        var decision = _data.DecideCredentialsFile(file, Now);
+        _services.Metrics.CredentialsFileRead(ReadResult(decision));
+        switch (decision)
         {
             case CredentialsFileDecision.Adopt:
                 _currentTokenRejected = false;
@@ -29,6 +32,13 @@ internal sealed partial class AccountActor
                 break;
         }
     }
+
+    private static string ReadResult(CredentialsFileDecision decision) => decision switch
+    {
+        CredentialsFileDecision.Adopt => "adopted",
+        CredentialsFileDecision.WriteBack => "written_back",
+        _ => "unchanged",
+    };
 
     private void WriteCredentialsFile()
     {
@@ -59,6 +69,12 @@ internal sealed partial class AccountActor
             Refuse(m.AccountId, $"account '{m.AccountId}' uses provider '{_data.Provider}', not '{m.Credentials.Provider}'");
             return;
         }
+        if (_data.HasSpent(m.Credentials.RefreshToken))
+        {
+            // Presenting a consumed refresh token gets invalid_grant at best, and may make the provider revoke the whole family.
+            Refuse(m.AccountId, $"account '{m.AccountId}' already spent this refresh token (it holds a newer one); import the credentials of a new login");
+            return;
+        }
         var c = m.Credentials;
         _currentTokenRejected = false;
         // A check under way was made with the old token: its answer is about the old credentials.
@@ -71,16 +87,7 @@ internal sealed partial class AccountActor
         });
     }
 
-    private string? Validate(AccountCredentials c)
-    {
-        if (!AccountIdRules.IsValid(c.AccountId)) return AccountIdRules.Description;
-        if (!_services.Providers.TryGet(c.Provider, out _))
-            return $"unknown provider '{c.Provider}' (configured: {string.Join(", ", _services.Providers.Names)})";
-        if (c.AccessToken is not null && c.ExpiresAt is null) return "expiresAt is required with an access token";
-        if (c.AccessToken is null && c.ExpiresAt is not null) return "expiresAt was given without an access token";
-        if (c.ExpiresAt is { } expiresAt && expiresAt <= Now) return $"expiresAt {expiresAt:O} is in the past";
-        return null;
-    }
+    private string? Validate(AccountCredentials c) => AccountCredentialsRules.Problem(c, _services.Providers, Now);
 
     private void Refuse(string accountId, string reason) => Sender.Tell(new CommandRefused(accountId, reason));
 }

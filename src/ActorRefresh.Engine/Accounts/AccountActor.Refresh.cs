@@ -139,7 +139,9 @@ internal sealed partial class AccountActor
     private void OnPreRefreshFileRead(PreRefreshFileRead read)
     {
         if (read.Generation != _generation) return;
-        if (read.Snapshot.Credentials is not { } file || _data.DecideCredentialsFile(file) != CredentialsFileDecision.Adopt)
+        var adopt = read.Snapshot.Credentials is { } found && _data.DecideCredentialsFile(found, Now) == CredentialsFileDecision.Adopt;
+        _services.Metrics.CredentialsFileRead(adopt ? "adopted" : read.Snapshot.Credentials is null ? "unreadable" : "unchanged");
+        if (read.Snapshot.Credentials is not { } file || !adopt)
         {
             if (read.Snapshot.Error is { } error) _log.Warning("Account {0}: credentials file not read before refresh: {1}", _accountId, error);
             BeginUpstreamCall(read.Generation);

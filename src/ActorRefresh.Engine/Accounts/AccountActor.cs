@@ -93,20 +93,21 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
         Command<IAccountMessage>(m =>
         {
             Sender.Tell(new NotRegistered(m.AccountId));
-            PassivateIfSharded();
+            StopIfUnregistered();
         });
         Command<StopAccount>(_ => Context.Stop(Self));
         CommonTimers();
     }
 
     /// <summary>
-    /// A sharded entity without an account (never registered, or removed) asks its shard to stop it, so that an unknown
-    /// id is not remembered and restarted forever. The backoff supervisor in between passes the request up.
+    /// An entity without an account (never registered, or removed) asks to be stopped, so that an unknown or removed id
+    /// is not kept, remembered and restarted forever: a sharded one asks its shard to passivate it, a standalone one asks
+    /// the region. The backoff supervisor in between passes the request up.
     /// </summary>
-    private void PassivateIfSharded()
+    private void StopIfUnregistered()
     {
-        if (_services.Cluster is not null && !_data.IsRegistered)
-            Context.Parent.Tell(new Akka.Cluster.Sharding.Passivate(StopAccount.Instance));
+        if (_data.IsRegistered) return;
+        Context.Parent.Tell(_services.Cluster is not null ? new Akka.Cluster.Sharding.Passivate(StopAccount.Instance) : StopAccount.Instance);
     }
 
     private void Valid()
@@ -251,7 +252,7 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
                 _services.ReadSide.Forget(_accountId);
                 Sender.Tell(new StatusReply(last));
                 EnterJournaledState();
-                PassivateIfSharded();
+                StopIfUnregistered();
             });
         });
         Command<GetStatus>(_ => ReplyStatus());

@@ -60,6 +60,18 @@ internal sealed record AccountData : IAccountPersisted
     /// </summary>
     public string? InFlightRefresh { get; init; }
 
+    /// <summary>
+    /// Fingerprints of the refresh tokens this account has spent (rotated away by a refresh, or possibly consumed by an
+    /// interrupted one and then replaced), newest first, space-separated, at most <see cref="SpentTokensKept"/>. A
+    /// credentials file or an import holding one of them is stale, whatever expiry it claims: adopting it back would
+    /// present a consumed token. Derived from the journaled events (and carried by snapshots); a string keeps the
+    /// record's value equality and the stored format additive.
+    /// </summary>
+    public string? SpentRefreshTokens { get; init; }
+
+    /// <summary>How many spent refresh tokens an account remembers (a refresh every 8 h: about five days).</summary>
+    internal const int SpentTokensKept = 16;
+
     public AccountCounters Counters { get; init; } = AccountCounters.Zero;
 
     // ---- quota (usage) -------------------------------------------------------------------------------
@@ -129,6 +141,10 @@ internal sealed record AccountData : IAccountPersisted
         RefreshStarted s => this with { InFlightRefresh = s.RefreshTokenFingerprint },
         TokensRefreshed t => this with
         {
+            // A rotation consumed the refresh token the account held; a provider that kept it returns none.
+            SpentRefreshTokens = t.RefreshToken is not null && RefreshToken is { } spent && !spent.Equals(t.RefreshToken)
+                ? WithSpent(spent.Fingerprint)
+                : SpentRefreshTokens,
             AccessToken = t.AccessToken,
             ExpiresAt = t.ExpiresAt,
             RefreshToken = t.RefreshToken ?? RefreshToken,
@@ -205,6 +221,10 @@ internal sealed record AccountData : IAccountPersisted
         var blockClass = clearBlock ? null : BlockClass;
         return this with
         {
+            // A refresh token an interrupted refresh may have consumed is given up for good with these credentials.
+            SpentRefreshTokens = InFlightRefresh is { } maybeSpent && RefreshToken is { } held && !held.Equals(c.RefreshToken)
+                ? WithSpent(maybeSpent)
+                : SpentRefreshTokens,
             RefreshToken = c.RefreshToken,
             AccessToken = c.AccessToken,
             ExpiresAt = c.AccessToken is null ? null : c.ExpiresAt,
@@ -220,6 +240,17 @@ internal sealed record AccountData : IAccountPersisted
             Attempt = keepBackoff ? Attempt : 0,
         };
     }
+
+    private string WithSpent(string fingerprint)
+    {
+        var kept = (SpentRefreshTokens ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries)
+            .Where(f => f != fingerprint).Take(SpentTokensKept - 1);
+        return string.Join(' ', kept.Prepend(fingerprint));
+    }
+
+    /// <summary>True when this account spent <paramref name="refreshToken"/> (see <see cref="SpentRefreshTokens"/>).</summary>
+    public bool HasSpent(Secret refreshToken) =>
+        SpentRefreshTokens is { } spent && spent.Split(' ').Contains(refreshToken.Fingerprint, StringComparer.Ordinal);
 
     /// <summary>True when the access token may be handed out without refreshing (before the refresh point).</summary>
     public bool HasFreshToken(DateTimeOffset now, TimeSpan lead) =>
@@ -264,17 +295,28 @@ internal sealed record AccountData : IAccountPersisted
         };
 
     /// <summary>
-    /// Compares the account's pair with what its credentials file holds. Expiry orders the pairs: a pair issued
-    /// later expires later, whoever issued it.
+    /// Compares the account's pair with what its credentials file holds. Only a pair the account does not hold and has
+    /// not spent is adopted: the same pair read again, or a refresh token this account already spent, changes nothing
+    /// (an adoption clears a dead-grant block and a backoff, so re-adopting the same pair would undo both at every
+    /// poll). An access token that has expired by <paramref name="now"/> is worth nothing and is not compared. Expiry
+    /// orders two different pairs: a pair issued later expires later, whoever issued it.
     /// </summary>
-    public CredentialsFileDecision DecideCredentialsFile(ClaudeCredentials file)
+    public CredentialsFileDecision DecideCredentialsFile(ClaudeCredentials file, DateTimeOffset now)
     {
         if (!IsRegistered) return CredentialsFileDecision.Nothing;
-        var sameRefresh = RefreshToken is not null && RefreshToken.Equals(file.RefreshToken);
-        var sameAccess = AccessToken is not null && AccessToken.Equals(file.AccessToken);
-        if (sameRefresh && sameAccess) return CredentialsFileDecision.Nothing;
+        // The account's pair can be written back only when it has one (a refresh-token-only account has nothing to write).
+        var stale = AccessToken is null ? CredentialsFileDecision.Nothing : CredentialsFileDecision.WriteBack;
+        if (HasSpent(file.RefreshToken)) return stale;
+        var fileAccessNewer = file.ExpiresAt > now && !(file.ExpiresAt <= ExpiresAt);
+        if (RefreshToken is { } held && held.Equals(file.RefreshToken))
+        {
+            // Our own refresh token: only a newer access token that is still valid (a provider that keeps refresh tokens,
+            // refreshed by the other program) is news. Anything else is what we hold, or older.
+            if (AccessToken is not null && AccessToken.Equals(file.AccessToken)) return CredentialsFileDecision.Nothing;
+            return fileAccessNewer ? CredentialsFileDecision.Adopt : stale;
+        }
         if (ExpiresAt is null || file.ExpiresAt > ExpiresAt) return CredentialsFileDecision.Adopt;
-        return AccessToken is null ? CredentialsFileDecision.Nothing : CredentialsFileDecision.WriteBack;
+        return stale;
     }
 
     // ---- quota rules ------------------------------------------------------------------------------------

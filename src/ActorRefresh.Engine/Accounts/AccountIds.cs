@@ -1,3 +1,5 @@
+using ActorRefresh.Core.Providers;
+
 namespace ActorRefresh.Engine.Accounts;
 
 /// <summary>Rules for account ids, shared by the API, the region and the actor.</summary>
@@ -22,4 +24,23 @@ public static class AccountIdRules
 
     /// <summary>The persistence id of the account (prefixed with the entity type).</summary>
     public static string PersistenceId(string accountId) => "account-" + accountId;
+}
+
+/// <summary>
+/// What every registration and replacement of credentials must satisfy, checked by the directory before it journals a
+/// new id (a refused registration leaves nothing behind) and by the account itself.
+/// </summary>
+internal static class AccountCredentialsRules
+{
+    /// <summary>Why <paramref name="credentials"/> cannot be accepted at <paramref name="now"/>, or null when they can.</summary>
+    public static string? Problem(AccountCredentials credentials, IProviderRegistry providers, DateTimeOffset now)
+    {
+        if (!AccountIdRules.IsValid(credentials.AccountId)) return AccountIdRules.Description;
+        if (!providers.TryGet(credentials.Provider, out _))
+            return $"unknown provider '{credentials.Provider}' (configured: {string.Join(", ", providers.Names)})";
+        if (credentials.AccessToken is not null && credentials.ExpiresAt is null) return "expiresAt is required with an access token";
+        if (credentials.AccessToken is null && credentials.ExpiresAt is not null) return "expiresAt was given without an access token";
+        if (credentials.ExpiresAt is { } expiresAt && expiresAt <= now) return $"expiresAt {expiresAt:O} is in the past";
+        return null;
+    }
 }

@@ -19,15 +19,15 @@ internal sealed class AccountDirectory : JournaledAccountDirectory
 
     private readonly IActorRef _region;
 
-    public AccountDirectory(IActorRef region)
+    public AccountDirectory(IActorRef region, EngineServices services) : base(services)
     {
         _region = region;
         Command<IAccountMessage>(m => _region.Forward(m));
     }
 
-    public static Props Props(IActorRef region) => Akka.Actor.Props.Create(() => new AccountDirectory(region));
+    public static Props Props(IActorRef region, EngineServices services) => Akka.Actor.Props.Create(() => new AccountDirectory(region, services));
 
-    protected override IActorRef Route(string accountId) => _region;
+    protected override void Deliver(string accountId, object message, IActorRef sender) => _region.Tell(message, sender);
 
     protected override void OnDirectoryRecovered()
     {

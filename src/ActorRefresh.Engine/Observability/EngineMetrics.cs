@@ -20,6 +20,7 @@ public sealed class EngineMetrics : IDisposable
     private readonly Counter<long> _usageChecks;
     private readonly Counter<long> _usageReports;
     private readonly Counter<long> _leases;
+    private readonly Counter<long> _credentialsFileReads;
 
     internal EngineMetrics(AccountReadSide readSide)
     {
@@ -30,6 +31,8 @@ public sealed class EngineMetrics : IDisposable
         _usageChecks = _meter.CreateCounter<long>("actorrefresh_usage_checks", description: "Usage (quota) checks by outcome.");
         _usageReports = _meter.CreateCounter<long>("actorrefresh_usage_reports", description: "Quota reports from API responses by kind (headers, rate_limited).");
         _leases = _meter.CreateCounter<long>("actorrefresh_leases", description: "Pool leases by result.");
+        _credentialsFileReads = _meter.CreateCounter<long>("actorrefresh_credentials_file_reads",
+            description: "Reads of synced credentials files by result (adopted, written_back, unchanged, unreadable).");
         _meter.CreateObservableGauge("actorrefresh_accounts", () =>
             readSide.CountByState().Select(kv => new Measurement<int>(kv.Value, new KeyValuePair<string, object?>("state", kv.Key.ToString()))),
             description: "Accounts hosted on this node by state.");
@@ -50,6 +53,11 @@ public sealed class EngineMetrics : IDisposable
 
     /// <summary>Counts one pool lease by its result (leased, leased_via_account, none_usable, pool_not_found).</summary>
     public void Lease(string result) => _leases.Add(1, new KeyValuePair<string, object?>("result", result));
+
+    internal void CredentialsFileRead(string result) => _credentialsFileReads.Add(1, new KeyValuePair<string, object?>("result", result));
+
+    /// <summary>The meter of this engine instance (tests listen to their own engine only).</summary>
+    internal Meter Meter => _meter;
 
     /// <inheritdoc />
     public void Dispose() => _meter.Dispose();

@@ -22,7 +22,9 @@ internal sealed record DirectorySnapshot(IReadOnlyList<string> AccountIds) : IAc
 /// first message for its id, each under a backoff supervisor (a failing account — journal down, bug — is
 /// restarted with exponential backoff and recovers from its journal), and keeps a journaled directory of
 /// registered ids so that after a restart every account wakes up and its timers run again (idle accounts
-/// still refresh before expiry). A cluster shard region takes its place in cluster mode with the same messages.
+/// still refresh before expiry). A removed account asks to be stopped once its removal is journaled; the region then
+/// stops it and its supervisor for good, holding any message for that id until they are gone (as a shard does during
+/// a passivation). A cluster shard region takes its place in cluster mode with the same messages.
 /// </summary>
 internal sealed class AccountRegion : JournaledAccountDirectory
 {
@@ -31,13 +33,33 @@ internal sealed class AccountRegion : JournaledAccountDirectory
 
     private readonly EngineServices _services;
 
-    public AccountRegion(EngineServices services)
+    // Accounts being stopped after their removal, with the messages that arrived for their id meanwhile.
+    private readonly Dictionary<string, List<(object Message, IActorRef Sender)>> _stopping = new(StringComparer.Ordinal);
+
+    public AccountRegion(EngineServices services) : base(services)
     {
         _services = services;
 
+        // From a removed account, passed up by its backoff supervisor (the sender): stop both for good, unless the id
+        // was registered again meanwhile (then the account goes on with the new registration).
+        Command<Clustering.StopAccount>(_ =>
+        {
+            var id = Sender.Path.Name;
+            if (IsRegistered(id) || _stopping.ContainsKey(id) || !Context.Child(id).Equals(Sender)) return;
+            _stopping[id] = [];
+            Context.Watch(Sender);
+            // The supervisor's final-stop message: it forwards it, and stops itself instead of restarting the account.
+            Sender.Tell(Clustering.StopAccount.Instance);
+        });
+        Command<Terminated>(t =>
+        {
+            if (!_stopping.Remove(t.ActorRef.Path.Name, out var held)) return;
+            foreach (var (message, sender) in held) Deliver(t.ActorRef.Path.Name, message, sender);
+        });
+
         Command<DrainAll>(_ =>
         {
-            var timeout = services.Options.AskTimeout;
+            var timeout = services.RefreshDrainTimeout;
             // An account that does not answer (stopped, restarting) has nothing in flight to wait for.
             var drains = Context.GetChildren()
                 .Select(child => child.Ask<Drained>(new Drain(child.Path.Name), timeout).ContinueWith(_ => Drained.Instance, TaskScheduler.Default))
@@ -56,7 +78,7 @@ internal sealed class AccountRegion : JournaledAccountDirectory
                 Sender.Tell(new NotRegistered(m.AccountId));
                 return;
             }
-            AccountFor(m.AccountId).Forward(m);
+            Deliver(m.AccountId, m, Sender);
         });
     }
 
@@ -98,7 +120,13 @@ internal sealed class AccountRegion : JournaledAccountDirectory
         base.OnRecoveryFailure(reason, message);
     }
 
-    protected override IActorRef Route(string accountId) => AccountFor(accountId);
+    protected override void Deliver(string accountId, object message, IActorRef sender)
+    {
+        if (_stopping.TryGetValue(accountId, out var held))
+            held.Add((message, sender));
+        else
+            AccountFor(accountId).Tell(message, sender);
+    }
 
     protected override void OnDirectoryRecovered()
     {

@@ -10,9 +10,10 @@ namespace ActorRefresh.Engine.Region;
 /// The journaled directory of registered account ids that the standalone region and the cluster's directory singleton
 /// both keep (one persistence id, <see cref="AccountRegion.DirectoryPersistenceId"/>, so either recovers the other's
 /// data). It recovers the ids, lists them, journals Register and Remove before routing them to the account, and
-/// snapshots every <see cref="SnapshotEvery"/> events. A subclass says where an account's messages go
-/// (<see cref="Route"/>), what happens once the ids are recovered, and handles every other message after this
-/// constructor has registered the directory's own (so Register and Remove match here first).
+/// snapshots every <see cref="SnapshotEvery"/> events. A registration is validated before its id is journaled, so a
+/// refused one (an unknown provider, say) leaves nothing behind to wake at the next start. A subclass says how an
+/// account's messages are delivered (<see cref="Deliver"/>), what happens once the ids are recovered, and handles every
+/// other message after this constructor has registered the directory's own (so Register and Remove match here first).
 /// </summary>
 internal abstract class JournaledAccountDirectory : ReceivePersistentActor
 {
@@ -21,7 +22,7 @@ internal abstract class JournaledAccountDirectory : ReceivePersistentActor
 
     private readonly HashSet<string> _ids = new(StringComparer.Ordinal);
 
-    protected JournaledAccountDirectory()
+    protected JournaledAccountDirectory(EngineServices services)
     {
         Recover<SnapshotOffer>(o =>
         {
@@ -34,14 +35,15 @@ internal abstract class JournaledAccountDirectory : ReceivePersistentActor
         Command<ListAccounts>(_ => Sender.Tell(new AccountIds(_ids.Order(StringComparer.Ordinal).ToList())));
         Command<Register>(m =>
         {
-            if (!AccountIdRules.IsValid(m.AccountId))
+            // The account checks the same rules; checked here first, a refusal journals nothing.
+            if (AccountCredentialsRules.Problem(m.Credentials, services.Providers, services.Time.GetUtcNow()) is { } problem)
             {
-                Sender.Tell(new CommandRefused(m.AccountId, AccountIdRules.Description));
+                Sender.Tell(new CommandRefused(m.AccountId, problem));
                 return;
             }
             if (_ids.Contains(m.AccountId))
             {
-                Route(m.AccountId).Forward(m);
+                Deliver(m.AccountId, m, Sender);
                 return;
             }
             var sender = Sender;
@@ -49,7 +51,7 @@ internal abstract class JournaledAccountDirectory : ReceivePersistentActor
             {
                 _ids.Add(e.AccountId);
                 MaybeSnapshot();
-                Route(m.AccountId).Tell(m, sender);
+                Deliver(m.AccountId, m, sender);
             });
         });
         Command<Remove>(m =>
@@ -59,7 +61,7 @@ internal abstract class JournaledAccountDirectory : ReceivePersistentActor
                 Sender.Tell(new NotRegistered(m.AccountId));
                 return;
             }
-            Route(m.AccountId).Forward(m);
+            Deliver(m.AccountId, m, Sender);
             Persist(new DirectoryEntryRemoved(m.AccountId), e =>
             {
                 _ids.Remove(e.AccountId);
@@ -77,8 +79,8 @@ internal abstract class JournaledAccountDirectory : ReceivePersistentActor
 
     protected bool IsRegistered(string accountId) => _ids.Contains(accountId);
 
-    /// <summary>Where messages for the account go.</summary>
-    protected abstract IActorRef Route(string accountId);
+    /// <summary>Delivers a message for the account on behalf of <paramref name="sender"/>.</summary>
+    protected abstract void Deliver(string accountId, object message, IActorRef sender);
 
     /// <summary>Called once the ids are recovered, to wake the registered accounts.</summary>
     protected abstract void OnDirectoryRecovered();

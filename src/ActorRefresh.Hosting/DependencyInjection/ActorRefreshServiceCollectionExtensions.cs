@@ -11,6 +11,7 @@ using ActorRefresh.Hosting;
 using ActorRefresh.Hosting.Tokens;
 using Akka.Hosting;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -67,6 +68,24 @@ public static class ActorRefreshServiceCollectionExtensions
                 Cluster = cluster.Enabled ? cluster : null,
             };
         });
+        // The generic host must not give up on Akka's coordinated shutdown before it has waited for the refreshes in
+        // flight (the host's default is 30 s): allow the drain plus time for the other phases.
+        // The host reads these options when it is built, before options are validated at start.
+        services.AddOptions<HostOptions>().PostConfigure<IServiceProvider>((host, provider) =>
+        {
+            TimeSpan drain;
+            try
+            {
+                drain = EngineServices.DrainTimeoutOf(
+                    provider.GetRequiredService<IProviderRegistry>(), provider.GetRequiredService<IOptions<EngineOptions>>().Value);
+            }
+            catch (OptionsValidationException)
+            {
+                return; // invalid settings stop the start, with the message that names the key
+            }
+            var needed = drain + HostShutdownMargin;
+            if (host.ShutdownTimeout < needed) host.ShutdownTimeout = needed;
+        });
         services.AddSingleton<ClusterStatusReader>();
         services.AddOptions<PoolsOptions>().Configure(o => o.Definitions = AccountPools.Load(configuration, out o.Errors)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<PoolsOptions>>(new DelegateValidator<PoolsOptions>(o => o.Errors));
@@ -77,6 +96,9 @@ public static class ActorRefreshServiceCollectionExtensions
         services.AddSingleton<ITokenProvider, TokenProvider>();
         return services;
     }
+
+    /// <summary>What the host's shutdown timeout allows beyond <see cref="EngineServices.RefreshDrainTimeout"/>: the other shutdown phases (leaving a cluster, stopping the actor system).</summary>
+    public static readonly TimeSpan HostShutdownMargin = TimeSpan.FromSeconds(30);
 
     private static StorageKey ResolveEncryptionKey(StorageOptions storage, ILogger logger)
     {

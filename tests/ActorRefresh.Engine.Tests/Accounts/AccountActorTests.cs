@@ -176,6 +176,21 @@ public sealed class AccountActorTests(ITestOutputHelper output) : EngineTest(out
     }
 
     [Fact]
+    public async Task Importing_a_refresh_token_the_account_already_spent_is_refused()
+    {
+        var first = await RegisterAsync("a1", lifetime: TimeSpan.FromSeconds(10));
+        Assert.IsType<TokenGranted>(await AskAsync(new GetToken("a1"))); // spends the first refresh token
+        var version = (await StatusAsync("a1")).Version;
+
+        var refused = Assert.IsType<CommandRefused>(await AskAsync(new ReplaceCredentials(new AccountCredentials(
+            "a1", "claude", new Secret(first.RefreshToken), new Secret(first.AccessToken), Time.GetUtcNow() + TimeSpan.FromHours(8)))));
+        Assert.Contains("already spent this refresh token", refused.Reason);
+        Assert.DoesNotContain(first.RefreshToken, refused.Reason);
+        Assert.Equal(version, (await StatusAsync("a1")).Version);
+        Assert.Equal(Server.Current("a1").AccessToken, (await TokenAsync("a1")).Value.Reveal());
+    }
+
+    [Fact]
     public async Task Replacing_credentials_unblocks_a_dead_grant()
     {
         await RegisterAsync("a1", lifetime: TimeSpan.FromSeconds(10));

@@ -1,4 +1,6 @@
 using ActorRefresh.Core.Backoff;
+using ActorRefresh.Core.Credentials;
+using ActorRefresh.Engine.Credentials;
 using ActorRefresh.Core.Tokens;
 using ActorRefresh.Engine.Accounts;
 
@@ -154,5 +156,64 @@ public sealed class AccountDataTests
 
         // A success clears the doubt.
         Assert.False(data.Apply(new TokensRefreshed(new Secret("at-2"), T0.AddHours(8), new Secret("rt-2"), T0)).ToStatus(false, null, 4).RefreshTokenMaybeSpent);
+    }
+
+    private static ClaudeCredentials File(string refresh, string access, DateTimeOffset expiresAt) =>
+        new(new Secret(access), new Secret(refresh), expiresAt, [], null);
+
+    [Fact]
+    public void The_same_pair_read_again_changes_nothing_even_when_the_account_holds_no_access_token()
+    {
+        // Imported with an expired access token (dropped): the account holds the refresh token only, the file both.
+        var data = AccountData.Empty("a1").Apply(new AccountRegistered("claude", new Secret("rt-1"), null, null, "/f", T0));
+        Assert.Equal(CredentialsFileDecision.Nothing, data.DecideCredentialsFile(File("rt-1", "at-old", T0.AddHours(-1)), T0));
+        var blocked = data.Apply(new AccountBlocked(ErrorClasses.GrantRejected, "invalid_grant", T0));
+        Assert.Equal(CredentialsFileDecision.Nothing, blocked.DecideCredentialsFile(File("rt-1", "at-old", T0.AddHours(-1)), T0));
+        var backingOff = data.Apply(new RefreshFailed(ErrorClasses.Transient, "503", T0.AddMinutes(5), false, T0));
+        Assert.Equal(CredentialsFileDecision.Nothing, backingOff.DecideCredentialsFile(File("rt-1", "at-old", T0.AddHours(-1)), T0));
+
+        // The same pair as held: nothing; the same refresh token with a newer valid access token: adopted (a provider
+        // that keeps refresh tokens, refreshed by the other program); with an older one: written back.
+        var held = Registered();
+        Assert.Equal(CredentialsFileDecision.Nothing, held.DecideCredentialsFile(File("rt-1", "at-1", T0.AddHours(8)), T0));
+        Assert.Equal(CredentialsFileDecision.Adopt, held.DecideCredentialsFile(File("rt-1", "at-9", T0.AddHours(9)), T0));
+        Assert.Equal(CredentialsFileDecision.WriteBack, held.DecideCredentialsFile(File("rt-1", "at-0", T0.AddHours(7)), T0));
+        Assert.Equal(CredentialsFileDecision.Adopt, blocked.DecideCredentialsFile(File("rt-1", "at-9", T0.AddHours(9)), T0));
+
+        // A different refresh token (a re-login) is adopted, also by a blocked account.
+        Assert.Equal(CredentialsFileDecision.Adopt, blocked.DecideCredentialsFile(File("rt-2", "at-2", T0.AddHours(8)), T0));
+        Assert.Equal(CredentialsFileDecision.Adopt, blocked.DecideCredentialsFile(File("rt-2", "at-2", T0.AddHours(-1)), T0));
+    }
+
+    [Fact]
+    public void A_refresh_token_the_account_spent_is_never_adopted_back()
+    {
+        var data = Registered().Apply(new RefreshStarted(new Secret("rt-1").Fingerprint, T0))
+            .Apply(new TokensRefreshed(new Secret("at-2"), T0.AddHours(8), new Secret("rt-2"), T0));
+        Assert.True(data.HasSpent(new Secret("rt-1")));
+        Assert.False(data.HasSpent(new Secret("rt-2")));
+        // However late its file claims to expire.
+        Assert.Equal(CredentialsFileDecision.WriteBack, data.DecideCredentialsFile(File("rt-1", "at-1", T0.AddDays(30)), T0));
+
+        // A provider that keeps the refresh token spent nothing.
+        var kept = Registered().Apply(new TokensRefreshed(new Secret("at-2"), T0.AddHours(8), null, T0))
+            .Apply(new TokensRefreshed(new Secret("at-3"), T0.AddHours(8), new Secret("rt-1"), T0));
+        Assert.False(kept.HasSpent(new Secret("rt-1")));
+
+        // A refresh token an interrupted refresh may have consumed is spent once new credentials replace it.
+        var interrupted = Registered().Apply(new RefreshStarted(new Secret("rt-1").Fingerprint, T0))
+            .Apply(new CredentialsReplaced(new Secret("rt-9"), new Secret("at-9"), T0.AddHours(8), null, T0));
+        Assert.True(interrupted.HasSpent(new Secret("rt-1")));
+        var replaced = Registered().Apply(new CredentialsReplaced(new Secret("rt-9"), new Secret("at-9"), T0.AddHours(8), null, T0));
+        Assert.False(replaced.HasSpent(new Secret("rt-1")));
+
+        // Bounded: the newest are kept, the oldest forgotten; removal forgets them all.
+        for (var i = 2; i <= AccountData.SpentTokensKept + 1; i++)
+            data = data.Apply(new TokensRefreshed(new Secret($"at-{i + 1}"), T0.AddHours(8), new Secret($"rt-{i + 1}"), T0));
+        Assert.Equal(AccountData.SpentTokensKept, data.SpentRefreshTokens!.Split(' ').Length);
+        Assert.False(data.HasSpent(new Secret("rt-1")));
+        Assert.True(data.HasSpent(new Secret("rt-2")));
+        Assert.True(data.HasSpent(new Secret($"rt-{AccountData.SpentTokensKept + 1}")));
+        Assert.Null(data.Apply(new AccountRemoved(T0)).SpentRefreshTokens);
     }
 }

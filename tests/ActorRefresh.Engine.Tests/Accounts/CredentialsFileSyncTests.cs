@@ -1,4 +1,7 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
 using System.Text.Json.Nodes;
+using ActorRefresh.Core.Backoff;
 using ActorRefresh.Core.Credentials;
 using ActorRefresh.Core.Tokens;
 using ActorRefresh.Engine.Accounts;
@@ -10,30 +13,8 @@ using static ActorRefresh.Engine.Accounts.AccountProtocol;
 namespace ActorRefresh.Engine.Tests.Accounts;
 
 /// <summary>An account synced with a Claude <c>.credentials.json</c> that the Claude Code CLI also writes.</summary>
-public sealed class CredentialsFileSyncTests(ITestOutputHelper output) : EngineTest(output)
+public sealed class CredentialsFileSyncTests(ITestOutputHelper output) : CredentialsFileTest(output)
 {
-    private string CredentialsPath => Path.Combine(Store.Directory, "claude", ".credentials.json");
-
-    private void WriteFile(FakeAccountTokens tokens)
-    {
-        ClaudeCredentialsFile.Write(CredentialsPath, new ClaudeCredentials(
-            new Secret(tokens.AccessToken), new Secret(tokens.RefreshToken), tokens.ExpiresAt, ["user:inference", "user:profile"], "max"));
-        // Keys the engine does not own: they must survive every write-back.
-        var root = JsonNode.Parse(File.ReadAllText(CredentialsPath))!.AsObject();
-        root["claudeAiOauth"]!["rateLimitTier"] = "default_claude_max_20x";
-        root["mcpOAuth"] = new JsonObject { ["server"] = "kept" };
-        File.WriteAllText(CredentialsPath, root.ToJsonString());
-    }
-
-    private async Task RegisterSyncedAsync(string id, TimeSpan lifetime)
-    {
-        var tokens = Server.CreateAccount(id);
-        var expiresAt = Time.GetUtcNow() + lifetime;
-        WriteFile(tokens with { ExpiresAt = expiresAt });
-        Assert.IsType<StatusReply>(await AskAsync(new Register(new AccountCredentials(
-            id, "claude", new Secret(tokens.RefreshToken), new Secret(tokens.AccessToken), expiresAt, CredentialsPath))));
-    }
-
     [Fact]
     public async Task Every_rotation_is_written_back_atomically_keeping_unknown_keys()
     {
@@ -99,5 +80,166 @@ public sealed class CredentialsFileSyncTests(ITestOutputHelper output) : EngineT
         await AwaitAssertAsync(async () => Assert.Equal(AccountState.Valid, (await StatusAsync("c1")).State), Wait);
         Assert.Equal(cli.AccessToken, (await TokenAsync("c1")).Value.Reveal());
         Assert.Equal(1, Server.RefreshTokenReuse);
+    }
+
+    [Fact]
+    public async Task Re_reading_a_synced_dead_grant_never_clears_the_block_and_a_relogin_does()
+    {
+        // An idle login imported with sync: the access token in the file has expired, and the grant is dead.
+        var tokens = await RegisterSyncedExpiredAsync("d1");
+        Server.SetPersistentFault("d1", FakeFault.InvalidGrant());
+        Assert.IsType<Blocked>(await AskAsync(new GetToken("d1")));
+        var blocked = await StatusAsync("d1");
+        Assert.Equal(AccountState.PolicyBlocked, blocked.State);
+        Assert.Equal(1, Server.RefreshCalls("d1"));
+
+        for (var poll = 1; poll <= 4; poll++)
+        {
+            await PollOnceAsync();
+            var status = await StatusAsync("d1");
+            Assert.Equal(AccountState.PolicyBlocked, status.State);
+            Assert.Equal(blocked.Version, status.Version); // nothing journaled: the same pair read again changes nothing
+        }
+        Assert.Equal(1, Server.RefreshCalls("d1"));
+        Assert.All(FileReads, result => Assert.Equal("unchanged", result));
+        Assert.Equal(tokens.RefreshToken, ClaudeCredentialsFile.Read(CredentialsPath).RefreshToken.Reveal());
+
+        // A re-login writes a new pair: the next poll adopts it and lifts the dead-grant block, without a refresh.
+        Server.SetPersistentFault("d1", null);
+        var relogin = Server.RotateExternally("d1");
+        WriteFile(relogin);
+        await PollOnceAsync();
+        await AwaitAssertAsync(async () => Assert.Equal(AccountState.Valid, (await StatusAsync("d1")).State), Wait);
+        Assert.Equal(relogin.AccessToken, (await TokenAsync("d1")).Value.Reveal());
+        Assert.Equal(1, Server.RefreshCalls("d1"));
+    }
+
+    [Fact]
+    public async Task A_refresh_token_the_account_spent_is_never_adopted_back_from_the_file()
+    {
+        var first = await RegisterSyncedExpiredAsync("s1");
+        Assert.IsType<TokenGranted>(await AskAsync(new GetToken("s1"))); // spends the first refresh token
+        var rotated = Server.Current("s1");
+        await AwaitAssertAsync(() => Assert.Equal(rotated.RefreshToken, ClaudeCredentialsFile.Read(CredentialsPath).RefreshToken.Reveal()), Wait);
+
+        // A stale copy comes back (a sync conflict, a restored backup) and claims a later expiry than the account's pair.
+        WriteFile(first with { ExpiresAt = rotated.ExpiresAt + TimeSpan.FromHours(1) });
+        await PollOnceAsync();
+        Assert.Equal("written_back", FileReads[^1]);
+        await AwaitAssertAsync(() => Assert.Equal(rotated.RefreshToken, ClaudeCredentialsFile.Read(CredentialsPath).RefreshToken.Reveal()), Wait);
+
+        // The next refresh spends the account's own latest refresh token: no reuse (checked at the end of every test).
+        Assert.IsType<StatusReply>(await AskAsync(new ForceRefresh("s1")));
+        await AwaitAssertAsync(() => Assert.Equal(2, Server.RefreshCalls("s1")), Wait);
+        await AwaitAssertAsync(async () => Assert.Equal(AccountState.Valid, (await StatusAsync("s1")).State), Wait);
+        Assert.Equal(Server.Current("s1").AccessToken, (await TokenAsync("s1")).Value.Reveal());
+    }
+
+}
+
+/// <summary>What the credentials-file tests share: the file, registering a synced account, and counting the file reads.</summary>
+public abstract class CredentialsFileTest : EngineTest
+{
+    private readonly MeterListener _listener = new();
+    private readonly ConcurrentQueue<string> _reads = new();
+
+    protected CredentialsFileTest(ITestOutputHelper output) : base(output)
+    {
+    }
+
+    protected string CredentialsPath => Path.Combine(Store.Directory, "claude", ".credentials.json");
+
+    public override async Task InitializeAsync()
+    {
+        await base.InitializeAsync();
+        // Only this engine's meter: other tests run in parallel in the same process.
+        _listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (ReferenceEquals(instrument.Meter, Services.Metrics.Meter) && instrument.Name == "actorrefresh_credentials_file_reads")
+                l.EnableMeasurementEvents(instrument);
+        };
+        _listener.SetMeasurementEventCallback<long>((_, _, tags, _) =>
+        {
+            foreach (var tag in tags)
+                if (tag.Key == "result") _reads.Enqueue((string)tag.Value!);
+        });
+        _listener.Start();
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) _listener.Dispose();
+        base.Dispose(disposing);
+    }
+
+    /// <summary>Results of the credentials-file reads the accounts have acted on, in order.</summary>
+    protected IReadOnlyList<string> FileReads => _reads.ToArray();
+
+    /// <summary>Advances one poll interval and waits until the account has acted on what it read.</summary>
+    protected async Task PollOnceAsync()
+    {
+        var before = FileReads.Count;
+        Advance(Options.CredentialsFilePollInterval);
+        await AwaitAssertAsync(() => Assert.True(FileReads.Count > before, "the poll's read was not acted on"), Wait);
+    }
+
+    protected void WriteFile(FakeAccountTokens tokens)
+    {
+        ClaudeCredentialsFile.Write(CredentialsPath, new ClaudeCredentials(
+            new Secret(tokens.AccessToken), new Secret(tokens.RefreshToken), tokens.ExpiresAt, ["user:inference", "user:profile"], "max"));
+        // Keys the engine does not own: they must survive every write-back.
+        var root = JsonNode.Parse(File.ReadAllText(CredentialsPath))!.AsObject();
+        root["claudeAiOauth"]!["rateLimitTier"] = "default_claude_max_20x";
+        root["mcpOAuth"] = new JsonObject { ["server"] = "kept" };
+        File.WriteAllText(CredentialsPath, root.ToJsonString());
+    }
+
+    protected async Task RegisterSyncedAsync(string id, TimeSpan lifetime)
+    {
+        var tokens = Server.CreateAccount(id);
+        var expiresAt = Time.GetUtcNow() + lifetime;
+        WriteFile(tokens with { ExpiresAt = expiresAt });
+        Assert.IsType<StatusReply>(await AskAsync(new Register(new AccountCredentials(
+            id, "claude", new Secret(tokens.RefreshToken), new Secret(tokens.AccessToken), expiresAt, CredentialsPath))));
+    }
+
+    /// <summary>Registers the account as an import of a synced file whose access token has expired: refresh token only.</summary>
+    protected async Task<FakeAccountTokens> RegisterSyncedExpiredAsync(string id)
+    {
+        var tokens = Server.CreateAccount(id);
+        WriteFile(tokens with { ExpiresAt = Time.GetUtcNow() - TimeSpan.FromHours(1) });
+        Assert.IsType<StatusReply>(await AskAsync(new Register(new AccountCredentials(
+            id, "claude", new Secret(tokens.RefreshToken), null, null, CredentialsPath))));
+        return tokens;
+    }
+}
+
+/// <summary>A synced account backing off with a long backoff (the first retry 5 minutes out): re-reading the file must not cut it short.</summary>
+public sealed class CredentialsFileBackoffTests(ITestOutputHelper output) : CredentialsFileTest(output)
+{
+    protected override BackoffOptions BackoffOptions => new() { Base = TimeSpan.FromMinutes(10), Cap = TimeSpan.FromHours(1) };
+
+    [Theory]
+    [InlineData("server_error")]
+    [InlineData("rejected")]
+    public async Task Re_reading_the_same_file_does_not_reset_a_backoff(string fault)
+    {
+        await RegisterSyncedExpiredAsync("b1");
+        Server.SetPersistentFault("b1", fault == "server_error" ? FakeFault.ServerError(503) : FakeFault.BadRequest("invalid_request", "bad client"));
+        Assert.IsType<AccountProtocol.BackingOff>(await AskAsync(new GetToken("b1")));
+        var backingOff = await StatusAsync("b1");
+        Assert.Equal(AccountState.BackingOff, backingOff.State);
+        Assert.True(backingOff.RetryAt > Time.GetUtcNow() + 4 * Options.CredentialsFilePollInterval);
+
+        for (var poll = 1; poll <= 4; poll++)
+        {
+            await PollOnceAsync();
+            var status = await StatusAsync("b1");
+            Assert.Equal(AccountState.BackingOff, status.State);
+            Assert.Equal(backingOff.RetryAt, status.RetryAt);
+            Assert.Equal(backingOff.Version, status.Version);
+        }
+        Assert.Equal(1, Server.RefreshCalls("b1"));
+        Assert.All(FileReads, result => Assert.Equal("unchanged", result));
     }
 }

@@ -38,6 +38,9 @@ public sealed class SerializerTests(ITestOutputHelper output) : Akka.TestKit.Xun
         AccountData.Empty("a1").Apply(new AccountRegistered("claude", new Secret("rt"), new Secret("at"), T0.AddHours(8), null, T0))
             .Apply(new RefreshFailed("transient", "503", T0.AddSeconds(3), false, T0))
             .Apply(new UsageScopeMissing("user:profile", T0)),
+        AccountData.Empty("a1").Apply(new AccountRegistered("claude", new Secret("rt"), new Secret("at"), T0.AddHours(8), null, T0))
+            .Apply(new TokensRefreshed(new Secret("at2"), T0.AddHours(8), new Secret("rt2"), T0))
+            .Apply(new TokensRefreshed(new Secret("at3"), T0.AddHours(9), new Secret("rt3"), T0)),
         new DirectoryEntryAdded("a1"),
         new DirectoryEntryRemoved("a1"),
         new DirectorySnapshot(["a1", "a2"]),

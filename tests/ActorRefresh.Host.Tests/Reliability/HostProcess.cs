@@ -76,6 +76,9 @@ internal sealed class HostProcess : IAsyncDisposable
     /// <summary>SIGKILL, as an operator's kill -9 or the OOM killer would.</summary>
     public void Kill() => _process.Kill();
 
+    /// <summary>SIGTERM, as systemd, Docker or Kubernetes stop a service: the host shuts down gracefully.</summary>
+    public void Terminate() => _process.Terminate();
+
     public async ValueTask DisposeAsync()
     {
         Client.Dispose();

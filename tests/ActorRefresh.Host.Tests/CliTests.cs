@@ -213,4 +213,38 @@ public sealed class CliTests
         Assert.Equal(1, badName.ExitCode);
         Assert.Contains("pool name", badName.Error, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Every_client_command_works_against_a_keyless_server_on_loopback()
+    {
+        // Keyless mode refuses browser-shaped requests; the CLI sends none of their marks and must keep working.
+        await using var server = await BrokerServer.StartAsync(key: null);
+        await server.Tokens.RegisterAsync(new AccountCredentials("cli-acct", "claude", new Secret("sk-ant-ort01-CLI-REFRESH"),
+            new Secret("sk-ant-oat01-CLI-ACCESS"), BrokerServer.Now.AddHours(1)));
+        server.Tokens.DefinePool(new PoolDefinition("main", ["cli-acct"]));
+        server.Tokens.Leases["main"] = () => new AccountLease("cli-acct", new AccessToken(new Secret("sk-ant-oat01-CLI-ACCESS"), BrokerServer.Now.AddHours(1)));
+        var path = Path.Combine(Path.GetTempPath(), $"credentials-{Guid.NewGuid():N}.json");
+        try
+        {
+            await File.WriteAllTextAsync(path,
+                $$"""{"claudeAiOauth":{"accessToken":"sk-ant-oat01-FILE","refreshToken":"sk-ant-ort01-FILE","expiresAt":{{BrokerServer.Now.AddHours(2).ToUnixTimeMilliseconds()}} } }""");
+            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            string[][] commands =
+            [
+                ["status"], ["status", "cli-acct"], ["token", "cli-acct"], ["block", "cli-acct", "--reason", "r"],
+                ["unblock", "cli-acct"], ["refresh", "cli-acct"], ["pools"], ["pools", "main"], ["lease", "main"],
+                ["import-claude", path, "--id", "from-file"],
+            ];
+            foreach (var command in commands)
+            {
+                var run = await RunAsync(server, command);
+                Assert.True(run.ExitCode == 0, $"{string.Join(' ', command)}: {run.Error}");
+            }
+            Assert.Equal("sk-ant-ort01-FILE", server.Tokens.CredentialsOf("from-file")!.RefreshToken.Reveal());
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
 }

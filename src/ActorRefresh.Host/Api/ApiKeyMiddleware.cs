@@ -9,7 +9,8 @@ namespace ActorRefresh.Host.Api;
 /// Requires <c>Authorization: Bearer &lt;key&gt;</c> on <c>/v1/*</c> and on the status page <c>/</c>.
 /// The key is never accepted from the query string: URLs end up in proxy logs and browser history.
 /// Health, readiness and metrics stay open so probes and scrapers need no secret.
-/// Without a configured key everything is open; <see cref="ListenGuard"/> guarantees that only happens on loopback.
+/// Without a configured key (loopback only, see <see cref="ListenGuard"/>) a protected request must pass
+/// <see cref="LocalRequestRules.RefusalWithoutKey"/>. Either way a request body must be JSON (<see cref="LocalRequestRules.RefusalOfBody"/>).
 /// </summary>
 internal sealed class ApiKeyMiddleware(RequestDelegate next, IOptions<ApiOptions> options)
 {
@@ -23,13 +24,25 @@ internal sealed class ApiKeyMiddleware(RequestDelegate next, IOptions<ApiOptions
 
     public Task InvokeAsync(HttpContext context)
     {
-        if (_keyHash is null || !IsProtected(context.Request.Path) || Matches(context.Request.Headers.Authorization.ToString()))
+        if (!IsProtected(context.Request.Path))
             return next(context);
 
-        context.Response.Headers.WWWAuthenticate = "Bearer";
-        return Problems.Create(StatusCodes.Status401Unauthorized, "Unauthorized",
-            "This endpoint needs 'Authorization: Bearer <key>' with the key configured as ActorRefresh:Api:Key.")
-            .ExecuteAsync(context);
+        if (_keyHash is null)
+        {
+            if (LocalRequestRules.RefusalWithoutKey(context.Request, context.Connection.RemoteIpAddress) is { } refusal)
+                return Problems.Create(StatusCodes.Status403Forbidden, "Forbidden", refusal).ExecuteAsync(context);
+        }
+        else if (!Matches(context.Request.Headers.Authorization.ToString()))
+        {
+            context.Response.Headers.WWWAuthenticate = "Bearer";
+            return Problems.Create(StatusCodes.Status401Unauthorized, "Unauthorized",
+                "This endpoint needs 'Authorization: Bearer <key>' with the key configured as ActorRefresh:Api:Key.")
+                .ExecuteAsync(context);
+        }
+
+        if (LocalRequestRules.RefusalOfBody(context.Request) is { } bodyRefusal)
+            return Problems.Create(StatusCodes.Status415UnsupportedMediaType, "Unsupported media type", bodyRefusal).ExecuteAsync(context);
+        return next(context);
     }
 
     private bool Matches(string header)

@@ -247,4 +247,35 @@ public sealed class CliTests
             File.Delete(path);
         }
     }
+
+    [Fact]
+    public async Task The_key_can_come_from_a_private_file_so_it_stays_out_of_ps()
+    {
+        await using var server = await StartAsync();
+        var file = Path.Combine(Path.GetTempPath(), $"api-key-{Guid.NewGuid():N}");
+        try
+        {
+            await File.WriteAllTextAsync(file, server.Key + "\n");
+            File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            var output = new StringWriter();
+            var error = new StringWriter();
+            var environment = new Dictionary<string, string?> { [CliApp.ServerEnvironmentVariable] = server.BaseAddress.ToString() };
+            var app = new CliApp(output, error, new Spectre.Console.Testing.TestConsole(), name => environment.GetValueOrDefault(name));
+            Assert.Equal(0, await app.RunAsync(["token", "cli-acct", "--api-key-file", file]));
+            Assert.Equal("sk-ant-oat01-CLI-ACCESS", output.ToString().Trim());
+
+            environment[CliApp.ApiKeyFileEnvironmentVariable] = file;
+            Assert.Equal(0, await app.RunAsync(["status"]));
+
+            // A key file others can read is refused before anything is sent.
+            File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.OtherRead);
+            Assert.Equal(1, await app.RunAsync(["status"]));
+            Assert.Contains(file, error.ToString(), StringComparison.Ordinal);
+            Assert.DoesNotContain(server.Key!, error.ToString(), StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
 }

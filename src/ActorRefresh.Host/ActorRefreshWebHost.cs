@@ -96,6 +96,9 @@ internal static class ActorRefreshWebHost
     public static IServiceCollection AddActorRefreshHttpApi(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddOptions<ApiOptions>().Bind(configuration.GetSection(ApiOptions.Section));
+        services.AddOptions<SyncOptions>().Bind(configuration.GetSection(SyncOptions.Section));
+        services.AddOptions<ActorRefresh.Engine.StorageOptions>().Bind(configuration.GetSection(ActorRefresh.Engine.StorageOptions.Section));
+        services.AddSingleton<SyncBindings>();
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<HostMetrics>();
         services.ConfigureHttpJsonOptions(o => ApiJson.Configure(o.SerializerOptions));

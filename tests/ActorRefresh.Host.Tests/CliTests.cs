@@ -117,8 +117,16 @@ public sealed class CliTests
     [Fact]
     public async Task Import_claude_posts_the_file()
     {
-        await using var server = await StartAsync();
-        var path = Path.Combine(Path.GetTempPath(), $"credentials-{Guid.NewGuid():N}.json");
+        // --sync needs the file in a folder the server lists in ActorRefresh:Sync:AllowedFolders.
+        var folder = Directory.CreateTempSubdirectory("actorrefresh-cli-sync-").FullName;
+        await using var server = await BrokerServer.StartAsync(settings: new()
+        {
+            ["ActorRefresh:Sync:AllowedFolders:0"] = folder,
+            ["ActorRefresh:Storage:DataDirectory"] = Path.Combine(folder, "data"),
+        });
+        await server.Tokens.RegisterAsync(new AccountCredentials("cli-acct", "claude", new Secret("sk-ant-ort01-CLI-REFRESH"),
+            new Secret("sk-ant-oat01-CLI-ACCESS"), BrokerServer.Now.AddHours(1)));
+        var path = Path.Combine(folder, "credentials.json");
         try
         {
             var expires = BrokerServer.Now.AddHours(2).ToUnixTimeMilliseconds();
@@ -144,7 +152,7 @@ public sealed class CliTests
         }
         finally
         {
-            File.Delete(path);
+            Directory.Delete(folder, recursive: true);
         }
 
         var missing = await RunAsync(server, "import-claude", path, "--id", "x");

@@ -212,7 +212,7 @@ public sealed class ApiSecurityTests(ServeFixture serve) : IClassFixture<ServeFi
     [Fact]
     public async Task Import_with_sync_refuses_a_symlink_or_a_file_others_can_read_and_stores_nothing()
     {
-        var folder = Path.Combine(Path.GetTempPath(), "actorrefresh-cred-" + Guid.NewGuid().ToString("N"));
+        var folder = Path.Combine(serve.SyncFolder, "cred-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(folder);
         try
         {

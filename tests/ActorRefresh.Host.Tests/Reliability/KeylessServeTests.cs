@@ -10,7 +10,8 @@ namespace ActorRefresh.Host.Tests.Reliability;
 
 /// <summary>
 /// A real keyless <c>serve</c> process with the real engine: the requests a web page can make (rebound Host, cross-site
-/// Origin, no-cors text/plain POST) are refused, and the CLI on the same machine keeps working.
+/// Origin, no-cors text/plain POST) are refused, and the CLI on the same machine keeps working, import with sync of a
+/// file in an allowed folder included.
 /// </summary>
 public sealed class KeylessServeTests : IAsyncLifetime
 {
@@ -41,6 +42,7 @@ public sealed class KeylessServeTests : IAsyncLifetime
         {
             ["ActorRefresh__Storage__DataDirectory"] = Path.Combine(_directory, "data"),
             ["ActorRefresh__Providers__claude__TokenEndpoint"] = _server.TokenEndpoint.ToString(),
+            ["ActorRefresh__Sync__AllowedFolders__0"] = _directory,
         });
 
         async Task<int> Cli(params string[] args)
@@ -52,7 +54,7 @@ public sealed class KeylessServeTests : IAsyncLifetime
             return exit;
         }
 
-        await Cli("import-claude", credentials, "--id", "keyless");
+        await Cli("import-claude", credentials, "--id", "keyless", "--sync");
         await Cli("status", "keyless");
         await Cli("token", "keyless");
 

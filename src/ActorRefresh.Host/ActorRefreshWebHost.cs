@@ -99,6 +99,7 @@ internal static class ActorRefreshWebHost
         services.AddOptions<SyncOptions>().Bind(configuration.GetSection(SyncOptions.Section));
         services.AddOptions<ActorRefresh.Engine.StorageOptions>().Bind(configuration.GetSection(ActorRefresh.Engine.StorageOptions.Section));
         services.AddSingleton<SyncBindings>();
+        services.AddSingleton<FailedKeyLimiter>();
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<HostMetrics>();
         services.ConfigureHttpJsonOptions(o => ApiJson.Configure(o.SerializerOptions));

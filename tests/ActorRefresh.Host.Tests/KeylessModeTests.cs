@@ -179,7 +179,9 @@ public sealed class KeylessModeTests
     {
         // Kestrel is bound to loopback in keyless mode, so a foreign peer can only come through something in front of
         // it; the middleware is run directly with a forged connection to show the refusal.
-        var middleware = new ApiKeyMiddleware(_ => Task.CompletedTask, Options.Create(new ApiOptions()));
+        var options = Options.Create(new ApiOptions());
+        using var failures = new FailedKeyLimiter(options);
+        var middleware = new ApiKeyMiddleware(_ => Task.CompletedTask, options, failures);
         var context = new DefaultHttpContext();
         context.Request.Method = "GET";
         context.Request.Path = "/v1/accounts";

@@ -17,22 +17,19 @@ namespace ActorRefresh.Host.Api;
 /// protected answers are never stored by caches, and a peer address that presented
 /// <see cref="ApiOptions.FailedKeyLimit"/> wrong keys in a window is answered 429 until the window ends.
 /// </summary>
-internal sealed class ApiKeyMiddleware : IDisposable
+internal sealed class ApiKeyMiddleware
 {
     private readonly RequestDelegate _next;
     private readonly byte[]? _keyHash;
     private readonly PartitionedRateLimiter<string> _failures;
 
-    public ApiKeyMiddleware(RequestDelegate next, IOptions<ApiOptions> options)
+    public ApiKeyMiddleware(RequestDelegate next, IOptions<ApiOptions> options, FailedKeyLimiter failures)
     {
         _next = next;
         var settings = options.Value;
         // Hashing both sides first makes the comparison constant-time in the key length too.
         _keyHash = settings.HasKey ? SHA256.HashData(Encoding.UTF8.GetBytes(settings.Key!.Trim())) : null;
-        var limit = Math.Max(1, settings.FailedKeyLimit);
-        var window = settings.FailedKeyWindow > TimeSpan.Zero ? settings.FailedKeyWindow : TimeSpan.FromMinutes(1);
-        _failures = PartitionedRateLimiter.Create<string, string>(peer => RateLimitPartition.GetFixedWindowLimiter(peer,
-            _ => new FixedWindowRateLimiterOptions { PermitLimit = limit, Window = window, QueueLimit = 0, AutoReplenishment = true }));
+        _failures = failures.Limiter;
     }
 
     public static bool IsProtected(PathString path) =>
@@ -99,6 +96,23 @@ internal sealed class ApiKeyMiddleware : IDisposable
         var presented = SHA256.HashData(Encoding.UTF8.GetBytes(header[scheme.Length..].Trim()));
         return CryptographicOperations.FixedTimeEquals(presented, _keyHash);
     }
+}
 
-    public void Dispose() => _failures.Dispose();
+/// <summary>
+/// Failed keys per peer address: a fixed window of <see cref="ApiOptions.FailedKeyLimit"/> per
+/// <see cref="ApiOptions.FailedKeyWindow"/>. A singleton so the container disposes its timer with the host.
+/// </summary>
+internal sealed class FailedKeyLimiter : IDisposable
+{
+    public FailedKeyLimiter(IOptions<ApiOptions> options)
+    {
+        var limit = Math.Max(1, options.Value.FailedKeyLimit);
+        var window = options.Value.FailedKeyWindow > TimeSpan.Zero ? options.Value.FailedKeyWindow : TimeSpan.FromMinutes(1);
+        Limiter = PartitionedRateLimiter.Create<string, string>(peer => RateLimitPartition.GetFixedWindowLimiter(peer,
+            _ => new FixedWindowRateLimiterOptions { PermitLimit = limit, Window = window, QueueLimit = 0, AutoReplenishment = true }));
+    }
+
+    public PartitionedRateLimiter<string> Limiter { get; }
+
+    public void Dispose() => Limiter.Dispose();
 }

@@ -41,7 +41,7 @@ internal static class ActorRefreshWebHost
     /// <paramref name="registerEngine"/> (<see cref="EngineRegistration.Add"/> in <c>serve</c>, a test double in tests),
     /// <see cref="ListenGuard.EnsureSafe"/>, then <see cref="UseActorRefreshHttpApi"/>.
     /// </summary>
-    /// <exception cref="InvalidOperationException">No <see cref="ITokenProvider"/> was registered, or no key on a non-loopback URL.</exception>
+    /// <exception cref="InvalidOperationException">No <see cref="ITokenProvider"/> was registered, a weak or unsafe key (file), no key on a non-loopback URL, or plain HTTP off loopback.</exception>
     public static WebApplication Build(ServeSettings settings, Action<IServiceCollection, IConfiguration> registerEngine)
     {
         ArgumentNullException.ThrowIfNull(settings);
@@ -71,11 +71,13 @@ internal static class ActorRefreshWebHost
         }
 
         var urls = settings.Urls.Count > 0 ? settings.Urls : [ServeSettings.DefaultUrl];
-        var apiOptions = builder.Configuration.GetSection(ApiOptions.Section).Get<ApiOptions>() ?? new ApiOptions();
         var kestrelUrls = builder.Configuration.GetSection("Kestrel:Endpoints").GetChildren()
             .Select(e => e["Url"]).OfType<string>();
         try
         {
+            // The key as the middleware will see it: from the setting or the key file, checked for strength.
+            builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { [ApiOptions.KeySetting] = ApiKeys.Resolve(builder.Configuration) ?? "" });
+            var apiOptions = builder.Configuration.GetSection(ApiOptions.Section).Get<ApiOptions>() ?? new ApiOptions();
             ListenGuard.EnsureSafe(urls.Concat(kestrelUrls), apiOptions);
         }
         catch
@@ -94,6 +96,10 @@ internal static class ActorRefreshWebHost
     public static IServiceCollection AddActorRefreshHttpApi(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddOptions<ApiOptions>().Bind(configuration.GetSection(ApiOptions.Section));
+        services.AddOptions<SyncOptions>().Bind(configuration.GetSection(SyncOptions.Section));
+        services.AddOptions<ActorRefresh.Engine.StorageOptions>().Bind(configuration.GetSection(ActorRefresh.Engine.StorageOptions.Section));
+        services.AddSingleton<SyncBindings>();
+        services.AddSingleton<FailedKeyLimiter>();
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<HostMetrics>();
         services.ConfigureHttpJsonOptions(o => ApiJson.Configure(o.SerializerOptions));

@@ -10,17 +10,17 @@ namespace ActorRefresh.Host.Tests;
 
 public sealed class AuthTests
 {
-    private const string Key = "test-key-0123456789";
+    private const string Key = "test-key-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFGH";
 
     [Theory]
     [InlineData(null)]
     [InlineData("")]
     [InlineData("Bearer")]
     [InlineData("Bearer wrong")]
-    [InlineData("Bearer test-key-012345678")]      // one character short
-    [InlineData("Bearer test-key-01234567890")]    // one character long
-    [InlineData("Bearer TEST-KEY-0123456789")]     // case differs
-    [InlineData("Basic test-key-0123456789")]      // right key, wrong scheme
+    [InlineData("Bearer test-key-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFG")]      // one character short
+    [InlineData("Bearer test-key-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFGHI")]    // one character long
+    [InlineData("Bearer TEST-KEY-0123456789-ABCDEFGHIJKLMNOPQRSTUVWXYZ-ABCDEFGH")]     // case differs
+    [InlineData("Basic test-key-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFGH")]      // right key, wrong scheme
     public async Task V1_and_status_page_refuse_missing_wrong_and_almost_right_keys(string? authorization)
     {
         await using var server = await BrokerServer.StartAsync(Key);
@@ -94,7 +94,7 @@ public sealed class AuthTests
     [Fact]
     public async Task Builds_with_a_key_on_a_non_loopback_url()
     {
-        await using var app = Build(["http://0.0.0.0:0"], key: Key); // built, never started
+        await using var app = Build(["https://0.0.0.0:0"], key: Key); // built, never started
     }
 
     [Theory]

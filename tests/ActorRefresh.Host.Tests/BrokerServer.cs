@@ -39,7 +39,7 @@ internal sealed class BrokerServer : IAsyncDisposable
     /// <summary>Sends no Authorization header.</summary>
     public HttpClient Anonymous { get; }
 
-    public static async Task<BrokerServer> StartAsync(string? key = "test-key-0123456789", Dictionary<string, string?>? settings = null)
+    public static async Task<BrokerServer> StartAsync(string? key = "test-key-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFGH", Dictionary<string, string?>? settings = null)
     {
         var time = new FakeTimeProvider(Now);
         var tokens = new InMemoryTokenProvider(time);
@@ -48,6 +48,8 @@ internal sealed class BrokerServer : IAsyncDisposable
         {
             ["ActorRefresh:Api:Key"] = key ?? "",
             ["Serilog:MinimumLevel:Default"] = "Information",
+            // Tests send many wrong keys from one address on purpose; the throttle test sets its own limit.
+            ["ActorRefresh:Api:FailedKeyLimit"] = "100000",
         };
         foreach (var (k, v) in settings ?? [])
             overrides[k] = v;

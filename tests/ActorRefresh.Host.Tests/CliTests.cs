@@ -133,8 +133,16 @@ public sealed class CliTests
     [Fact]
     public async Task Import_claude_posts_the_file()
     {
-        await using var server = await StartAsync();
-        var path = Path.Combine(Path.GetTempPath(), $"credentials-{Guid.NewGuid():N}.json");
+        // --sync needs the file in a folder the server lists in ActorRefresh:Sync:AllowedFolders.
+        var folder = Directory.CreateTempSubdirectory("actorrefresh-cli-sync-").FullName;
+        await using var server = await BrokerServer.StartAsync(settings: new()
+        {
+            ["ActorRefresh:Sync:AllowedFolders:0"] = folder,
+            ["ActorRefresh:Storage:DataDirectory"] = Path.Combine(folder, "data"),
+        });
+        await server.Tokens.RegisterAsync(new AccountCredentials("cli-acct", "claude", new Secret("sk-ant-ort01-CLI-REFRESH"),
+            new Secret("sk-ant-oat01-CLI-ACCESS"), BrokerServer.Now.AddHours(1)));
+        var path = Path.Combine(folder, "credentials.json");
         try
         {
             var expires = BrokerServer.Now.AddHours(2).ToUnixTimeMilliseconds();
@@ -160,7 +168,7 @@ public sealed class CliTests
         }
         finally
         {
-            File.Delete(path);
+            Directory.Delete(folder, recursive: true);
         }
 
         var missing = await RunAsync(server, "import-claude", path, "--id", "x");
@@ -228,5 +236,70 @@ public sealed class CliTests
         var badName = await RunAsync(server, "lease", "bad name");
         Assert.Equal(1, badName.ExitCode);
         Assert.Contains("pool name", badName.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Every_client_command_works_against_a_keyless_server_on_loopback()
+    {
+        // Keyless mode refuses browser-shaped requests; the CLI sends none of their marks and must keep working.
+        await using var server = await BrokerServer.StartAsync(key: null);
+        await server.Tokens.RegisterAsync(new AccountCredentials("cli-acct", "claude", new Secret("sk-ant-ort01-CLI-REFRESH"),
+            new Secret("sk-ant-oat01-CLI-ACCESS"), BrokerServer.Now.AddHours(1)));
+        server.Tokens.DefinePool(new PoolDefinition("main", ["cli-acct"]));
+        server.Tokens.Leases["main"] = () => new AccountLease("cli-acct", new AccessToken(new Secret("sk-ant-oat01-CLI-ACCESS"), BrokerServer.Now.AddHours(1)));
+        var path = Path.Combine(Path.GetTempPath(), $"credentials-{Guid.NewGuid():N}.json");
+        try
+        {
+            await File.WriteAllTextAsync(path,
+                $$"""{"claudeAiOauth":{"accessToken":"sk-ant-oat01-FILE","refreshToken":"sk-ant-ort01-FILE","expiresAt":{{BrokerServer.Now.AddHours(2).ToUnixTimeMilliseconds()}} } }""");
+            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            string[][] commands =
+            [
+                ["status"], ["status", "cli-acct"], ["token", "cli-acct"], ["block", "cli-acct", "--reason", "r"],
+                ["unblock", "cli-acct"], ["refresh", "cli-acct"], ["pools"], ["pools", "main"], ["lease", "main"],
+                ["import-claude", path, "--id", "from-file"],
+            ];
+            foreach (var command in commands)
+            {
+                var run = await RunAsync(server, command);
+                Assert.True(run.ExitCode == 0, $"{string.Join(' ', command)}: {run.Error}");
+            }
+            Assert.Equal("sk-ant-ort01-FILE", server.Tokens.CredentialsOf("from-file")!.RefreshToken.Reveal());
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public async Task The_key_can_come_from_a_private_file_so_it_stays_out_of_ps()
+    {
+        await using var server = await StartAsync();
+        var file = Path.Combine(Path.GetTempPath(), $"api-key-{Guid.NewGuid():N}");
+        try
+        {
+            await File.WriteAllTextAsync(file, server.Key + "\n");
+            File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            var output = new StringWriter();
+            var error = new StringWriter();
+            var environment = new Dictionary<string, string?> { [CliApp.ServerEnvironmentVariable] = server.BaseAddress.ToString() };
+            var app = new CliApp(output, error, new Spectre.Console.Testing.TestConsole(), name => environment.GetValueOrDefault(name));
+            Assert.Equal(0, await app.RunAsync(["token", "cli-acct", "--api-key-file", file]));
+            Assert.Equal("sk-ant-oat01-CLI-ACCESS", output.ToString().Trim());
+
+            environment[CliApp.ApiKeyFileEnvironmentVariable] = file;
+            Assert.Equal(0, await app.RunAsync(["status"]));
+
+            // A key file others can read is refused before anything is sent.
+            File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.OtherRead);
+            Assert.Equal(1, await app.RunAsync(["status"]));
+            Assert.Contains(file, error.ToString(), StringComparison.Ordinal);
+            Assert.DoesNotContain(server.Key!, error.ToString(), StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
     }
 }

@@ -10,7 +10,7 @@ namespace ActorRefresh.Host.Tests;
 /// <summary><c>serve</c> with the real engine (SQLite, Akka) over real HTTP, against the fake token server.</summary>
 public sealed class ServeEndToEndTests : IAsyncLifetime
 {
-    private const string Key = "e2e-key-0123456789abcdef";
+    private const string Key = "e2e-key-0123456789abcdef-ghijklmnopqrstuvwxyz-ABCDEFGHIJKL";
     private readonly string _directory = Path.Combine(Path.GetTempPath(), "actorrefresh-serve-" + Guid.NewGuid().ToString("N"));
     private readonly StringWriter _log = new();
     private FakeTokenServer _server = null!;

@@ -83,7 +83,19 @@ public sealed class AccountEventSerializer : SerializerWithStringManifest
     {
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-        Converters = { new EncryptedSecretConverter(cipher) },
+        Converters = { new EncryptedSecretConverter(cipher, "") },
+        // Each token property gets a converter that binds the ciphertext to the property's name.
+        TypeInfoResolver = new System.Text.Json.Serialization.Metadata.DefaultJsonTypeInfoResolver
+        {
+            Modifiers =
+            {
+                info =>
+                {
+                    foreach (var property in info.Properties.Where(p => p.PropertyType == typeof(Secret)))
+                        property.CustomConverter = new EncryptedSecretConverter(cipher, property.Name);
+                },
+            },
+        },
     };
 
     /// <inheritdoc />
@@ -114,13 +126,13 @@ public sealed class AccountEventSerializer : SerializerWithStringManifest
                ?? throw new System.Runtime.Serialization.SerializationException($"Empty payload for manifest '{manifest}'.");
     }
 
-    /// <summary>Writes a <see cref="Secret"/> encrypted; reads it back decrypted.</summary>
-    private sealed class EncryptedSecretConverter(TokenCipher cipher) : JsonConverter<Secret>
+    /// <summary>Writes a <see cref="Secret"/> encrypted and bound to <paramref name="field"/>; reads it back decrypted.</summary>
+    private sealed class EncryptedSecretConverter(TokenCipher cipher, string field) : JsonConverter<Secret>
     {
         public override Secret Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
-            new(cipher.Decrypt(reader.GetString() ?? throw new JsonException("Encrypted token is null.")));
+            new(cipher.Decrypt(reader.GetString() ?? throw new JsonException("Encrypted token is null."), field));
 
         public override void Write(Utf8JsonWriter writer, Secret value, JsonSerializerOptions options) =>
-            writer.WriteStringValue(cipher.Encrypt(value.Reveal()));
+            writer.WriteStringValue(cipher.Encrypt(value.Reveal(), field));
     }
 }

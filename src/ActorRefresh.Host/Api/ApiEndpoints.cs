@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 
 namespace ActorRefresh.Host.Api;
 
@@ -47,9 +48,10 @@ internal static class ApiEndpoints
     private static async Task<IResult> StatusAsync(string id, ITokenProvider tokens, CancellationToken ct) =>
         TypedResults.Ok(await tokens.GetStatusAsync(AccountIds.Require(id), ct).ConfigureAwait(false));
 
-    private static async Task<IResult> RemoveAsync(string id, ITokenProvider tokens, CancellationToken ct)
+    private static async Task<IResult> RemoveAsync(string id, ITokenProvider tokens, SyncBindings bindings, CancellationToken ct)
     {
         await tokens.RemoveAsync(AccountIds.Require(id), ct).ConfigureAwait(false);
+        await bindings.ReleaseAsync(id, ct).ConfigureAwait(false);
         return TypedResults.NoContent();
     }
 
@@ -126,33 +128,15 @@ internal static class ApiEndpoints
     /// Registers the account from a Claude credentials file, or gives an existing account the file's
     /// credentials. An already expired access token is dropped (the engine refreshes with the refresh
     /// token) rather than refused: an expired access token is the normal state of an idle login.
-    /// With <c>sync=true</c>, <c>path</c> names the file on the server's machine to keep up to date.
+    /// With <c>sync=true</c>, <c>path</c> names the file on the server's machine to keep up to date: it must pass
+    /// <see cref="SyncFileRules.Check"/>, hold the login being imported, and belong to no other account.
     /// </summary>
-    private static async Task<IResult> ImportClaudeAsync(HttpRequest request, ITokenProvider tokens, TimeProvider time, CancellationToken ct)
+    private static async Task<IResult> ImportClaudeAsync(HttpRequest request, ITokenProvider tokens, TimeProvider time,
+        IOptions<SyncOptions> syncOptions, SyncBindings bindings, CancellationToken ct)
     {
         var id = AccountIds.Require(request.Query["id"].ToString());
         var sync = ParseBool(request.Query["sync"].ToString(), "sync");
-        string? path = null;
-        if (sync)
-        {
-            path = request.Query["path"].ToString();
-            if (string.IsNullOrWhiteSpace(path) || !Path.IsPathFullyQualified(path))
-                throw new BadRequestBodyException("'sync=true' needs 'path': the absolute path of the credentials file on the server's machine.");
-            RefuseUnsafeCredentialsFile(path);
-        }
-
-        if (path is not null)
-        {
-            // The engine will read and write this file: refuse it now if it is unreadable, a symlink or not private.
-            try
-            {
-                Core.Credentials.ClaudeCredentialsFile.Read(path);
-            }
-            catch (CredentialsFileException exception)
-            {
-                throw new BadRequestBodyException(exception.Message);
-            }
-        }
+        var path = sync ? SyncFileRules.Check(request.Query["path"].ToString(), syncOptions.Value.AllowedFolders) : null;
 
         string body;
         using (var reader = new StreamReader(request.Body))
@@ -166,6 +150,23 @@ internal static class ApiEndpoints
         {
             throw new BadRequestBodyException(exception.Message);
         }
+
+        if (path is not null)
+        {
+            ClaudeCredentials onDisk;
+            try
+            {
+                onDisk = Core.Credentials.ClaudeCredentialsFile.Read(path);
+            }
+            catch (CredentialsFileException exception)
+            {
+                throw new BadRequestBodyException(exception.Message);
+            }
+            // Otherwise an import of one's own expired login would adopt whatever login the file holds.
+            if (!string.Equals(onDisk.RefreshToken.Reveal(), file.RefreshToken.Reveal(), StringComparison.Ordinal))
+                throw new BadRequestBodyException($"The refresh token in the body is not the one in '{path}': import the file's own content.");
+        }
+
         var refreshToken = file.RefreshToken;
         Secret? accessToken = null;
         DateTimeOffset? expiresAt = null;
@@ -173,33 +174,19 @@ internal static class ApiEndpoints
             (accessToken, expiresAt) = (file.AccessToken, file.ExpiresAt);
 
         var credentials = new AccountCredentials(id, ClaudeProvider, refreshToken, accessToken, expiresAt, path);
-        try
+        return await bindings.WithBindingAsync<IResult>(id, path, async () =>
         {
-            await tokens.GetStatusAsync(id, ct).ConfigureAwait(false);
-        }
-        catch (AccountNotFoundException)
-        {
-            var created = await tokens.RegisterAsync(credentials, ct).ConfigureAwait(false);
-            return TypedResults.Created($"/v1/accounts/{Uri.EscapeDataString(id)}", created);
-        }
-        return TypedResults.Ok(await tokens.ReplaceCredentialsAsync(credentials, ct).ConfigureAwait(false));
-    }
-
-    /// <summary>
-    /// A file the server will keep in sync must be safe to write tokens to: an existing one is checked like every read
-    /// of a credentials file (not a symbolic link, no access for group or others, a credentials file at all).
-    /// </summary>
-    private static void RefuseUnsafeCredentialsFile(string path)
-    {
-        if (!File.Exists(path) && new FileInfo(path).LinkTarget is null && !Directory.Exists(path)) return; // created 0600 on first write
-        try
-        {
-            global::ActorRefresh.Core.Credentials.ClaudeCredentialsFile.Read(path);
-        }
-        catch (global::ActorRefresh.Core.Credentials.CredentialsFileException e)
-        {
-            throw new BadRequestBodyException(e.Message);
-        }
+            try
+            {
+                await tokens.GetStatusAsync(id, ct).ConfigureAwait(false);
+            }
+            catch (AccountNotFoundException)
+            {
+                var created = await tokens.RegisterAsync(credentials, ct).ConfigureAwait(false);
+                return TypedResults.Created($"/v1/accounts/{Uri.EscapeDataString(id)}", created);
+            }
+            return TypedResults.Ok(await tokens.ReplaceCredentialsAsync(credentials, ct).ConfigureAwait(false));
+        }, ct).ConfigureAwait(false);
     }
 
     private static bool ParseBool(string value, string name) =>

@@ -1,5 +1,8 @@
+using System.Globalization;
+using System.Net;
 using System.Security.Cryptography;
 using System.Text;
+using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Options;
 
@@ -9,28 +12,81 @@ namespace ActorRefresh.Host.Api;
 /// Requires <c>Authorization: Bearer &lt;key&gt;</c> on <c>/v1/*</c> and on the status page <c>/</c>.
 /// The key is never accepted from the query string: URLs end up in proxy logs and browser history.
 /// Health, readiness and metrics stay open so probes and scrapers need no secret.
-/// Without a configured key everything is open; <see cref="ListenGuard"/> guarantees that only happens on loopback.
+/// Without a configured key (loopback only, see <see cref="ListenGuard"/>) a protected request must pass
+/// <see cref="LocalRequestRules.RefusalWithoutKey"/>. Either way a request body must be JSON (<see cref="LocalRequestRules.RefusalOfBody"/>),
+/// protected answers are never stored by caches, and a peer address that presented
+/// <see cref="ApiOptions.FailedKeyLimit"/> wrong keys in a window is answered 429 until the window ends.
 /// </summary>
-internal sealed class ApiKeyMiddleware(RequestDelegate next, IOptions<ApiOptions> options)
+internal sealed class ApiKeyMiddleware
 {
-    // Hashing both sides first makes the comparison constant-time in the key length too.
-    private readonly byte[]? _keyHash = options.Value.HasKey
-        ? SHA256.HashData(Encoding.UTF8.GetBytes(options.Value.Key!.Trim()))
-        : null;
+    private readonly RequestDelegate _next;
+    private readonly byte[]? _keyHash;
+    private readonly PartitionedRateLimiter<string> _failures;
+
+    public ApiKeyMiddleware(RequestDelegate next, IOptions<ApiOptions> options, FailedKeyLimiter failures)
+    {
+        _next = next;
+        var settings = options.Value;
+        // Hashing both sides first makes the comparison constant-time in the key length too.
+        _keyHash = settings.HasKey ? SHA256.HashData(Encoding.UTF8.GetBytes(settings.Key!.Trim())) : null;
+        _failures = failures.Limiter;
+    }
 
     public static bool IsProtected(PathString path) =>
         path == "/" || path.StartsWithSegments("/v1", StringComparison.OrdinalIgnoreCase);
 
     public Task InvokeAsync(HttpContext context)
     {
-        if (_keyHash is null || !IsProtected(context.Request.Path) || Matches(context.Request.Headers.Authorization.ToString()))
-            return next(context);
+        if (!IsProtected(context.Request.Path))
+            return _next(context);
 
-        context.Response.Headers.WWWAuthenticate = "Bearer";
-        return Problems.Create(StatusCodes.Status401Unauthorized, "Unauthorized",
-            "This endpoint needs 'Authorization: Bearer <key>' with the key configured as ActorRefresh:Api:Key.")
-            .ExecuteAsync(context);
+        // Tokens and account states must not stay in a browser's or proxy's cache; OnStarting also covers error answers.
+        context.Response.OnStarting(static state =>
+        {
+            ((HttpResponse)state).Headers.CacheControl = "no-store";
+            return Task.CompletedTask;
+        }, context.Response);
+
+        if (_keyHash is null)
+        {
+            if (LocalRequestRules.RefusalWithoutKey(context.Request, context.Connection.RemoteIpAddress) is { } refusal)
+                return Problems.Create(StatusCodes.Status403Forbidden, "Forbidden", refusal).ExecuteAsync(context);
+        }
+        else
+        {
+            var peer = Peer(context.Connection.RemoteIpAddress);
+            // Zero permits asks whether any failure is left in this window without spending one.
+            using (var left = _failures.AttemptAcquire(peer, 0))
+            {
+                if (!left.IsAcquired)
+                    return TooManyFailures(context, left);
+            }
+            if (!Matches(context.Request.Headers.Authorization.ToString()))
+            {
+                _failures.AttemptAcquire(peer).Dispose();
+                context.Response.Headers.WWWAuthenticate = "Bearer";
+                return Problems.Create(StatusCodes.Status401Unauthorized, "Unauthorized",
+                    "This endpoint needs 'Authorization: Bearer <key>' with the key configured as ActorRefresh:Api:Key.")
+                    .ExecuteAsync(context);
+            }
+        }
+
+        if (LocalRequestRules.RefusalOfBody(context.Request) is { } bodyRefusal)
+            return Problems.Create(StatusCodes.Status415UnsupportedMediaType, "Unsupported media type", bodyRefusal).ExecuteAsync(context);
+        return _next(context);
     }
+
+    private static Task TooManyFailures(HttpContext context, RateLimitLease lease)
+    {
+        var retryAfter = lease.TryGetMetadata(MetadataName.RetryAfter, out var wait) ? wait : TimeSpan.FromMinutes(1);
+        context.Response.Headers.RetryAfter = Math.Max(1, (long)Math.Ceiling(retryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+        return Problems.Create(StatusCodes.Status429TooManyRequests, "Too many failed keys",
+            "This address presented too many failed API keys; no key is checked from it until the Retry-After time.").ExecuteAsync(context);
+    }
+
+    // IPv4 peers arrive as IPv4-mapped IPv6 on dual-stack sockets: one partition per address either way.
+    private static string Peer(IPAddress? address) =>
+        address is null ? "" : (address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address).ToString();
 
     private bool Matches(string header)
     {
@@ -40,4 +96,23 @@ internal sealed class ApiKeyMiddleware(RequestDelegate next, IOptions<ApiOptions
         var presented = SHA256.HashData(Encoding.UTF8.GetBytes(header[scheme.Length..].Trim()));
         return CryptographicOperations.FixedTimeEquals(presented, _keyHash);
     }
+}
+
+/// <summary>
+/// Failed keys per peer address: a fixed window of <see cref="ApiOptions.FailedKeyLimit"/> per
+/// <see cref="ApiOptions.FailedKeyWindow"/>. A singleton so the container disposes its timer with the host.
+/// </summary>
+internal sealed class FailedKeyLimiter : IDisposable
+{
+    public FailedKeyLimiter(IOptions<ApiOptions> options)
+    {
+        var limit = Math.Max(1, options.Value.FailedKeyLimit);
+        var window = options.Value.FailedKeyWindow > TimeSpan.Zero ? options.Value.FailedKeyWindow : TimeSpan.FromMinutes(1);
+        Limiter = PartitionedRateLimiter.Create<string, string>(peer => RateLimitPartition.GetFixedWindowLimiter(peer,
+            _ => new FixedWindowRateLimiterOptions { PermitLimit = limit, Window = window, QueueLimit = 0, AutoReplenishment = true }));
+    }
+
+    public PartitionedRateLimiter<string> Limiter { get; }
+
+    public void Dispose() => Limiter.Dispose();
 }

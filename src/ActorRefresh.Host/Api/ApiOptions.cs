@@ -5,9 +5,23 @@ internal sealed class ApiOptions
 {
     public const string Section = "ActorRefresh:Api";
     public const string KeySetting = "ActorRefresh:Api:Key";
+    public const string KeyFileSetting = "ActorRefresh:Api:KeyFile";
+    public const string AllowInsecureHttpSetting = "ActorRefresh:Api:AllowInsecureHttp";
 
     /// <summary>The bearer key every <c>/v1</c> call and the status page need; empty means keyless (loopback only).</summary>
     public string? Key { get; set; }
+
+    /// <summary>A file holding the key (owner-only, not a link): keeps it out of the command line and the environment.</summary>
+    public string? KeyFile { get; set; }
+
+    /// <summary>Allows plain HTTP on a non-loopback address (the key and tokens then cross the network in clear).</summary>
+    public bool AllowInsecureHttp { get; set; }
+
+    /// <summary>Failed keys one peer address may present per <see cref="FailedKeyWindow"/> before it is answered 429.</summary>
+    public int FailedKeyLimit { get; set; } = 10;
+
+    /// <summary>The window of <see cref="FailedKeyLimit"/>.</summary>
+    public TimeSpan FailedKeyWindow { get; set; } = TimeSpan.FromMinutes(1);
 
     /// <summary>How long <c>/readyz</c> waits for the engine to list accounts.</summary>
     public TimeSpan ReadinessTimeout { get; set; } = TimeSpan.FromSeconds(2);

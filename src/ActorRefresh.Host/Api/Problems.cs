@@ -39,6 +39,8 @@ internal static class Problems
             new Dictionary<string, object?> { ["pool"] = noPool.Pool }),
         NoUsableAccountException none => NoUsableAccount(none, now),
         BadRequestBodyException bad => BadRequest(bad.Message),
+        SyncFileTakenException taken => Create(StatusCodes.Status409Conflict, "Credentials file taken", taken.Message,
+            new Dictionary<string, object?> { ["accountId"] = taken.Owner }),
         BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge } => Create(
             StatusCodes.Status413PayloadTooLarge, "Payload too large",
             $"The request body is larger than {ApiOptions.MaxRequestBodyBytes} bytes."),

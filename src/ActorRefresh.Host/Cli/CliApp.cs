@@ -19,6 +19,7 @@ internal sealed class CliApp(TextWriter output, TextWriter error, IAnsiConsole c
 {
     public const string ServerEnvironmentVariable = "ACTORREFRESH_SERVER";
     public const string ApiKeyEnvironmentVariable = "ACTORREFRESH_API_KEY";
+    public const string ApiKeyFileEnvironmentVariable = "ACTORREFRESH_API_KEY_FILE";
 
     private readonly Func<string, string?> _environment = environment ?? Environment.GetEnvironmentVariable;
 
@@ -289,7 +290,14 @@ internal sealed class CliApp(TextWriter output, TextWriter error, IAnsiConsole c
         {
             Description = $"URL of a running 'actor-refresh serve' (default: ${ServerEnvironmentVariable} or {ServeSettings.DefaultUrl}).",
         });
-        command.Options.Add(new Option<string?>("--api-key") { Description = $"API key (default: ${ApiKeyEnvironmentVariable})." });
+        command.Options.Add(new Option<string?>("--api-key")
+        {
+            Description = $"API key (default: ${ApiKeyEnvironmentVariable}). Visible to other users in 'ps': prefer --api-key-file.",
+        });
+        command.Options.Add(new Option<string?>("--api-key-file")
+        {
+            Description = $"File holding the API key, readable by its owner only (default: ${ApiKeyFileEnvironmentVariable}).",
+        });
         command.Options.Add(new Option<bool>("--json") { Description = "Print the server's JSON answer unchanged." });
         return command;
     }
@@ -300,8 +308,7 @@ internal sealed class CliApp(TextWriter output, TextWriter error, IAnsiConsole c
         {
             try
             {
-                using var client = new ApiClient(ResolveServer(parse.GetValue<string?>("--server")),
-                    parse.GetValue<string?>("--api-key") ?? _environment(ApiKeyEnvironmentVariable));
+                using var client = new ApiClient(ResolveServer(parse.GetValue<string?>("--server")), ResolveKey(parse));
                 await run(client, parse, parse.GetValue<bool>("--json"), ct).ConfigureAwait(false);
                 return 0;
             }
@@ -314,6 +321,33 @@ internal sealed class CliApp(TextWriter output, TextWriter error, IAnsiConsole c
                 return Fail("the server's answer is not the JSON this command expects (is --server an actor-refresh server?)");
             }
         });
+    }
+
+    /// <summary>The key: <c>--api-key</c>, <c>--api-key-file</c>, then the same two from the environment.</summary>
+    private string? ResolveKey(ParseResult parse)
+    {
+        if (parse.GetValue<string?>("--api-key") is { Length: > 0 } key) return key;
+        if (parse.GetValue<string?>("--api-key-file") is { Length: > 0 } file) return ReadKeyFile(file);
+        if (_environment(ApiKeyEnvironmentVariable) is { Length: > 0 } fromEnvironment) return fromEnvironment;
+        return _environment(ApiKeyFileEnvironmentVariable) is { Length: > 0 } envFile ? ReadKeyFile(envFile) : null;
+    }
+
+    private static string ReadKeyFile(string file)
+    {
+        var path = Path.GetFullPath(file);
+        var entry = FileTrust.Inspect(path);
+        if (!entry.Exists || entry.IsDirectory)
+            throw new CliException($"cannot read the API key file {path}: it does not exist or is a directory");
+        if (FileTrust.Distrust(entry, FileTrust.GroupOrOthersAny) is { } reason)
+            throw new CliException($"refusing the API key file {path}: it {reason} (chmod 600)");
+        try
+        {
+            return File.ReadAllText(path).Trim();
+        }
+        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
+        {
+            throw new CliException($"cannot read the API key file {path} ({exception.GetType().Name})");
+        }
     }
 
     private Uri ResolveServer(string? option)

@@ -12,7 +12,7 @@ namespace ActorRefresh.Host.Tests.Reliability;
 /// </summary>
 public sealed class CrashPointTests : IAsyncLifetime
 {
-    private const string Key = "crash-key-0123456789abcdef";
+    private const string Key = "crash-key-0123456789abcdef-ghijklmnopqrstuvwxyz-ABCDEFGHIJKL";
     private const string Account = "crash-acct";
     private readonly string _directory = Path.Combine(Path.GetTempPath(), "actorrefresh-crash-" + Guid.NewGuid().ToString("N"));
     private readonly List<string> _logs = [];

@@ -17,7 +17,7 @@ internal sealed class HostProcess : IAsyncDisposable
         _process = process;
         BaseAddress = baseAddress;
         Client = new HttpClient { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(30) };
-        Client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", apiKey);
+        if (apiKey.Length > 0) Client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", apiKey);
     }
 
     public Uri BaseAddress { get; }
@@ -33,7 +33,7 @@ internal sealed class HostProcess : IAsyncDisposable
     /// <summary>The built host next to the test assembly (the test project references the host project).</summary>
     public static string HostDll => Path.Combine(AppContext.BaseDirectory, "actor-refresh.dll");
 
-    /// <summary>Starts <c>serve</c> and waits until <c>/healthz</c> answers.</summary>
+    /// <summary>Starts <c>serve</c> and waits until <c>/healthz</c> answers; an empty <paramref name="apiKey"/> serves keyless.</summary>
     public static async Task<HostProcess> StartAsync(string apiKey, IReadOnlyDictionary<string, string?> environment, TimeSpan? startTimeout = null)
     {
         var port = ServeProcess.FreePort();

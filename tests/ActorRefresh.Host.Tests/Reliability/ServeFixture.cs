@@ -7,10 +7,13 @@ namespace ActorRefresh.Host.Tests.Reliability;
 /// <summary><c>serve</c> in-process with the real engine (SQLite) against the fake token server, its log captured.</summary>
 public sealed class ServeFixture : IAsyncLifetime
 {
-    public const string Key = "sec-key-0123456789abcdefXYZ";
+    public const string Key = "sec-key-0123456789abcdefXYZ-ghijklmnopqrstuvwxyz-ABCDEFGHIJKL";
     private readonly StringWriter _log = new();
 
     public string Directory { get; } = Path.Combine(Path.GetTempPath(), "actorrefresh-sec-" + Guid.NewGuid().ToString("N"));
+
+    /// <summary>The folder listed in ActorRefresh:Sync:AllowedFolders (inside the data folder, so it is private).</summary>
+    public string SyncFolder => Path.Combine(Directory, "sync");
     public FakeTokenServer Server { get; private set; } = null!;
     public WebApplication App { get; private set; } = null!;
     public HttpClient Client { get; private set; } = null!;
@@ -29,11 +32,15 @@ public sealed class ServeFixture : IAsyncLifetime
             ["ActorRefresh:Storage:DataDirectory"] = Directory,
             ["ActorRefresh:Providers:claude:TokenEndpoint"] = Server.TokenEndpoint.ToString(),
             ["ActorRefresh:Engine:SnapshotEvery"] = "2",
+            // The key tests send many wrong keys from one address on purpose.
+            ["ActorRefresh:Api:FailedKeyLimit"] = "100000",
+            ["ActorRefresh:Sync:AllowedFolders:0"] = SyncFolder,
         };
         foreach (var (k, v) in Settings) settings[k] = v;
         App = ActorRefreshWebHost.Build(new ServeSettings(["http://127.0.0.1:0"], ConfigOverrides: settings,
             LogOutput: TextWriter.Synchronized(_log)), EngineRegistration.Add);
         await App.StartAsync();
+        System.IO.Directory.CreateDirectory(SyncFolder);
         BaseAddress = new Uri(App.Urls.First().TrimEnd('/') + "/");
         Client = NewClient(Key);
     }

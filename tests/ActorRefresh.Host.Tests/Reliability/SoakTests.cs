@@ -15,7 +15,7 @@ namespace ActorRefresh.Host.Tests.Reliability;
 public sealed partial class SoakTests(ITestOutputHelper output)
 {
     public const string MinutesVariable = "ACTORREFRESH_SOAK_MINUTES";
-    private const string Key = "soak-key-0123456789abcdef";
+    private const string Key = "soak-key-0123456789abcdef-ghijklmnopqrstuvwxyz-ABCDEFGHIJKL";
 
     [SoakFact]
     public async Task Memory_stays_flat_under_churn_of_accounts_faults_and_callers()

@@ -240,15 +240,11 @@ internal sealed partial class AccountActor
         PersistAll(events, persisted =>
         {
             _data = _data.Apply(persisted);
+            if (ReferenceEquals(persisted, events[0])) Testing.CrashPoints.At(Testing.CrashPoints.AfterOutcome);
             if (persisted is TokensRefreshed)
             {
-                Testing.CrashPoints.At(Testing.CrashPoints.AfterOutcome);
                 _currentTokenRejected = false;
                 WriteCredentialsFile();
-            }
-            else if (persisted is RefreshFailed or AccountBlocked)
-            {
-                Testing.CrashPoints.At(Testing.CrashPoints.AfterOutcome);
             }
             LogOutcome(persisted);
             if (!ReferenceEquals(persisted, last)) return;

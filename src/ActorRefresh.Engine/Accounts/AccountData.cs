@@ -41,7 +41,7 @@ internal readonly record struct RefreshTiming(TimeSpan Lead, TimeSpan Jitter, Ti
         var lead = l / LifetimeShare;
         if (lead >= options.RefreshLead) return new(options.RefreshLead, options.RefreshJitter, options.MinimumValidity);
         var scale = lead / options.RefreshLead;
-        // Whatever the configured ratio, the proactive refresh never fires in the first half of the token's life.
+        // Whatever the configured ratio, the proactive refresh fires no earlier than halfway to the refresh point.
         var jitter = Min(options.RefreshJitter * scale, (l - lead) / 2);
         return new(lead, jitter, options.MinimumValidity * scale);
     }

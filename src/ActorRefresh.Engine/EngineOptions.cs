@@ -6,13 +6,20 @@ public sealed class EngineOptions
     /// <summary>Configuration section the options bind from.</summary>
     public const string Section = "ActorRefresh:Engine";
 
-    /// <summary>How long before expiry an access token stops being handed out and is refreshed.</summary>
+    /// <summary>
+    /// How long before expiry an access token stops being handed out and is refreshed; never more than a quarter of the
+    /// lifetime the provider granted (the jitter and minimum validity are scaled alike), so short-lived tokens are
+    /// served for most of their life and refreshed once.
+    /// </summary>
     public TimeSpan RefreshLead { get; set; } = TimeSpan.FromMinutes(5);
 
-    /// <summary>The proactive refresh fires up to this much earlier than the refresh point, spreading refreshes of tokens that expire together.</summary>
+    /// <summary>
+    /// The proactive refresh fires up to this much earlier than the refresh point, spreading refreshes of tokens that
+    /// expire together (scaled with the lead for tokens living less than four times <see cref="RefreshLead"/>).
+    /// </summary>
     public TimeSpan RefreshJitter { get; set; } = TimeSpan.FromMinutes(2);
 
-    /// <summary>While backing off, a token is still served if it stays valid at least this long.</summary>
+    /// <summary>While backing off, a token is still served if it stays valid at least this long (scaled with the lead).</summary>
     public TimeSpan MinimumValidity { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Extra time over the provider's request timeout before the account gives up on an upstream call.</summary>
@@ -21,7 +28,7 @@ public sealed class EngineOptions
     /// <summary>How often an account synced with a Claude credentials file checks it for a pair another program wrote.</summary>
     public TimeSpan CredentialsFilePollInterval { get; set; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>A snapshot is saved every this many events.</summary>
+    /// <summary>An account saves a snapshot once this many events (of any kind) have been journaled since its last one.</summary>
     public int SnapshotEvery { get; set; } = 50;
 
     /// <summary>Refreshes in flight per provider on this node.</summary>

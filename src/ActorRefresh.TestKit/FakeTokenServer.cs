@@ -76,7 +76,7 @@ public sealed partial class FakeTokenServer : IAsyncDisposable
     {
         options ??= new FakeTokenServerOptions();
         ArgumentNullException.ThrowIfNull(options.Time);
-        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(options.AccessTokenLifetime, TimeSpan.Zero);
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.AccessTokenLifetime, TimeSpan.Zero);
         ArgumentOutOfRangeException.ThrowIfLessThan(options.Latency, TimeSpan.Zero);
 
         var server = new FakeTokenServer(options);

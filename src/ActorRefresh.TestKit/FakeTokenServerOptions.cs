@@ -10,7 +10,10 @@ public sealed class FakeTokenServerOptions
     /// </summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;
 
-    /// <summary>Lifetime of every issued access token (<c>expires_in</c>). Defaults to 8 hours, like Claude.</summary>
+    /// <summary>
+    /// Lifetime of every issued access token (<c>expires_in</c>). Defaults to 8 hours, like Claude. Zero is allowed: every
+    /// token then arrives already expired, as from a provider answering <c>expires_in: 0</c>.
+    /// </summary>
     public TimeSpan AccessTokenLifetime { get; init; } = TimeSpan.FromHours(8);
 
     /// <summary>When set, a token request with another (or no) <c>client_id</c> is answered 400 <c>invalid_client</c>.</summary>

@@ -21,8 +21,12 @@ public sealed class BackoffOptions
     /// <summary>Shortest <c>Retry-After</c> honoured (earlier and past values are raised to it). Default 1 second.</summary>
     public TimeSpan RetryAfterMin { get; set; } = TimeSpan.FromSeconds(1);
 
-    /// <summary>Longest <c>Retry-After</c> honoured (later values are lowered to it). Default 1 hour.</summary>
-    public TimeSpan RetryAfterMax { get; set; } = TimeSpan.FromHours(1);
+    /// <summary>
+    /// Longest <c>Retry-After</c> honoured (later values are lowered to it). Default and maximum: a day
+    /// (<see cref="RetryAfterLimits.HardCap"/>). A provider's wait below it is obeyed as given; a lower setting makes the
+    /// engine call before the provider allows.
+    /// </summary>
+    public TimeSpan RetryAfterMax { get; set; } = RetryAfterLimits.HardCap;
 
     /// <summary>Wait after a "configuration error" answer (an unexpected 4xx). Default 1 hour.</summary>
     public TimeSpan RejectedDelay { get; set; } = TimeSpan.FromHours(1);
@@ -48,6 +52,8 @@ public sealed class BackoffOptions
             errors.Add($"{p}:RetryAfterMax must be greater than zero.");
         else if (RetryAfterMax < RetryAfterMin)
             errors.Add($"{p}:RetryAfterMax must not be less than {p}:RetryAfterMin.");
+        else if (RetryAfterMax > RetryAfterLimits.HardCap)
+            errors.Add($"{p}:RetryAfterMax must not exceed {RetryAfterLimits.HardCap:c} (the hard cap of a day).");
         if (RejectedDelay <= TimeSpan.Zero)
             errors.Add($"{p}:RejectedDelay must be greater than zero.");
         return errors;

@@ -8,7 +8,8 @@ namespace ActorRefresh.Core.Http;
 /// <summary>
 /// One request to a provider endpoint (token or usage), shared by both clients: the profile's timeout on the
 /// injected clock, a body read up to a size limit into a cleared pooled buffer, and every way the exchange can fail
-/// turned into a transient reason with the secret scrubbed out. Only the caller's cancellation escapes as an exception.
+/// turned into a transient reason with the secret scrubbed out. Only the caller's cancellation escapes as an exception;
+/// a failure whose cause is unknown counts as "the answer may be lost" (the safe assumption for a refresh token).
 /// </summary>
 internal static class ProviderExchange
 {
@@ -64,6 +65,13 @@ internal static class ProviderExchange
         catch (IOException ex)
         {
             return (transient(Scrubbed($"connection failure while reading the answer: {ex.Message}", secret), true), status);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // Anything else (a corrupt compressed body, a handler's own failure) happened after the request may have
+            // reached the provider: count the answer as possibly lost, so a rotated refresh token is never forgotten.
+            var at = status is { } code ? $"reading the answer (HTTP {code})" : "sending the request";
+            return (transient(Scrubbed($"unexpected failure while {at}: {ex.GetType().Name}: {ex.Message}", secret), true), status);
         }
     }
 

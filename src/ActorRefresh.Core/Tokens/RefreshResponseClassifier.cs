@@ -122,8 +122,9 @@ internal static class RefreshResponseClassifier
             JsonValueKind.String => double.TryParse(v.GetString(), NumberStyles.Float, CultureInfo.InvariantCulture, out seconds),
             _ => false,
         };
-        // Ten years is far beyond any real access token; larger values are garbage.
-        return ok && seconds > 0 && seconds <= 10 * 365.25 * 24 * 3600;
+        // Ten years is far beyond any real access token; larger values are garbage. Zero is a token that expired on
+        // arrival: still a success, because the refresh token that came with it must be kept.
+        return ok && seconds >= 0 && seconds <= 10 * 365.25 * 24 * 3600;
     }
 
     /// <summary>The OAuth/Anthropic error code: flat <c>{"error":"x"}</c>, nested <c>{"error":{"type":"x"}}</c>

@@ -71,10 +71,14 @@ internal sealed partial class AccountActor
             return;
         }
         if (caller is not null) _waiters.Add(caller);
+        // Whether the refresh token was in doubt before this attempt: a failure before the upstream call (full queue) keeps
+        // that doubt. Set again when the intent is journaled (an adopted pair may have settled it meanwhile).
+        _interruptedBefore = _data.InFlightRefresh is not null;
         if (!_services.Providers.TryGet(_data.Provider!, out _))
         {
             // The provider vanished from configuration: a configuration error, retried after the long delay.
-            PersistAndEnter(new RefreshFailed(ErrorClasses.Rejected, $"provider '{_data.Provider}' is not configured", _services.Backoff.RejectedAttemptAt(Now), false, Now), AnswerWaiters);
+            PersistAndEnter(new RefreshFailed(ErrorClasses.Rejected, $"provider '{_data.Provider}' is not configured", _services.Backoff.RejectedAttemptAt(Now), false, Now,
+                TokenMaybeSpent: _interruptedBefore), AnswerWaiters);
             return;
         }
         _log.Debug("Account {0}: refreshing ({1}).", _accountId, why);
@@ -88,7 +92,7 @@ internal sealed partial class AccountActor
         if (_services.Cluster is null)
         {
             // One node: the read side is this process's; the account keeps it current synchronously.
-            if (_currentTokenRejected || !_data.HasFreshToken(Now, _options.RefreshLead))
+            if (_currentTokenRejected || !_data.HasFreshToken(Now, _options))
                 _fanout.Withdraw(_accountId, LastSequenceNr, doubt: true);
             AcquirePermit(generation);
             return;
@@ -153,7 +157,7 @@ internal sealed partial class AccountActor
             _currentTokenRejected = false;
             _log.Info("Account {0}: adopted a newer token pair from its credentials file instead of refreshing.", _accountId);
             MaybeSnapshot();
-            if (_data.HasFreshToken(Now, _options.RefreshLead))
+            if (_data.HasFreshToken(Now, _options))
                 EndRefreshWithoutCall();
             else
                 BeginUpstreamCall(read.Generation);
@@ -201,7 +205,9 @@ internal sealed partial class AccountActor
         var spent = refreshToken.Fingerprint;
         _services.TokenClient.RefreshAsync(profile, refreshToken, _callCts.Token).PipeTo(Self,
             success: outcome => new RefreshCompleted(generation, spent, outcome),
-            failure: ex => new RefreshCompleted(generation, spent, new RefreshOutcome.Transient("token endpoint call failed: " + ex.GetType().Name)));
+            // The call failed in a way the client did not classify: the request may have reached the provider, which may
+            // have rotated, so the refresh token counts as possibly spent.
+            failure: ex => new RefreshCompleted(generation, spent, new RefreshOutcome.Transient("token endpoint call failed: " + ex.GetType().Name, AnswerMayBeLost: true)));
     }
 
     private void OnRefreshCompleted(RefreshCompleted completed)
@@ -227,18 +233,20 @@ internal sealed partial class AccountActor
 
         var now = Now;
         _services.Metrics.RefreshCompleted(outcome.Kind, now - _callStartedAt);
-        var e = _data.DecideOutcome(outcome, now, _services.Backoff, _interruptedBefore);
+        var events = OutcomeEvents(_data.DecideOutcome(outcome, now, _services.Backoff, _interruptedBefore));
         _interruptedBefore = false;
-        Persist(e, persisted =>
+        var last = events[^1];
+        PersistAll(events, persisted =>
         {
             _data = _data.Apply(persisted);
-            Testing.CrashPoints.At(Testing.CrashPoints.AfterOutcome);
+            if (ReferenceEquals(persisted, events[0])) Testing.CrashPoints.At(Testing.CrashPoints.AfterOutcome);
             if (persisted is TokensRefreshed)
             {
                 _currentTokenRejected = false;
                 WriteCredentialsFile();
             }
             LogOutcome(persisted);
+            if (!ReferenceEquals(persisted, last)) return;
             MaybeSnapshot();
             EnterJournaledState();
             AnswerWaiters();
@@ -247,6 +255,10 @@ internal sealed partial class AccountActor
             if (_stopWhenIdle) Context.Stop(Self);
         });
     }
+
+    /// <summary>The outcome event, followed by a backoff when a refresh brought a token already past its refresh point.</summary>
+    private IAccountEvent[] OutcomeEvents(IAccountEvent outcome) =>
+        outcome is TokensRefreshed t && _data.DecideArrival(t, _services.Backoff) is { } backoff ? [t, backoff] : [outcome];
 
     /// <summary>
     /// An answer that arrived after the account gave up waiting. If it carries a rotation of the refresh token
@@ -258,7 +270,17 @@ internal sealed partial class AccountActor
             && _data.RefreshToken is { } current && current.Fingerprint == late.SpentFingerprint)
         {
             _log.Warning("Account {0}: adopting a refresh answer that arrived after its timeout.", _accountId);
-            PersistAndEnter(new TokensRefreshed(refreshed.AccessToken, refreshed.ExpiresAt, refreshed.RefreshToken, Now), AnswerWaiters);
+            var events = OutcomeEvents(new TokensRefreshed(refreshed.AccessToken, refreshed.ExpiresAt, refreshed.RefreshToken, Now));
+            var last = events[^1];
+            PersistAll(events, persisted =>
+            {
+                _data = _data.Apply(persisted);
+                LogOutcome(persisted);
+                if (!ReferenceEquals(persisted, last)) return;
+                MaybeSnapshot();
+                EnterJournaledState();
+                AnswerWaiters();
+            });
         }
     }
 
@@ -278,6 +300,9 @@ internal sealed partial class AccountActor
         _waiters.Clear();
     }
 
+    /// <summary>A rate-limit wait longer than this is worth its own log line (the old clamp was an hour).</summary>
+    private static readonly TimeSpan LongRateLimit = TimeSpan.FromHours(1);
+
     private void LogOutcome(IAccountEvent e)
     {
         switch (e)
@@ -287,6 +312,15 @@ internal sealed partial class AccountActor
                 break;
             case RefreshFailed f when f.ErrorClass == ErrorClasses.Rejected:
                 _log.Error("Account {0}: {1}; next attempt at {2:O}.", _accountId, f.Message, f.RetryAt);
+                break;
+            case RefreshFailed f when f.ErrorClass == ErrorClasses.ExpiredOnArrival:
+                _log.Warning("Account {0}: the new access token is already past its refresh point (it expires at {1:O}); the new pair is kept and the next refresh waits until {2:O}.",
+                    _accountId, _data.ExpiresAt, f.RetryAt);
+                break;
+            case RefreshFailed f when f.RateLimit && f.RetryAt - f.At > LongRateLimit:
+                // Said once, when the wait begins: no refresh of this account until then, whoever asks.
+                _log.Warning("Account {0}: the token endpoint asked to wait {1} (until {2:O}); no refresh before then (the longest wait honoured is {3}).",
+                    _accountId, f.RetryAt - f.At, f.RetryAt, Core.Backoff.RetryAfterLimits.HardCap);
                 break;
             case RefreshFailed f:
                 // Logged once per failure, never per request that meets the backoff.

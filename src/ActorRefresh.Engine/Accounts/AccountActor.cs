@@ -42,6 +42,9 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
     private int _confirmationsPending;
     private bool _stopWhenIdle;
 
+    // Sequence number of the last snapshot saved or recovered from: the next one is due SnapshotEvery events later.
+    private long _snapshotSequenceNr;
+
     // Usage checks (in memory only; results that change a decision are journaled).
     private bool _usageInFlight;
     private int _usageGeneration;
@@ -59,7 +62,9 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
 
         Recover<SnapshotOffer>(offer =>
         {
-            if (offer.Snapshot is AccountData snapshot) _data = snapshot;
+            if (offer.Snapshot is not AccountData snapshot) return;
+            _data = snapshot;
+            _snapshotSequenceNr = offer.Metadata.SequenceNr;
         });
         Recover<IAccountEvent>(e => _data = _data.Apply(e));
         Recover<RecoveryCompleted>(_ => OnRecovered());
@@ -171,7 +176,7 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
         Command<GetToken>(_ =>
         {
             // A proactive refresh runs while the current token is still fresh: keep serving it.
-            if (!_currentTokenRejected && _data.HasFreshToken(Now, _options.RefreshLead))
+            if (!_currentTokenRejected && _data.HasFreshToken(Now, _options))
                 ReplyToken(Sender, new TokenGranted(_accountId, new AccessToken(_data.AccessToken!, _data.ExpiresAt!.Value)));
             else
                 _waiters.Add(Sender);
@@ -206,6 +211,8 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
             AcquirePermit(_generation);
         });
         Command<StopAccount>(_ => _stopWhenIdle = true);
+        Command<SaveSnapshotSuccess>(_ => { });
+        Command<SaveSnapshotFailure>(f => _log.Warning("Account {0}: snapshot failed: {1}", _accountId, f.Cause.GetType().Name));
         Command<LimiterAnswered>(OnLimiterAnswered);
         Command<PreRefreshFileRead>(OnPreRefreshFileRead);
         Command<RefreshCompleted>(OnRefreshCompleted);
@@ -345,19 +352,20 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
                 break;
             case AccountState.BackingOff:
                 _fanout.Withdraw(_accountId, LastSequenceNr, doubt: false);
-                if (_currentTokenRejected || !_data.HasStillValidToken(now, _options.MinimumValidity))
+                if (_currentTokenRejected || !_data.HasStillValidToken(now, _options))
                     _services.ReadSide.PublishRefusal(_accountId, new AccountRefusal(false, _data.RetryAt, _data.LastError ?? "backing off"));
                 Timers.StartSingleTimer(Timer.RetryKey, Timer.Retry.Instance, Delay(_data.RetryAt!.Value, now));
                 Become(BackingOff);
                 break;
             default:
-                var refreshPoint = _data.RefreshPoint(_options.RefreshLead);
+                var refreshPoint = _data.RefreshPoint(_options);
                 if (refreshPoint is { } point && !_currentTokenRejected && now < point)
                     _fanout.Publish(_accountId, new AccessToken(_data.AccessToken!, _data.ExpiresAt!.Value), point, LastSequenceNr);
                 else
                     _fanout.Withdraw(_accountId, LastSequenceNr, doubt: false);
-                // Idle accounts refresh on their own, a little before the refresh point, jittered to spread storms.
-                var due = refreshPoint is { } p ? p - _options.RefreshJitter * _services.Random() : now;
+                // Idle accounts refresh on their own, a little before the refresh point, jittered to spread storms (the
+                // jitter scaled like the lead, or a short-lived token would be refreshed as soon as it arrives).
+                var due = refreshPoint is { } p ? p - _data.Timing(_options).Jitter * _services.Random() : now;
                 _nextRefreshAt = due;
                 Timers.StartSingleTimer(Timer.ProactiveRefreshKey, Timer.ProactiveRefresh.Instance, Delay(due, now));
                 Become(Valid);
@@ -377,9 +385,16 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
 
     private static TimeSpan Delay(DateTimeOffset due, DateTimeOffset now) => due > now ? due - now : TimeSpan.Zero;
 
+    /// <summary>
+    /// Saves a snapshot once SnapshotEvery events have been journaled since the last one, whatever their kind. Called
+    /// after every journaled state change but the refresh intent (always followed by its outcome), so a snapshot is
+    /// never more than one event late.
+    /// </summary>
     private void MaybeSnapshot()
     {
-        if (LastSequenceNr % _options.SnapshotEvery == 0) SaveSnapshot(_data);
+        if (LastSequenceNr - _snapshotSequenceNr < _options.SnapshotEvery) return;
+        _snapshotSequenceNr = LastSequenceNr;
+        SaveSnapshot(_data);
     }
 
     private AccountStatus Status() => _data.ToStatus(_refreshing, _nextRefreshAt, LastSequenceNr);

@@ -19,6 +19,37 @@ internal enum TokenDecision
 }
 
 /// <summary>
+/// The refresh timing of one access token: how long before its expiry it stops being handed out (<see cref="Lead"/>),
+/// how much earlier the proactive refresh may fire (<see cref="Jitter"/>), and how long it must stay valid to be served
+/// while backing off (<see cref="MinimumValidity"/>).
+/// </summary>
+internal readonly record struct RefreshTiming(TimeSpan Lead, TimeSpan Jitter, TimeSpan MinimumValidity)
+{
+    /// <summary>The lead never exceeds this share of the lifetime the provider granted (a quarter).</summary>
+    public const int LifetimeShare = 4;
+
+    /// <summary>
+    /// The timing for a token granted for <paramref name="lifetime"/>: lead = min(RefreshLead, lifetime / 4), with jitter
+    /// and minimum validity scaled by the same factor, so a token of any lifetime is served for at least 65% of it and
+    /// refreshed once. An unknown lifetime (imported credentials) takes the settings as they are; a lifetime of zero or
+    /// less (the token arrived expired) has no lead at all.
+    /// </summary>
+    public static RefreshTiming For(TimeSpan? lifetime, EngineOptions options)
+    {
+        if (lifetime is not { } l) return new(options.RefreshLead, options.RefreshJitter, options.MinimumValidity);
+        if (l <= TimeSpan.Zero) return default;
+        var lead = l / LifetimeShare;
+        if (lead >= options.RefreshLead) return new(options.RefreshLead, options.RefreshJitter, options.MinimumValidity);
+        var scale = lead / options.RefreshLead;
+        // Whatever the configured ratio, the proactive refresh fires no earlier than halfway to the refresh point.
+        var jitter = Min(options.RefreshJitter * scale, (l - lead) / 2);
+        return new(lead, jitter, options.MinimumValidity * scale);
+    }
+
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
+}
+
+/// <summary>
 /// What to do with a usage answer or a passive report: <see cref="InMemory"/> is the state with the non-journaled
 /// parts updated; <see cref="Events"/> are journaled on top of it (only what changes a decision);
 /// <see cref="TokenRejected"/> asks the actor to treat its current token as rejected (the refresh path).
@@ -37,6 +68,13 @@ internal sealed record AccountData : IAccountPersisted
     public Secret? RefreshToken { get; init; }
     public Secret? AccessToken { get; init; }
     public DateTimeOffset? ExpiresAt { get; init; }
+
+    /// <summary>
+    /// When the engine received the current access token from a refresh, so its lifetime is known; null when unknown
+    /// (registered or imported credentials, and snapshots written before this was recorded).
+    /// </summary>
+    public DateTimeOffset? AccessTokenIssuedAt { get; init; }
+
     public string? CredentialsFile { get; init; }
 
     /// <summary>Set while blocked: the class of the block (policy_refused, grant_rejected, operator).</summary>
@@ -125,8 +163,15 @@ internal sealed record AccountData : IAccountPersisted
         : RetryAt is not null ? AccountState.BackingOff
         : AccountState.Valid;
 
+    /// <summary>How long the provider granted the current access token for; null when unknown.</summary>
+    [JsonIgnore]
+    public TimeSpan? Lifetime => AccessToken is not null && ExpiresAt is { } expires && AccessTokenIssuedAt is { } issued ? expires - issued : null;
+
+    /// <summary>The refresh timing of the current access token (adapted to its lifetime when known).</summary>
+    public RefreshTiming Timing(EngineOptions options) => RefreshTiming.For(Lifetime, options);
+
     /// <summary>When the access token stops being handed out (expiry minus the lead); null without a token.</summary>
-    public DateTimeOffset? RefreshPoint(TimeSpan lead) => ExpiresAt - lead;
+    public DateTimeOffset? RefreshPoint(EngineOptions options) => AccessToken is null ? null : ExpiresAt - Timing(options).Lead;
 
     public AccountData Apply(IAccountEvent e) => e switch
     {
@@ -147,15 +192,18 @@ internal sealed record AccountData : IAccountPersisted
                 : SpentRefreshTokens,
             AccessToken = t.AccessToken,
             ExpiresAt = t.ExpiresAt,
+            AccessTokenIssuedAt = t.At,
             RefreshToken = t.RefreshToken ?? RefreshToken,
             InFlightRefresh = null,
             RetryAt = null,
             RetryIsRateLimit = false,
-            Attempt = 0,
+            // A token that arrived expired is followed by its backoff (DecideArrival): the attempts keep counting.
+            Attempt = ArrivedExpired(t) ? Attempt : 0,
             Counters = Counters with { Refreshes = Counters.Refreshes + 1 },
         },
         RefreshFailed f => this with
         {
+            // The marker stays while the refresh token may be spent, by this attempt or an earlier one.
             InFlightRefresh = f.TokenMaybeSpent ? InFlightRefresh : null,
             RetryAt = f.RetryAt,
             RetryIsRateLimit = f.RateLimit,
@@ -173,7 +221,9 @@ internal sealed record AccountData : IAccountPersisted
         AccountBlocked b when !IsBlocked && LegacyScopeBlock(b) is { } scope => this with { UsageMissingScope = scope },
         AccountBlocked b => this with
         {
-            InFlightRefresh = null,
+            // A dead grant settles the marker (reported as such, or nothing was spent); a block that is the outcome of a
+            // refresh closes that refresh's intent; any other block (operator, usage check) leaves it as it was.
+            InFlightRefresh = b.ErrorClass is ErrorClasses.GrantRejected or ErrorClasses.InterruptedRefresh || b.EndsRefresh ? null : InFlightRefresh,
             BlockClass = b.ErrorClass,
             RetryAt = null,
             RetryIsRateLimit = false,
@@ -228,8 +278,10 @@ internal sealed record AccountData : IAccountPersisted
             RefreshToken = c.RefreshToken,
             AccessToken = c.AccessToken,
             ExpiresAt = c.AccessToken is null ? null : c.ExpiresAt,
+            AccessTokenIssuedAt = null,
             CredentialsFile = c.CredentialsFile ?? CredentialsFile,
-            InFlightRefresh = null,
+            // New credentials settle the marker, unless they bring back the very refresh token that may be spent.
+            InFlightRefresh = InFlightRefresh is not null && c.RefreshToken.Fingerprint == InFlightRefresh ? InFlightRefresh : null,
             BlockClass = blockClass,
             // An organisation-policy block is cleared by a successful usage check with the new access token.
             PolicyRecheckPending = blockClass == ErrorClasses.PolicyRefused && c.AccessToken is not null,
@@ -253,39 +305,42 @@ internal sealed record AccountData : IAccountPersisted
         SpentRefreshTokens is { } spent && spent.Split(' ').Contains(refreshToken.Fingerprint, StringComparer.Ordinal);
 
     /// <summary>True when the access token may be handed out without refreshing (before the refresh point).</summary>
-    public bool HasFreshToken(DateTimeOffset now, TimeSpan lead) =>
-        AccessToken is not null && now < ExpiresAt - lead;
+    public bool HasFreshToken(DateTimeOffset now, EngineOptions options) =>
+        AccessToken is not null && now < ExpiresAt - Timing(options).Lead;
 
-    /// <summary>True when the access token stays valid at least <paramref name="minimumValidity"/> (served while backing off).</summary>
-    public bool HasStillValidToken(DateTimeOffset now, TimeSpan minimumValidity) =>
-        AccessToken is not null && now < ExpiresAt - minimumValidity;
+    /// <summary>True when the access token stays valid at least the (scaled) minimum validity: served while backing off.</summary>
+    public bool HasStillValidToken(DateTimeOffset now, EngineOptions options) =>
+        AccessToken is not null && now < ExpiresAt - Timing(options).MinimumValidity;
 
     public TokenDecision DecideToken(DateTimeOffset now, EngineOptions options)
     {
         if (!IsRegistered) return TokenDecision.NotRegistered;
         if (IsBlocked) return TokenDecision.Blocked;
-        if (HasFreshToken(now, options.RefreshLead)) return TokenDecision.Serve;
+        if (HasFreshToken(now, options)) return TokenDecision.Serve;
         if (RetryAt > now)
-            return HasStillValidToken(now, options.MinimumValidity) ? TokenDecision.Serve : TokenDecision.BackOff;
+            return HasStillValidToken(now, options) ? TokenDecision.Serve : TokenDecision.BackOff;
         return TokenDecision.Refresh;
     }
 
     /// <summary>
     /// The event that records <paramref name="outcome"/> of a refresh. <paramref name="interruptedBefore"/> is true when
-    /// the refresh token had possibly been spent by an interrupted refresh (a crash after the intent), so a rejection
-    /// is reported as that loss rather than as a generic dead grant.
+    /// the refresh token had possibly been spent before this attempt (an interrupted refresh, an answer lost earlier): a
+    /// failure then keeps that knowledge, and a rejection is reported as that loss rather than as a generic dead grant.
     /// </summary>
     public IAccountEvent DecideOutcome(RefreshOutcome outcome, DateTimeOffset now, BackoffPolicy backoff, bool interruptedBefore) =>
         outcome switch
         {
             RefreshOutcome.Refreshed r => new TokensRefreshed(r.AccessToken, r.ExpiresAt, r.RefreshToken, now),
             RefreshOutcome.RateLimited r => new RefreshFailed(
-                ErrorClasses.RateLimited, "rate limited by the token endpoint", backoff.NextAttemptAt(Attempt + 1, now, r.RetryAt), RateLimit: true, now),
+                ErrorClasses.RateLimited, "rate limited by the token endpoint", backoff.NextAttemptAt(Attempt + 1, now, r.RetryAt), RateLimit: true, now,
+                TokenMaybeSpent: interruptedBefore),
             RefreshOutcome.Transient t => new RefreshFailed(
-                ErrorClasses.Transient, t.Reason, backoff.NextAttemptAt(Attempt + 1, now, t.RetryAt), RateLimit: false, now, TokenMaybeSpent: t.AnswerMayBeLost),
+                ErrorClasses.Transient, t.Reason, backoff.NextAttemptAt(Attempt + 1, now, t.RetryAt), RateLimit: false, now,
+                TokenMaybeSpent: t.AnswerMayBeLost || interruptedBefore),
             RefreshOutcome.Rejected r => new RefreshFailed(
-                ErrorClasses.Rejected, $"token endpoint refused the request (HTTP {r.Status}): {r.Message}", backoff.RejectedAttemptAt(now), RateLimit: false, now),
-            RefreshOutcome.PolicyRefused p => new AccountBlocked(ErrorClasses.PolicyRefused, "organisation policy: " + p.Message, now),
+                ErrorClasses.Rejected, $"token endpoint refused the request (HTTP {r.Status}): {r.Message}", backoff.RejectedAttemptAt(now), RateLimit: false, now,
+                TokenMaybeSpent: interruptedBefore),
+            RefreshOutcome.PolicyRefused p => new AccountBlocked(ErrorClasses.PolicyRefused, "organisation policy: " + p.Message, now, EndsRefresh: !interruptedBefore),
             RefreshOutcome.GrantRejected g when interruptedBefore => new AccountBlocked(
                 ErrorClasses.InterruptedRefresh,
                 $"refresh token consumed by an interrupted refresh ({g.Error}); new credentials are needed", now),
@@ -293,6 +348,21 @@ internal sealed record AccountData : IAccountPersisted
                 ErrorClasses.GrantRejected, g.Description is null ? g.Error : $"{g.Error}: {g.Description}", now),
             _ => throw new ArgumentOutOfRangeException(nameof(outcome), outcome.Kind, "Unknown refresh outcome."),
         };
+
+    /// <summary>
+    /// What follows a successful refresh whose access token arrived already past its refresh point (<c>expires_in: 0</c>,
+    /// an expiry in the past): a backoff, journaled after the new pair, instead of the next refresh at once. Null for a
+    /// usable token. Under the lifetime rule only a token that expired on arrival is past its refresh point: any positive
+    /// lifetime leaves three quarters of it before the lead.
+    /// </summary>
+    public RefreshFailed? DecideArrival(TokensRefreshed refreshed, BackoffPolicy backoff) =>
+        ArrivedExpired(refreshed)
+            ? new RefreshFailed(ErrorClasses.ExpiredOnArrival,
+                $"the token endpoint returned an access token already past its refresh point (expires {refreshed.ExpiresAt:O}: expires_in 0 or clock skew)",
+                backoff.NextAttemptAt(Attempt + 1, refreshed.At), RateLimit: false, refreshed.At)
+            : null;
+
+    private static bool ArrivedExpired(TokensRefreshed t) => t.ExpiresAt <= t.At;
 
     /// <summary>
     /// Compares the account's pair with what its credentials file holds. Only a pair the account does not hold and has
@@ -335,7 +405,7 @@ internal sealed record AccountData : IAccountPersisted
     /// <summary>True when a usage check may run now: a usage-capable provider is the caller's business; here: a fresh token,
     /// not blocked (unless a re-login recheck is pending), and quota checks not backing off.</summary>
     public bool CanCheckUsage(DateTimeOffset now, EngineOptions options) =>
-        WantsUsageChecks && HasFreshToken(now, options.RefreshLead) && !(QuotaCheckRetryAt > now);
+        WantsUsageChecks && HasFreshToken(now, options) && !(QuotaCheckRetryAt > now);
 
     /// <summary>True while usage checks are scheduled at all: registered, not blocked (unless a re-login recheck is pending),
     /// and the usage endpoint has not refused these credentials for a missing scope.</summary>

@@ -25,11 +25,15 @@ internal sealed record TokensRefreshed(Secret AccessToken, DateTimeOffset Expire
 
 /// <summary>A refresh failed in a way worth retrying at <see cref="RetryAt"/>.</summary>
 /// <see cref="TokenMaybeSpent"/>: the provider may have rotated the refresh token although its answer was lost (timeout,
-/// broken connection, unreadable success body), so the intent stays open and a later dead grant is reported as that loss.
+/// broken connection, unreadable success body), now or in an earlier attempt not settled since, so the intent stays
+/// open and a later dead grant is reported as that loss.
 internal sealed record RefreshFailed(string ErrorClass, string Message, DateTimeOffset RetryAt, bool RateLimit, DateTimeOffset At, bool TokenMaybeSpent = false) : IAccountEvent;
 
 /// <summary>The account is blocked: policy refusal, dead grant, or an operator's decision.</summary>
-internal sealed record AccountBlocked(string ErrorClass, string Reason, DateTimeOffset At) : IAccountEvent;
+/// <see cref="EndsRefresh"/>: the block is the provider's definite answer to a refresh whose token was not in doubt before,
+/// so that refresh's intent is closed. Other blocks (an operator's, a usage check's; events written before the field
+/// existed) leave a "may be spent" marker as it was; a dead grant always settles it.
+internal sealed record AccountBlocked(string ErrorClass, string Reason, DateTimeOffset At, bool EndsRefresh = false) : IAccountEvent;
 
 /// <summary>New credentials replaced the old ones (re-login, import, or adoption from a credentials file).</summary>
 internal sealed record CredentialsReplaced(
@@ -68,4 +72,5 @@ internal static class ErrorClasses
     public const string Operator = "operator";
     public const string InterruptedRefresh = "interrupted_refresh";
     public const string Timeout = "timeout";
+    public const string ExpiredOnArrival = "expired_on_arrival";
 }

@@ -39,7 +39,10 @@ public sealed record AccountCounters(long Refreshes, long Failures, long RateLim
 /// <param name="RetryAt">When the next attempt is allowed, when backing off.</param>
 /// <param name="LastErrorClass">Kind of the last failure (an outcome kind such as <c>rate_limited</c>), if any.</param>
 /// <param name="LastError">Human-readable last failure or block reason, if any.</param>
-/// <param name="RefreshTokenMaybeSpent">True when a refresh was interrupted (crash) after its intent was journaled.</param>
+/// <param name="RefreshTokenMaybeSpent">
+/// True when a refresh was interrupted (crash) after its intent was journaled, or its answer may have been lost, and
+/// nothing has settled it since (a successful refresh, new credentials, or the dead grant reported as interrupted_refresh).
+/// </param>
 /// <param name="Counters">Per-account counters.</param>
 /// <param name="Version">Journal sequence number the status reflects.</param>
 /// <param name="Usage">What is known of the account's quota, if anything.</param>

@@ -18,7 +18,7 @@ public sealed class BackoffPolicyTests
         Assert.Equal(TimeSpan.FromMinutes(5), Defaults.Cap);
         Assert.Equal(TimeSpan.FromMilliseconds(500), Defaults.MinDelay);
         Assert.Equal(TimeSpan.FromSeconds(1), Defaults.RetryAfterMin);
-        Assert.Equal(TimeSpan.FromHours(1), Defaults.RetryAfterMax);
+        Assert.Equal(TimeSpan.FromDays(1), Defaults.RetryAfterMax);
         Assert.Equal(TimeSpan.FromHours(1), Defaults.RejectedDelay);
         Assert.Empty(Defaults.Validate());
     }
@@ -45,8 +45,27 @@ public sealed class BackoffPolicyTests
         var policy = new BackoffPolicy(Defaults, () => 0.99);
         Assert.Equal(Now.AddSeconds(42), policy.NextAttemptAt(1, Now, Now.AddSeconds(42)));
         Assert.Equal(Now.AddSeconds(1), policy.NextAttemptAt(5, Now, Now.AddDays(-1)));
-        Assert.Equal(Now.AddHours(1), policy.NextAttemptAt(5, Now, DateTimeOffset.MaxValue));
-        Assert.Equal(new RetryAfterLimits { Min = TimeSpan.FromSeconds(1), Max = TimeSpan.FromHours(1) }, policy.Limits);
+        Assert.Equal(Now.AddDays(1), policy.NextAttemptAt(5, Now, DateTimeOffset.MaxValue));
+        Assert.Equal(new RetryAfterLimits { Min = TimeSpan.FromSeconds(1), Max = TimeSpan.FromDays(1) }, policy.Limits);
+    }
+
+    [Fact]
+    public void A_retry_after_longer_than_an_hour_is_honoured_up_to_a_day()
+    {
+        // Found by review: the provider's wait was lowered to RetryAfterMax (1 h), so the engine called before it allowed.
+        var policy = new BackoffPolicy(Defaults, () => 0.99);
+        Assert.Equal(Now.AddHours(3), policy.NextAttemptAt(1, Now, Now.AddHours(3)));
+        Assert.Equal(Now.AddHours(23), policy.NextAttemptAt(1, Now, Now.AddHours(23)));
+        Assert.Equal(Now.AddDays(1), policy.NextAttemptAt(1, Now, Now.AddDays(3)));
+    }
+
+    [Fact]
+    public void Retry_after_max_above_the_hard_cap_is_refused_naming_the_key()
+    {
+        var errors = new BackoffOptions { RetryAfterMax = TimeSpan.FromDays(2) }.Validate();
+        Assert.Contains("ActorRefresh:Backoff:RetryAfterMax must not exceed 1.00:00:00 (the hard cap of a day).", errors);
+        // Limits built by hand cannot exceed it either.
+        Assert.Equal(Now.AddDays(1), new RetryAfterLimits { Max = TimeSpan.FromDays(30) }.Clamp(Now.AddDays(10), Now));
     }
 
     [Fact]

@@ -117,9 +117,11 @@ public sealed class RetryAfterTests
     [InlineData("-10", null, 1_000)] // negative → Min
     [InlineData("Sun, 06 Nov 1994 08:49:37 GMT", null, 1_000)] // past → Min
     [InlineData(null, "10", 1_000)] // below Min → Min
-    [InlineData("86400", null, 3_600_000)] // beyond Max → Max
-    [InlineData("Fri, 31 Dec 9999 23:59:59 GMT", null, 3_600_000)]
-    [InlineData("99999999999999999999999", null, 3_600_000)]
+    [InlineData("10800", null, 10_800_000)] // three hours: honoured as given
+    [InlineData("86400", null, 86_400_000)] // a day: the hard cap
+    [InlineData("86401", null, 86_400_000)] // beyond Max → Max
+    [InlineData("Fri, 31 Dec 9999 23:59:59 GMT", null, 86_400_000)]
+    [InlineData("99999999999999999999999", null, 86_400_000)]
     public void FromResponse_applies_precedence_and_clamping(string? retryAfter, string? retryAfterMs, double expectedMs)
     {
         using var response = new HttpResponseMessage(System.Net.HttpStatusCode.TooManyRequests);
@@ -177,7 +179,7 @@ public sealed class RetryAfterTests
     public bool Any_numeric_delay_is_within_the_limits(long seconds)
     {
         var at = RetryAfter.FromValues(null, seconds.ToString(CultureInfo.InvariantCulture), Now, RetryAfterLimits.Default);
-        return at >= Now.AddSeconds(1) && at <= Now.AddHours(1);
+        return at >= Now.AddSeconds(1) && at <= Now.AddDays(1);
     }
 
     [Property(MaxTest = 1000)]

@@ -51,6 +51,17 @@ public sealed class RefreshResponseClassifierTests
     }
 
     [Fact]
+    public void A_token_that_expires_on_arrival_is_still_a_success_that_keeps_the_rotated_pair()
+    {
+        // Found by review: expires_in 0 was "unreadable", so the refresh token the provider had just rotated to was dropped.
+        // The engine keeps the pair and backs off instead (the access token is useless, the refresh token is not).
+        var outcome = Assert.IsType<RefreshOutcome.Refreshed>(Classify(200,
+            $$"""{"access_token":"{{TestTokens.Access}}","refresh_token":"{{TestTokens.NewRefresh}}","expires_in":0}"""));
+        Assert.Equal(Now, outcome.ExpiresAt);
+        Assert.Equal(TestTokens.NewRefresh, outcome.RefreshToken!.Reveal());
+    }
+
+    [Fact]
     public void Absurd_expiry_is_unreadable()
     {
         Assert.IsType<RefreshOutcome.Transient>(Classify(200, $$"""{"access_token":"{{TestTokens.Access}}","expires_in":1e300}"""));

@@ -220,13 +220,43 @@ public sealed class TokenEndpointClientTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_retry_after_of_hours_is_honoured_as_given()
+    {
+        // Found by review: a Retry-After above an hour was lowered to the hour, so the account called before the provider allowed.
+        _server.Reply(429, "", "text/plain", ("Retry-After", "10800"));
+
+        var outcome = Assert.IsType<RefreshOutcome.RateLimited>(await Refresh());
+
+        Assert.Equal(CoreServices.Start.AddHours(3), outcome.RetryAt);
+    }
+
+    [Fact]
+    public async Task A_corrupt_gzip_success_body_counts_as_an_answer_that_may_be_lost()
+    {
+        // Found by review: the decompression failure escaped as an exception, which the account took for "nothing spent".
+        // The provider answered 200, so it has rotated: the refresh token may be spent.
+        _server.Handle(async ctx =>
+        {
+            ctx.Response.StatusCode = 200;
+            ctx.Response.ContentType = "application/json";
+            ctx.Response.Headers.ContentEncoding = "gzip";
+            await ctx.Response.Body.WriteAsync(new byte[] { 0x1f, 0x8b, 0x08, 0x00, 0xde, 0xad, 0xbe, 0xef, 0x00, 0x03, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07 });
+        });
+
+        var outcome = Assert.IsType<RefreshOutcome.Transient>(await Refresh());
+
+        Assert.True(outcome.AnswerMayBeLost);
+        AssertNoTokenAnywhere(outcome);
+    }
+
+    [Fact]
     public async Task Rate_limit_retry_after_is_clamped_to_the_configured_maximum()
     {
         _server.Reply(429, "", "text/plain", ("Retry-After", "999999999"));
 
         var outcome = Assert.IsType<RefreshOutcome.RateLimited>(await Refresh());
 
-        Assert.Equal(CoreServices.Start.AddHours(1), outcome.RetryAt);
+        Assert.Equal(CoreServices.Start.AddDays(1), outcome.RetryAt); // the hard cap: a day
     }
 
     [Theory]

@@ -216,4 +216,124 @@ public sealed class AccountDataTests
         Assert.True(data.HasSpent(new Secret($"rt-{AccountData.SpentTokensKept + 1}")));
         Assert.Null(data.Apply(new AccountRemoved(T0)).SpentRefreshTokens);
     }
+
+    // ---- the refresh point follows the lifetime the provider granted ----------------------------------------
+
+    private static AccountData RefreshedAt(DateTimeOffset at, TimeSpan lifetime) =>
+        Registered().Apply(new TokensRefreshed(new Secret("at-2"), at + lifetime, new Secret("rt-2"), at));
+
+    [Theory]
+    [InlineData(2, 0.5)]
+    [InlineData(60, 15)]
+    [InlineData(300, 75)]
+    [InlineData(1200, 300)]
+    [InlineData(28800, 300)]
+    [InlineData(31536000, 300)]
+    public void The_lead_is_a_quarter_of_the_lifetime_up_to_the_refresh_lead(long lifetimeSeconds, double leadSeconds)
+    {
+        var lifetime = TimeSpan.FromSeconds(lifetimeSeconds);
+        var data = RefreshedAt(T0, lifetime);
+        var timing = data.Timing(Options);
+        Assert.Equal(TimeSpan.FromSeconds(leadSeconds), timing.Lead);
+        // Jitter and minimum validity keep their ratio to the lead (2 min and 30 s to 5 min).
+        Assert.Equal(timing.Lead * 0.4, timing.Jitter);
+        Assert.Equal(timing.Lead * 0.1, timing.MinimumValidity);
+        Assert.Equal(T0 + lifetime - timing.Lead, data.RefreshPoint(Options));
+        // Served fresh until the refresh point, and while backing off until the minimum validity.
+        Assert.Equal(TokenDecision.Serve, data.DecideToken(T0 + lifetime - timing.Lead - TimeSpan.FromTicks(1), Options));
+        Assert.Equal(TokenDecision.Refresh, data.DecideToken(T0 + lifetime - timing.Lead, Options));
+        var backingOff = data.Apply(new RefreshFailed(ErrorClasses.Transient, "503", T0 + lifetime, false, T0));
+        Assert.Equal(TokenDecision.Serve, backingOff.DecideToken(T0 + lifetime - timing.MinimumValidity - TimeSpan.FromTicks(1), Options));
+        Assert.Equal(TokenDecision.BackOff, backingOff.DecideToken(T0 + lifetime - timing.MinimumValidity, Options));
+    }
+
+    [Fact]
+    public void A_token_of_unknown_lifetime_uses_the_settings_as_they_are()
+    {
+        // Registered and imported tokens carry no issue time: the configured lead, as before.
+        var registered = Registered(T0.AddSeconds(60));
+        Assert.Null(registered.Lifetime);
+        Assert.Equal(new RefreshTiming(Options.RefreshLead, Options.RefreshJitter, Options.MinimumValidity), registered.Timing(Options));
+        var replaced = RefreshedAt(T0, TimeSpan.FromSeconds(60)).Apply(new CredentialsReplaced(new Secret("rt-3"), new Secret("at-3"), T0.AddSeconds(60), null, T0));
+        Assert.Null(replaced.Lifetime);
+        // A snapshot written before the issue time was recorded reads back without it: the same.
+        Assert.Null((RefreshedAt(T0, TimeSpan.FromSeconds(60)) with { AccessTokenIssuedAt = null }).Lifetime);
+    }
+
+    [Fact]
+    public void A_token_that_expired_on_arrival_is_kept_and_followed_by_a_growing_backoff()
+    {
+        var data = Registered(T0.AddSeconds(10));
+        var refreshed = Assert.IsType<TokensRefreshed>(data.DecideOutcome(new RefreshOutcome.Refreshed(new Secret("at-2"), T0, new Secret("rt-2"), null), T0, Backoff, false));
+        var backoff = data.DecideArrival(refreshed, Backoff);
+        Assert.NotNull(backoff);
+        Assert.Equal(ErrorClasses.ExpiredOnArrival, backoff.ErrorClass);
+        Assert.True(backoff.RetryAt > T0);
+        data = data.Apply(refreshed).Apply(backoff);
+        Assert.Equal("rt-2", data.RefreshToken!.Reveal());
+        Assert.Equal(AccountState.BackingOff, data.State);
+        Assert.Equal(TokenDecision.BackOff, data.DecideToken(T0, Options));
+        Assert.Equal(1, data.Attempt);
+
+        // The next one that arrives expired waits longer: the attempts are not reset by the useless token.
+        var t1 = backoff.RetryAt;
+        var again = new TokensRefreshed(new Secret("at-3"), t1, new Secret("rt-3"), t1);
+        var second = data.DecideArrival(again, Backoff)!;
+        Assert.True(second.RetryAt - t1 > backoff.RetryAt - T0);
+        Assert.Equal(2, data.Apply(again).Apply(second).Attempt);
+
+        // A usable token needs no backoff.
+        Assert.Null(data.DecideArrival(new TokensRefreshed(new Secret("at-4"), t1.AddSeconds(2), null, t1), Backoff));
+    }
+
+    // ---- "may be spent" stays until it is settled ----------------------------------------------------------
+
+    public static TheoryData<string> FailuresAfterALostAnswer() => ["429", "503", "cdn-403", "queue-full", "400-other"];
+
+    [Theory]
+    [MemberData(nameof(FailuresAfterALostAnswer))]
+    public void A_later_failure_keeps_the_marker_of_a_lost_answer(string kind)
+    {
+        RefreshOutcome outcome = kind switch
+        {
+            "429" => new RefreshOutcome.RateLimited(T0.AddSeconds(30)),
+            "503" => new RefreshOutcome.Transient("HTTP 503"),
+            "cdn-403" => new RefreshOutcome.Transient("refused by the CDN (HTTP 403)"),
+            "queue-full" => new RefreshOutcome.Transient("refresh queue of this node is full"),
+            _ => new RefreshOutcome.Rejected(400, "invalid_request"),
+        };
+        var lost = Registered().Apply(new RefreshStarted(new Secret("rt-1").Fingerprint, T0))
+            .Apply(new RefreshFailed(ErrorClasses.Transient, "connection reset", T0.AddSeconds(1), false, T0, TokenMaybeSpent: true));
+        var e = Assert.IsType<RefreshFailed>(lost.DecideOutcome(outcome, T0, Backoff, interruptedBefore: true));
+        Assert.True(e.TokenMaybeSpent);
+        Assert.True(lost.Apply(new RefreshStarted(new Secret("rt-1").Fingerprint, T0)).Apply(e).ToStatus(false, null, 5).RefreshTokenMaybeSpent);
+    }
+
+    [Fact]
+    public void Blocks_keep_the_marker_unless_they_settle_it()
+    {
+        var lost = Registered().Apply(new RefreshStarted(new Secret("rt-1").Fingerprint, T0))
+            .Apply(new RefreshFailed(ErrorClasses.Transient, "connection reset", T0.AddSeconds(1), false, T0, TokenMaybeSpent: true));
+        bool MaybeSpent(AccountData d) => d.ToStatus(false, null, 9).RefreshTokenMaybeSpent;
+
+        Assert.True(MaybeSpent(lost.Apply(new AccountBlocked(ErrorClasses.Operator, "blocked by an operator", T0))));
+        Assert.True(MaybeSpent(lost.Apply(new AccountBlocked(ErrorClasses.PolicyRefused, "organisation policy (usage check)", T0))));
+        var policy = Assert.IsType<AccountBlocked>(lost.DecideOutcome(new RefreshOutcome.PolicyRefused("org"), T0, Backoff, interruptedBefore: true));
+        Assert.True(MaybeSpent(lost.Apply(policy)));
+        var interrupted = Assert.IsType<AccountBlocked>(lost.DecideOutcome(new RefreshOutcome.GrantRejected("invalid_grant", null), T0, Backoff, interruptedBefore: true));
+        Assert.False(MaybeSpent(lost.Apply(interrupted)));
+
+        // Without an earlier doubt, the provider's definite answer closes the refresh's own intent.
+        var fresh = Registered().Apply(new RefreshStarted(new Secret("rt-1").Fingerprint, T0));
+        Assert.False(MaybeSpent(fresh.Apply(fresh.DecideOutcome(new RefreshOutcome.PolicyRefused("org"), T0, Backoff, interruptedBefore: false))));
+    }
+
+    [Fact]
+    public void New_credentials_settle_the_marker_unless_they_bring_back_the_token_in_doubt()
+    {
+        var lost = Registered().Apply(new RefreshStarted(new Secret("rt-1").Fingerprint, T0))
+            .Apply(new RefreshFailed(ErrorClasses.Transient, "connection reset", T0.AddSeconds(1), false, T0, TokenMaybeSpent: true));
+        Assert.False(lost.Apply(new CredentialsReplaced(new Secret("rt-new"), null, null, null, T0)).ToStatus(false, null, 9).RefreshTokenMaybeSpent);
+        Assert.True(lost.Apply(new CredentialsReplaced(new Secret("rt-1"), new Secret("at-9"), T0.AddHours(1), null, T0)).ToStatus(false, null, 9).RefreshTokenMaybeSpent);
+    }
 }

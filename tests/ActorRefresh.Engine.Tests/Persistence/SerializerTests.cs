@@ -23,6 +23,10 @@ public sealed class SerializerTests(ITestOutputHelper output) : Akka.TestKit.Xun
         new RefreshFailed("rate_limited", "rate limited", T0.AddSeconds(30), true, T0),
         new RefreshFailed("transient", "connection reset", T0.AddSeconds(3), false, T0, TokenMaybeSpent: true),
         new AccountBlocked("policy_refused", "organisation policy", T0),
+        new AccountBlocked("policy_refused", "organisation policy", T0, EndsRefresh: true),
+        new RefreshFailed("expired_on_arrival", "already past its refresh point", T0.AddSeconds(1), false, T0),
+        AccountData.Empty("a1").Apply(new AccountRegistered("claude", new Secret("rt"), new Secret("at"), T0.AddHours(8), null, T0))
+            .Apply(new TokensRefreshed(new Secret("at2"), T0.AddSeconds(64), new Secret("rt2"), T0.AddSeconds(4))),
         new CredentialsReplaced(new Secret("rt2"), new Secret("at2"), T0.AddHours(1), null, T0),
         new AccountUnblocked(T0),
         new AccountRemoved(T0),
@@ -125,5 +129,23 @@ public sealed class SerializerTests(ITestOutputHelper output) : Akka.TestKit.Xun
         var other = new AccountEventSerializer((Akka.Actor.ExtendedActorSystem)Sys, System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
         var e = Assert.ThrowsAny<Exception>(() => other.FromBinary(bytes, "tr"));
         Assert.DoesNotContain("secret", e.ToString());
+    }
+
+    [Fact]
+    public void Payloads_written_before_the_issue_time_and_the_block_flag_existed_still_read()
+    {
+        // A snapshot without accessTokenIssuedAt (the lifetime is then unknown) and a block without endsRefresh.
+        var serializer = Assert.IsType<AccountEventSerializer>(Sys.Serialization.FindSerializerFor(AccountData.Empty("a1")));
+        var data = AccountData.Empty("a1").Apply(new AccountRegistered("claude", new Secret("rt"), new Secret("at"), T0.AddHours(8), null, T0))
+            .Apply(new TokensRefreshed(new Secret("at2"), T0.AddSeconds(64), new Secret("rt2"), T0.AddSeconds(4)));
+        var node = System.Text.Json.Nodes.JsonNode.Parse(serializer.ToBinary(data))!.AsObject();
+        Assert.True(node.Remove("accessTokenIssuedAt"));
+        var old = Assert.IsType<AccountData>(serializer.FromBinary(System.Text.Encoding.UTF8.GetBytes(node.ToJsonString()), "acct"));
+        Assert.Null(old.AccessTokenIssuedAt);
+        Assert.Null(old.Lifetime);
+        Assert.Equal(T0.AddSeconds(64), old.ExpiresAt);
+
+        var block = System.Text.Encoding.UTF8.GetBytes($$"""{"errorClass":"operator","reason":"blocked","at":"{{T0:O}}"}""");
+        Assert.False(Assert.IsType<AccountBlocked>(serializer.FromBinary(block, "blk")).EndsRefresh);
     }
 }

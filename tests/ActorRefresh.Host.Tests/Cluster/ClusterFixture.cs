@@ -23,7 +23,9 @@ public sealed class ClusterFactAttribute : FactAttribute
 public sealed class ClusterFixture : IAsyncLifetime
 {
     public const string PgVariable = "ACTORREFRESH_TEST_PG";
-    public static readonly TimeSpan TokenLifetime = TimeSpan.FromSeconds(7);
+    // A token is refreshed a quarter of its lifetime before it expires (when that is below RefreshLead): 3 s tokens are
+    // refreshed about every 2.2 s, so refreshes run all the time.
+    public static readonly TimeSpan TokenLifetime = TimeSpan.FromSeconds(3);
 
     private readonly string _directory = Path.Combine(Path.GetTempPath(), "actorrefresh-cluster-" + Guid.NewGuid().ToString("N"));
     private readonly string _database = "actorrefresh_cluster_" + Guid.NewGuid().ToString("N")[..12];
@@ -59,7 +61,8 @@ public sealed class ClusterFixture : IAsyncLifetime
         _environment["ActorRefresh__Storage__ConnectionString"] = node.ConnectionString;
         _environment["ActorRefresh__Storage__EncryptionKey"] = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
         _environment["ActorRefresh__Providers__claude__TokenEndpoint"] = Server.TokenEndpoint.ToString();
-        // Tokens are fresh for 2 s of their 7 s: accounts refresh on their own every couple of seconds.
+        // With 3 s tokens the lead is 0.75 s (a quarter of the lifetime, below RefreshLead): accounts refresh on their own
+        // every couple of seconds.
         _environment["ActorRefresh__Engine__RefreshLead"] = "00:00:05";
         _environment["ActorRefresh__Engine__RefreshJitter"] = "00:00:00.500";
         _environment["ActorRefresh__Engine__MinimumValidity"] = "00:00:01";

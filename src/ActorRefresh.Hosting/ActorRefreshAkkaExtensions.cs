@@ -52,7 +52,7 @@ public static class ActorRefreshAkkaExtensions
                 // a rotated pair is never dropped by a clean stop.
                 CoordinatedShutdown.Get(system).AddTask(CoordinatedShutdown.PhaseServiceRequestsDone, "actor-refresh-drain", async () =>
                 {
-                    await region.Ask<AccountProtocol.Drained>(AccountProtocol.DrainAll.Instance, services.Options.AskTimeout);
+                    await region.Ask<AccountProtocol.Drained>(AccountProtocol.DrainAll.Instance, services.AskTimeout);
                     return Done.Instance;
                 });
                 registry.Register<AccountDirectoryKey>(region);

@@ -37,7 +37,7 @@ internal sealed class AccountRegion : JournaledAccountDirectory
 
         Command<DrainAll>(_ =>
         {
-            var timeout = services.Options.AskTimeout;
+            var timeout = services.AskTimeout;
             // An account that does not answer (stopped, restarting) has nothing in flight to wait for.
             var drains = Context.GetChildren()
                 .Select(child => child.Ask<Drained>(new Drain(child.Path.Name), timeout).ContinueWith(_ => Drained.Instance, TaskScheduler.Default))

@@ -24,7 +24,7 @@ internal sealed class TokenProvider(
 {
     private const int ListParallelism = 32;
 
-    private readonly TimeSpan _askTimeout = services.Options.AskTimeout;
+    private readonly TimeSpan _askTimeout = services.AskTimeout;
     private readonly PoolLeaser _leaser = new(pools, services);
 
     public ValueTask<AccessToken> GetTokenAsync(string accountId, CancellationToken cancellationToken = default)

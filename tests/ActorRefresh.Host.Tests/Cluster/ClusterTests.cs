@@ -39,9 +39,11 @@ public sealed class ClusterTests(ClusterFixture cluster, ITestOutputHelper outpu
     }
 
     /// <summary>
-    /// SIGKILL while the account's refresh request is held by the provider's latency, before the provider processed it
-    /// (the fake server checks the refresh token after its latency, and a request whose client is gone consumes
-    /// nothing): the old pair is still good, the account fails over and refreshes on with no reuse.
+    /// SIGKILL while the account's refresh request is held by the provider before it is processed (a scripted delay,
+    /// long enough that the kill always comes first; the fake server checks the refresh token after it, and a request
+    /// whose client is gone consumes nothing): the old pair is still good, the account fails over and refreshes on with
+    /// no reuse. <see cref="Hard_kill_after_the_provider_rotated_leaves_an_account_that_knows_its_refresh_token_may_be_spent"/>
+    /// is the kill after the rotation.
     /// </summary>
     [ClusterFact]
     public async Task Hard_kill_of_the_node_hosting_a_busy_account_fails_over_with_its_latest_pair()
@@ -54,7 +56,10 @@ public sealed class ClusterTests(ClusterFixture cluster, ITestOutputHelper outpu
 
         var host = await cluster.HostOfAsync(id);
         var survivors = cluster.Nodes.Where(n => n != host).ToList();
-        await WaitUntilAsync(() => Server.InFlightRefreshes(id) > 0, TimeSpan.FromSeconds(10));
+        var callsBefore = Server.CountersOf(id).RefreshCalls;
+        Server.Script(id, FakeFault.Delay(TimeSpan.FromSeconds(30)));
+        // The next call takes the delay; only one refresh of an account is in flight at a time, so this is that call.
+        await WaitUntilAsync(() => Server.CountersOf(id) is { InFlight: > 0 } c && c.RefreshCalls > callsBefore, TimeSpan.FromSeconds(10));
         var rotationsAtKill = Server.CountersOf(id).Rotations;
         var clock = Stopwatch.StartNew();
         host.Kill();
@@ -89,7 +94,8 @@ public sealed class ClusterTests(ClusterFixture cluster, ITestOutputHelper outpu
         // The request cut off by the kill rotated nothing: every rotation since was answered.
         Assert.True(Server.CountersOf(id).Rotations > rotationsAtKill);
         Assert.Equal(0, Server.CountersOf(id).AnswersLost);
-        Assert.True(failover < TimeSpan.FromSeconds(15), $"failover took {failover.TotalSeconds:0.0} s");
+        // About 6 s on an idle machine (printed above); the bound leaves room for a loaded one.
+        Assert.True(failover < TimeSpan.FromSeconds(25), $"failover took {failover.TotalSeconds:0.0} s");
     }
 
     /// <summary>
@@ -205,7 +211,8 @@ public sealed class ClusterTests(ClusterFixture cluster, ITestOutputHelper outpu
         {
             status = await survivors[0].Http.GetFromJsonAsync<JsonElement>($"v1/accounts/{id}");
             return status.GetProperty("state").GetString() == "Valid";
-        }, TimeSpan.FromSeconds(10)), "the account did not settle in Valid: " + status);
+        }, TimeSpan.FromSeconds(10)), "the account did not settle in Valid: " + status + $"\nserver: {Server.CountersOf(id)}\n==== the node that left ====\n"
+            + string.Join("\n", host.Log.Split('\n').Where(l => l.Contains(id, StringComparison.Ordinal) || l.Contains("WRN") || l.Contains("ERR"))) + "\n" + cluster.Logs());
         Assert.False(status.GetProperty("refreshTokenMaybeSpent").GetBoolean());
         await WaitForAsync(async () =>
         {
@@ -284,7 +291,8 @@ public sealed class ClusterTests(ClusterFixture cluster, ITestOutputHelper outpu
             foreach (var r in all)
             {
                 using var token = await node.Http.GetAsync($"v1/accounts/{r.Id}/token");
-                Assert.True(token.StatusCode == HttpStatusCode.OK, $"token of {r.Id} on node {node.HttpPort}: {(int)token.StatusCode} {await token.Content.ReadAsStringAsync()}");
+                Assert.True(token.StatusCode == HttpStatusCode.OK, $"token of {r.Id} on node {node.HttpPort}: {(int)token.StatusCode} {await token.Content.ReadAsStringAsync()}"
+                    + $"\nserver: {Server.CountersOf(r.Id)}\n" + string.Join("\n", cluster.Nodes.Select(n => $"==== node {n.HttpPort} ====\n" + string.Join("\n", n.Log.Split('\n').Where(l => l.Contains(r.Id, StringComparison.Ordinal) || l.Contains("WRN") || l.Contains("ERR"))))));
             }
         }
         AssertInvariants(all.Select(r => r.Id).ToArray());
@@ -296,15 +304,10 @@ public sealed class ClusterTests(ClusterFixture cluster, ITestOutputHelper outpu
         var results = await Task.WhenAll(Enumerable.Range(0, count).Select(async i =>
         {
             var id = $"{prefix}-{i}";
+            // The refresh token only: an access token of these tests lives 7 s, which a registration held through a
+            // membership change on loaded cores may outlast (the account then refuses it as expired).
             var issued = Server.CreateAccount(id);
-            using var response = await via[i % via.Count].Http.PostAsJsonAsync("v1/accounts", new
-            {
-                id,
-                provider = "claude",
-                refreshToken = issued.RefreshToken,
-                accessToken = issued.AccessToken,
-                expiresAt = issued.ExpiresAt,
-            });
+            using var response = await via[i % via.Count].Http.PostAsJsonAsync("v1/accounts", new { id, provider = "claude", refreshToken = issued.RefreshToken });
             return (Id: id, Took: clock.Elapsed, Status: (int)response.StatusCode, Body: await response.Content.ReadAsStringAsync());
         }));
         foreach (var r in results) output.WriteLine($"register {r.Id}: {r.Status} after {r.Took.TotalSeconds:0.00} s");
@@ -322,17 +325,11 @@ public sealed class ClusterTests(ClusterFixture cluster, ITestOutputHelper outpu
         }
     }
 
+    /// <summary>Registers with the refresh token only (a 7 s access token could expire while the registration is held); the first caller refreshes.</summary>
     private async Task RegisterAsync(ClusterNode node, string id)
     {
         var issued = Server.CreateAccount(id);
-        var response = await node.Http.PostAsJsonAsync("v1/accounts", new
-        {
-            id,
-            provider = "claude",
-            refreshToken = issued.RefreshToken,
-            accessToken = issued.AccessToken,
-            expiresAt = issued.ExpiresAt,
-        });
+        using var response = await node.Http.PostAsJsonAsync("v1/accounts", new { id, provider = "claude", refreshToken = issued.RefreshToken });
         Assert.True(response.StatusCode == HttpStatusCode.Created, $"register {id}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
     }
 

@@ -78,9 +78,14 @@ public sealed class ClusterTests(ClusterFixture cluster, ITestOutputHelper outpu
         var stats = await hammer;
         output.WriteLine($"answers: {stats.Describe()}");
 
-        // Refreshes went on with the latest pair: the account is Valid and holds the server's current token.
-        var status = await survivors[0].Http.GetFromJsonAsync<JsonElement>($"v1/accounts/{id}");
-        Assert.Equal("Valid", status.GetProperty("state").GetString());
+        // Refreshes went on with the latest pair: the account is Valid and holds the server's current token. Its own
+        // proactive refreshes (every couple of seconds) may be in flight at any instant: wait for it to settle.
+        JsonElement status = default;
+        Assert.True(await WaitForAsync(async () =>
+        {
+            status = await survivors[0].Http.GetFromJsonAsync<JsonElement>($"v1/accounts/{id}");
+            return status.GetProperty("state").GetString() == "Valid";
+        }, TimeSpan.FromSeconds(10)), $"the account did not settle in Valid: {status}\nserver: {Server.CountersOf(id)}\n" + cluster.Logs());
         await WaitForAsync(async () =>
         {
             var token = await survivors[1].Http.GetFromJsonAsync<JsonElement>($"v1/accounts/{id}/token");

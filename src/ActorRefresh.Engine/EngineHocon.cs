@@ -19,6 +19,15 @@ public static class EngineHocon
         return ConfigurationFactory.ParseString(reader.ReadToEnd());
     });
 
+    // Akka.Cluster's own reference configuration (its defaults), embedded in its assembly.
+    private static readonly Lazy<Config> AkkaClusterReference = new(() =>
+    {
+        using var stream = typeof(Akka.Cluster.Cluster).Assembly.GetManifestResourceStream("Akka.Cluster.Configuration.Cluster.conf");
+        if (stream is null) return Config.Empty;
+        using var reader = new StreamReader(stream, Encoding.UTF8);
+        return ConfigurationFactory.ParseString(reader.ReadToEnd());
+    });
+
     /// <summary>The project's hocon.conf.</summary>
     public static Config Defaults => Embedded.Value;
 
@@ -99,6 +108,34 @@ public static class EngineHocon
 
     private static string Milliseconds(TimeSpan value) =>
         ((long)Math.Ceiling(value.TotalMilliseconds)).ToString(System.Globalization.CultureInfo.InvariantCulture) + "ms";
+
+    /// <summary>How long a recovering account may wait for its journal before it fails (hocon.conf's <c>recovery-event-timeout</c>).</summary>
+    public static TimeSpan RecoveryTimeout =>
+        Defaults.GetTimeSpan("akka.persistence.journal.sql.recovery-event-timeout", TimeSpan.FromSeconds(30), allowInfinite: false);
+
+    /// <summary>
+    /// Upper estimate of how long the accounts of a lost node stay unreachable with these cluster timings: the failure
+    /// detector's acceptable pause and heartbeat interval, the split-brain resolver's <c>stable-after</c>, the
+    /// <c>down-removal-margin</c> (the resolver's <c>stable-after</c> when off), then the sharding coordinator's failure
+    /// backoff and two of the region's retry intervals to find the shard's new home. A graceful hand-off or a shard
+    /// allocated to a joining node takes less.
+    /// </summary>
+    public static TimeSpan ShardMoveTime(Clustering.ClusterOptions cluster)
+    {
+        var config = Cluster(cluster)
+            .WithFallback(Defaults)
+            .WithFallback(Akka.Cluster.Sharding.ClusterSharding.DefaultConfig())
+            .WithFallback(AkkaClusterReference.Value);
+        TimeSpan Get(string path) => config.GetTimeSpan(path, TimeSpan.Zero, allowInfinite: false);
+        var stableAfter = Get("akka.cluster.split-brain-resolver.stable-after");
+        var removal = config.GetString("akka.cluster.down-removal-margin", "off") is "off" or "" ? stableAfter : Get("akka.cluster.down-removal-margin");
+        return Get("akka.cluster.failure-detector.acceptable-heartbeat-pause")
+               + Get("akka.cluster.failure-detector.heartbeat-interval")
+               + stableAfter
+               + removal
+               + Get("akka.cluster.sharding.coordinator-failure-backoff")
+               + Get("akka.cluster.sharding.retry-interval") * 2;
+    }
 
     private static string Quote(string value) =>
         "\"" + value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal) + "\"";

@@ -49,8 +49,15 @@ public sealed class EngineOptions
     /// <summary>Usage checks that may wait for their limiter per provider before further ones fail (as a quota-check backoff).</summary>
     public int UsageCheckQueueLimit { get; set; } = 100_000;
 
-    /// <summary>Longest a caller waits for an account's answer.</summary>
-    public TimeSpan AskTimeout { get; set; } = TimeSpan.FromSeconds(60);
+    /// <summary>
+    /// Longest a caller waits for an account's answer. Unset (the default), it is derived from the other settings so that
+    /// a request is held and answered, not failed, while the engine does what it may legitimately take: recover the
+    /// account from the journal, finish a refresh in flight (the longest provider <c>RequestTimeout</c> plus
+    /// <see cref="RequestTimeoutGrace"/>) and, in cluster mode, move the account's shard to another node (failure
+    /// detection, the split-brain resolver's decision, the coordinator's hand-over). See <see cref="EngineServices.AskTimeout"/>.
+    /// A value set here is used as given: shorter ones fail callers while a node joins, leaves or fails.
+    /// </summary>
+    public TimeSpan? AskTimeout { get; set; }
 
     /// <summary>Shortest and longest pause before a failed account actor (e.g. journal down) is restarted.</summary>
     public TimeSpan RestartMinBackoff { get; set; } = TimeSpan.FromSeconds(1);
@@ -96,7 +103,7 @@ public sealed class EngineOptions
         Check(MaxConcurrentUsageChecks >= 1, nameof(MaxConcurrentUsageChecks), "must be at least 1.");
         Check(MaxUsageChecksPerSecond >= 1, nameof(MaxUsageChecksPerSecond), "must be at least 1.");
         Check(UsageCheckQueueLimit >= 0, nameof(UsageCheckQueueLimit), "must not be negative.");
-        Check(AskTimeout > TimeSpan.Zero, nameof(AskTimeout), "must be positive.");
+        Check(AskTimeout is null || AskTimeout > TimeSpan.Zero, nameof(AskTimeout), "must be positive (or unset, to derive it).");
         Check(RestartMinBackoff > TimeSpan.Zero && RestartMaxBackoff >= RestartMinBackoff, nameof(RestartMinBackoff), "must be positive and not above RestartMaxBackoff.");
         Check(UsageCheckInterval >= TimeSpan.FromSeconds(1), nameof(UsageCheckInterval), "must be at least one second.");
         Check(UsageCheckJitter >= TimeSpan.Zero && UsageCheckJitter < UsageCheckInterval, nameof(UsageCheckJitter), "must be between 0 and UsageCheckInterval.");

@@ -81,6 +81,25 @@ public sealed class EngineServices : IAsyncDisposable
     /// <summary>Cluster mode settings; null when the engine runs standalone.</summary>
     public Clustering.ClusterOptions? Cluster { get; init; }
 
+    /// <summary>
+    /// How long a caller waits for an account's answer: <see cref="EngineOptions.AskTimeout"/> when set, else the sum of
+    /// what an answer may legitimately wait for — the journal's recovery timeout, the longest provider request timeout
+    /// plus <see cref="EngineOptions.RequestTimeoutGrace"/>, and in cluster mode the time a shard takes to move after its
+    /// node is lost (<see cref="EngineHocon.ShardMoveTime"/>).
+    /// </summary>
+    public TimeSpan AskTimeout => Options.AskTimeout ?? DerivedAskTimeout(Options, Providers, Cluster);
+
+    /// <summary>The derived ask timeout (see <see cref="AskTimeout"/>).</summary>
+    internal static TimeSpan DerivedAskTimeout(EngineOptions options, IProviderRegistry providers, Clustering.ClusterOptions? cluster)
+    {
+        var request = providers.Names
+            .Select(name => providers.TryGet(name, out var profile) ? profile.RequestTimeout : TimeSpan.Zero)
+            .DefaultIfEmpty(TimeSpan.Zero)
+            .Max();
+        var timeout = EngineHocon.RecoveryTimeout + request + options.RequestTimeoutGrace;
+        return cluster is null ? timeout : timeout + EngineHocon.ShardMoveTime(cluster);
+    }
+
     /// <summary>The engine's meters.</summary>
     public EngineMetrics Metrics { get; }
 

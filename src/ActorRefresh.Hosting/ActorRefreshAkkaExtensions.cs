@@ -64,7 +64,7 @@ public static class ActorRefreshAkkaExtensions
             .AddHocon(EngineHocon.Cluster(cluster), HoconAddMode.Prepend)
             .WithActors(new ActorStarter(async (system, registry) =>
             {
-                system.ActorOf(ReadSideReplica.Props(services.ReadSide), ReadSideReplica.Name);
+                system.ActorOf(ReadSideReplica.Props(services.ReadSide, services.Time), ReadSideReplica.Name);
                 var region = await ClusterSharding.Get(system).StartAsync(
                     ShardTypeName,
                     entityId => AccountRegion.SupervisedAccountProps(entityId, services),

@@ -35,6 +35,11 @@ internal sealed class AccountState(string id)
     public int InFlight;
     public int RefreshCalls;
     public int UsageCalls;
+    public int Reuse;
+    public int Overlapping;
+    public int CallsDuringBackoff;
+    public int Rotations;
+    public int AnswersLost;
 
     public bool HasTokens => RefreshToken is not null;
 }

@@ -5,8 +5,9 @@ namespace ActorRefresh.TestKit;
 /// <see cref="FakeTokenServer.SetPersistentFault"/>.
 /// </summary>
 /// <remarks>
-/// A fault never consumes the presented refresh token, except <see cref="Delay"/> (the normal answer follows the delay)
-/// and <see cref="RotateThenReset"/> (the server rotates, then the answer is lost). <see cref="NoRotation"/> issues a new
+/// A fault never consumes the presented refresh token, except <see cref="Delay"/> (the normal answer follows the delay),
+/// <see cref="RotateThenReset"/> (the server rotates, then the answer is lost) and <see cref="RotateOnReceipt"/> (the
+/// server rotates at once and answers late). <see cref="NoRotation"/> issues a new
 /// access token but keeps the refresh token valid. A request presenting an already consumed refresh token counts as
 /// reuse whatever fault answers it.
 /// </remarks>
@@ -66,6 +67,21 @@ public abstract record FakeFault
     /// </summary>
     public static FakeFault RotateThenReset { get; } = new RotateThenResetFault();
 
+    /// <summary>
+    /// Behaves like a real provider that answers slowly: the refresh is processed the moment the request arrives (a
+    /// valid refresh token is consumed and a new pair issued, see <see cref="FakeTokenServer.Current"/>), then the answer
+    /// follows after <see cref="FakeTokenServerOptions.Latency"/> plus <paramref name="answerAfter"/> on the server's
+    /// clock. A client that gives up or dies meanwhile does not undo the rotation: its answer is lost
+    /// (<see cref="FakeAccountCounters.AnswersLost"/>). Unlike <see cref="Delay"/>, nothing waits before the rotation.
+    /// </summary>
+    /// <param name="answerAfter">How long the answer takes after the rotation (on top of the latency).</param>
+    /// <returns>The fault.</returns>
+    public static FakeFault RotateOnReceipt(TimeSpan answerAfter)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(answerAfter, TimeSpan.Zero);
+        return new RotateOnReceiptFault(answerAfter);
+    }
+
     /// <summary>403 with the CDN's HTML body containing "error code: 1010" (a transient refusal, not policy).</summary>
     public static FakeFault CdnForbidden { get; } = new CdnForbiddenFault();
 
@@ -112,6 +128,8 @@ internal sealed record HangFault : FakeFault;
 internal sealed record ConnectionResetFault : FakeFault;
 
 internal sealed record RotateThenResetFault : FakeFault;
+
+internal sealed record RotateOnReceiptFault(TimeSpan AnswerAfter) : FakeFault;
 
 internal sealed record CdnForbiddenFault : FakeFault;
 

@@ -42,17 +42,20 @@ public sealed partial class FakeTokenServer
                     if (account.InFlight > 0)
                     {
                         Interlocked.Increment(ref _overlapping);
+                        account.Overlapping++;
                     }
 
                     account.InFlight++;
                     if (account.BackoffUntil is { } until && _options.Time.GetUtcNow() < until)
                     {
                         Interlocked.Increment(ref _callsDuringBackoff);
+                        account.CallsDuringBackoff++;
                     }
 
                     if (!string.Equals(request.RefreshToken, account.RefreshToken, StringComparison.Ordinal))
                     {
                         Interlocked.Increment(ref _reuse);
+                        account.Reuse++;
                         reuseCounted = true;
                     }
 
@@ -61,6 +64,12 @@ public sealed partial class FakeTokenServer
             }
 
             fault ??= NextFault(account);
+            if (fault is RotateOnReceiptFault late)
+            {
+                await RotateOnReceiptAsync(context, request, account, reuseCounted, late, ct).ConfigureAwait(false);
+                return;
+            }
+
             await DelayAsync(_options.Latency, ct).ConfigureAwait(false);
             await AnswerAsync(context, request, account, fault, reuseCounted, ct).ConfigureAwait(false);
         }
@@ -131,7 +140,11 @@ public sealed partial class FakeTokenServer
                 context.Abort();
                 return;
             case RotateThenResetFault:
-                Process(request, account, reuseCounted, rotateRefresh: _options.RotateRefreshTokens, omitRefresh: false);
+                if (Process(request, account, reuseCounted, rotateRefresh: _options.RotateRefreshTokens, omitRefresh: false).ContainsKey("access_token"))
+                {
+                    CountLostAnswer(account);
+                }
+
                 context.Abort();
                 return;
             case RateLimitedFault limited:
@@ -158,6 +171,40 @@ public sealed partial class FakeTokenServer
                 return;
             default:
                 throw new InvalidOperationException($"Unknown fault {fault.GetType().Name}.");
+        }
+    }
+
+    /// <summary>
+    /// A real provider's order: the refresh is processed (the refresh token consumed) as soon as the request arrives,
+    /// then the answer takes <see cref="FakeTokenServerOptions.Latency"/> plus the fault's delay. A client that goes
+    /// away meanwhile leaves the rotation in place and its answer lost.
+    /// </summary>
+    private async Task RotateOnReceiptAsync(HttpContext context, TokenRequest request, AccountState? account, bool reuseCounted, RotateOnReceiptFault fault, CancellationToken ct)
+    {
+        var body = Process(request, account, reuseCounted, rotateRefresh: _options.RotateRefreshTokens, omitRefresh: false);
+        var rotated = body.ContainsKey("access_token");
+        try
+        {
+            await DelayAsync(_options.Latency + fault.AnswerAfter, ct).ConfigureAwait(false);
+            await Responses.WriteJsonAsync(context, rotated ? StatusCodes.Status200OK : StatusCodes.Status400BadRequest, body, ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (rotated && (e is OperationCanceledException || context.RequestAborted.IsCancellationRequested))
+        {
+            CountLostAnswer(account);
+            throw;
+        }
+    }
+
+    private static void CountLostAnswer(AccountState? account)
+    {
+        if (account is null)
+        {
+            return;
+        }
+
+        lock (account.Gate)
+        {
+            account.AnswersLost++;
         }
     }
 
@@ -215,12 +262,17 @@ public sealed partial class FakeTokenServer
                 if (!reuseCounted)
                 {
                     Interlocked.Increment(ref _reuse);
+                    account.Reuse++;
                 }
 
                 return Responses.OAuthError("invalid_grant", "Refresh token not found or invalid");
             }
 
             pair = IssuePair(account, rotateRefresh);
+            if (rotateRefresh)
+            {
+                account.Rotations++;
+            }
         }
 
         var body = new JsonObject

@@ -24,7 +24,11 @@ namespace ActorRefresh.TestKit;
 /// <para>A token request is checked in this order: the CDN's User-Agent check (<see cref="FakeTokenServerOptions.RequireUserAgent"/>),
 /// the body (400 <c>invalid_request</c>, <c>unsupported_grant_type</c>, <c>invalid_client</c>; these consume no fault), then
 /// the fault if any, then the refresh token. Only a success consumes the refresh token; of the faults only
-/// <see cref="FakeFault.Delay"/> (which then answers normally) and <see cref="FakeFault.RotateThenReset"/> do.</para>
+/// <see cref="FakeFault.Delay"/> (which then answers normally), <see cref="FakeFault.RotateThenReset"/> and
+/// <see cref="FakeFault.RotateOnReceipt"/> do. <see cref="FakeTokenServerOptions.Latency"/> and <see cref="FakeFault.Delay"/>
+/// wait before the refresh token is checked, and a client that goes away meanwhile ends the request with nothing
+/// consumed; <see cref="FakeFault.RotateOnReceipt"/> consumes it on arrival, as a real provider does.</para>
+/// <para>Every counter exists server-wide and per account (<see cref="CountersOf"/>).</para>
 /// <para>The usage endpoint accepts only the account's current access token, unexpired and not revoked; an access token
 /// replaced by a later refresh is answered 401 like an expired one.</para>
 /// <para>The server writes no log output, so no token can reach a log.</para>
@@ -236,6 +240,28 @@ public sealed partial class FakeTokenServer : IAsyncDisposable
         _accounts.TryGetValue(accountId, out var account) ? Volatile.Read(ref account.InFlight) : 0;
 
     /// <summary>
+    /// Every counter of one account at this instant: the server-wide <see cref="RefreshTokenReuse"/>,
+    /// <see cref="OverlappingRefreshes"/> and <see cref="CallsDuringBackoff"/> restricted to the account's requests, and
+    /// how many of its refresh tokens requests consumed and how many of those answers were lost.
+    /// </summary>
+    /// <param name="accountId">The account id.</param>
+    /// <returns>The counters; all zero for an unknown account.</returns>
+    public FakeAccountCounters CountersOf(string accountId)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(accountId);
+        if (!_accounts.TryGetValue(accountId, out var account))
+        {
+            return FakeAccountCounters.None;
+        }
+
+        lock (account.Gate)
+        {
+            return new FakeAccountCounters(account.RefreshCalls, account.UsageCalls, account.Reuse, account.Overlapping,
+                account.CallsDuringBackoff, account.InFlight, account.Rotations, account.AnswersLost);
+        }
+    }
+
+    /// <summary>
     /// Token requests waiting right now on a <see cref="FakeFault.Delay"/> or <see cref="FakeTokenServerOptions.Latency"/>
     /// timer. A request is counted only once its timer is registered with <see cref="FakeTokenServerOptions.Time"/>, so after
     /// seeing it counted a test can advance a fake clock and the request proceeds.
@@ -289,6 +315,11 @@ public sealed partial class FakeTokenServer : IAsyncDisposable
             {
                 account.RefreshCalls = 0;
                 account.UsageCalls = 0;
+                account.Reuse = 0;
+                account.Overlapping = 0;
+                account.CallsDuringBackoff = 0;
+                account.Rotations = 0;
+                account.AnswersLost = 0;
             }
         }
     }

@@ -14,8 +14,18 @@ internal sealed record TokenPublished(string AccountId, AccessToken Token, DateT
 /// <summary>
 /// An account tells a node's read side replica to stop serving its token. With <paramref name="Confirm"/> the replica
 /// answers <see cref="TokenWithdrawConfirmed"/>: a refresh waits for those before it replaces the token upstream.
+/// With <paramref name="Removed"/> the account was removed: the replica forgets it entirely.
 /// </summary>
-internal sealed record TokenWithdrawn(string AccountId, long Version, bool Confirm) : IClusterMessage;
+internal sealed record TokenWithdrawn(string AccountId, long Version, bool Confirm, bool Removed = false) : IClusterMessage;
+
+/// <summary>Asks a replica how many accounts it keeps an entry for (diagnostics and tests). Replied with <see cref="ReplicaStats"/>.</summary>
+internal sealed record GetReplicaStats
+{
+    public static GetReplicaStats Instance { get; } = new();
+}
+
+/// <summary>A replica's entries: <paramref name="Tokens"/> accounts with a published token, <paramref name="Tombstones"/> withdrawn ones.</summary>
+internal sealed record ReplicaStats(int Tokens, int Tombstones);
 
 /// <summary>A replica dropped the account's token (answer to a <see cref="TokenWithdrawn"/> with Confirm).</summary>
 internal sealed record TokenWithdrawConfirmed(string AccountId, long Version) : IClusterMessage;

@@ -72,7 +72,7 @@ internal abstract class TokenFanout
         public override void Forget(string accountId, long sequenceNr)
         {
             readSide.Forget(accountId);
-            Send(new TokenWithdrawn(accountId, DoubtVersion(sequenceNr), false), ActorRefs.NoSender);
+            Send(new TokenWithdrawn(accountId, DoubtVersion(sequenceNr), false, Removed: true), ActorRefs.NoSender);
         }
 
         /// <summary>Sends to the replica of every member that is up (or leaving) and reachable; returns how many.</summary>

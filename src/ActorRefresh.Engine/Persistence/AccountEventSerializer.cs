@@ -49,6 +49,8 @@ public sealed class AccountEventSerializer : SerializerWithStringManifest
         [typeof(AccountProtocol.ForceRefresh)] = "m.fr",
         [typeof(AccountProtocol.Remove)] = "m.rm",
         [typeof(AccountProtocol.GetStatus)] = "m.st",
+        [typeof(AccountProtocol.ReportUsage)] = "m.use",
+        [typeof(AccountProtocol.Drain)] = "m.drain",
         [typeof(AccountProtocol.TokenGranted)] = "m.tok",
         [typeof(AccountProtocol.BackingOff)] = "m.bo",
         [typeof(AccountProtocol.Blocked)] = "m.bl",

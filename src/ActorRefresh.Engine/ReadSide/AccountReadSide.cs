@@ -94,13 +94,25 @@ public sealed class AccountReadSide
             _lastPublished.TryRemove(new KeyValuePair<string, AccessToken>(accountId, last));
     }
 
-    internal void PublishToken(string accountId, AccessToken token, DateTimeOffset freshUntil)
+    internal void PublishToken(string accountId, AccessToken token, DateTimeOffset freshUntil, bool keepAsFallback = true)
     {
         _tokens[accountId] = new FreshToken(token, freshUntil.UtcTicks);
-        _lastPublished[accountId] = token;
+        // A token published by another node: the account is hosted there (maybe it just moved), this node keeps no fallback for it.
+        if (keepAsFallback) _lastPublished[accountId] = token;
+        else _lastPublished.TryRemove(accountId, out _);
     }
 
     internal void WithdrawToken(string accountId) => _tokens.TryRemove(accountId, out _);
+
+    /// <summary>Drops the fresh token and the fallback token, keeping the status (the account is not hosted here, or was removed).</summary>
+    internal void ForgetToken(string accountId)
+    {
+        _tokens.TryRemove(accountId, out _);
+        _lastPublished.TryRemove(accountId, out _);
+    }
+
+    /// <summary>Accounts with a fresh token and accounts with a fallback token, for diagnostics and tests.</summary>
+    internal (int Fresh, int Fallback) TokenCounts => (_tokens.Count, _lastPublished.Count);
 
     internal void PublishStatus(AccountStatus status)
     {

@@ -24,7 +24,11 @@ internal sealed class TokenProvider(
 {
     private const int ListParallelism = 32;
 
-    private readonly TimeSpan _askTimeout = services.Options.AskTimeout;
+    private readonly TimeSpan _askTimeout = services.AskTimeout;
+
+    // Cluster mode: a request routed to a node that has just died is lost with it; queries are sent again this often
+    // (the time the cluster takes to give a lost node's shards a new home) until one answers or the ask timeout ends.
+    private readonly TimeSpan? _resendEvery = services.Cluster is { } cluster ? EngineHocon.ShardMoveTime(cluster) : null;
     private readonly PoolLeaser _leaser = new(pools, services);
 
     public ValueTask<AccessToken> GetTokenAsync(string accountId, CancellationToken cancellationToken = default)
@@ -97,7 +101,7 @@ internal sealed class TokenProvider(
         AccountIds ids;
         try
         {
-            ids = await directory.ActorRef.Ask<AccountIds>(ListAccounts.Instance, _askTimeout, cancellationToken).ConfigureAwait(false);
+            ids = (AccountIds)await AskResendingAsync(directory.ActorRef, ListAccounts.Instance, cancellationToken).ConfigureAwait(false);
         }
         catch (AskTimeoutException e)
         {
@@ -188,7 +192,10 @@ internal sealed class TokenProvider(
             throw new InvalidAccountCommandException(message.AccountId, AccountIdRules.Description);
         try
         {
-            return await (target ?? region.ActorRef).Ask<object>(message, _askTimeout, cancellationToken);
+            var to = target ?? region.ActorRef;
+            return message is GetToken or GetStatus or ReportRejected
+                ? await AskResendingAsync(to, message, cancellationToken)
+                : await to.Ask<object>(message, _askTimeout, cancellationToken);
         }
         catch (AskTimeoutException e)
         {
@@ -199,6 +206,39 @@ internal sealed class TokenProvider(
         {
             services.Metrics.TokenRequest("error");
             throw new EngineUnavailableException(message.AccountId, "store unavailable: the account is restarting", e);
+        }
+    }
+
+    /// <summary>
+    /// Asks, and in cluster mode sends the same query again every <see cref="_resendEvery"/> while no answer came, until
+    /// the ask timeout: the first answer wins. Only for queries that are safe to repeat (a token, a status, a rejected
+    /// token's report — a report about a token already replaced is answered with the current one — and the id list).
+    /// A copy sent while the account's node is alive just waits beside the first one; a copy sent after a crash reaches
+    /// the account's new home once sharding has found it.
+    /// </summary>
+    private async Task<object> AskResendingAsync(IActorRef to, object message, CancellationToken cancellationToken)
+    {
+        if (_resendEvery is not { } every) return await to.Ask<object>(message, _askTimeout, cancellationToken).ConfigureAwait(false);
+        using var answered = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var asks = new List<Task<object>>();
+        while (true)
+        {
+            var remaining = _askTimeout - clock.Elapsed;
+            if (remaining > TimeSpan.Zero) asks.Add(to.Ask<object>(message, remaining, answered.Token));
+            var pending = asks.Where(a => !a.IsCompleted).ToList();
+            if (pending.Count == 0 || remaining <= TimeSpan.Zero)
+            {
+                // Every copy ended: the last one's outcome (a timeout, a cancellation) is the answer.
+                return await asks[^1].ConfigureAwait(false);
+            }
+            var resend = Task.Delay(every < remaining ? every : remaining, answered.Token);
+            var first = await Task.WhenAny(pending.Append(resend)).ConfigureAwait(false);
+            if (first == resend) continue;
+            var ask = (Task<object>)first;
+            if (ask.IsFaulted && ask.Exception!.InnerException is AskTimeoutException) continue;
+            await answered.CancelAsync().ConfigureAwait(false);
+            return await ask.ConfigureAwait(false);
         }
     }
 

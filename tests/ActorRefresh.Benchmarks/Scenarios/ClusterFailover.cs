@@ -71,7 +71,6 @@ public static class ClusterFailover
                 ["ActorRefresh__Engine__RefreshLead"] = "00:00:05",
                 ["ActorRefresh__Engine__RefreshJitter"] = "00:00:00.500",
                 ["ActorRefresh__Engine__MinimumValidity"] = "00:00:01",
-                ["ActorRefresh__Engine__AskTimeout"] = "00:00:04",
                 ["Serilog__MinimumLevel__Default"] = "Warning",
             };
             ClusterNode Start(int akkaPort, IEnumerable<int> seeds) =>

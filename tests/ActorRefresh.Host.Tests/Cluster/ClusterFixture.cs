@@ -66,7 +66,6 @@ public sealed class ClusterFixture : IAsyncLifetime
         _environment["ActorRefresh__Engine__RefreshLead"] = "00:00:05";
         _environment["ActorRefresh__Engine__RefreshJitter"] = "00:00:00.500";
         _environment["ActorRefresh__Engine__MinimumValidity"] = "00:00:01";
-        _environment["ActorRefresh__Engine__AskTimeout"] = "00:00:04";
         _environment["Serilog__MinimumLevel__Default"] = "Information";
 
         for (var i = 0; i < 3; i++) _seedPorts.Add(ClusterNode.FreePort());
@@ -82,6 +81,15 @@ public sealed class ClusterFixture : IAsyncLifetime
         var seeds = Nodes.Select(n => n.AkkaPort).ToList();
         while (Nodes.Count < 3) Nodes.Add(StartNode(ClusterNode.FreePort(), ClusterNode.FreePort(), seeds));
         await WaitForMembersAsync(3);
+    }
+
+    /// <summary>Starts one more node (new ports, seeded by the running ones) without waiting for it to join.</summary>
+    public ClusterNode StartNode()
+    {
+        Nodes.RemoveAll(n => n.HasExited);
+        var node = StartNode(ClusterNode.FreePort(), ClusterNode.FreePort(), Nodes.Select(n => n.AkkaPort).ToList());
+        Nodes.Add(node);
+        return node;
     }
 
     public async Task<ClusterNode> HostOfAsync(string accountId)
@@ -122,7 +130,7 @@ public sealed class ClusterFixture : IAsyncLifetime
     private ClusterNode StartNode(int httpPort, int akkaPort, IReadOnlyList<int> seeds) =>
         ClusterNode.Start(HostDll, httpPort, akkaPort, seeds, _environment, Path.Combine(_directory, "node" + Interlocked.Increment(ref _started)));
 
-    private async Task WaitForMembersAsync(int count)
+    public async Task WaitForMembersAsync(int count)
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         while (true)

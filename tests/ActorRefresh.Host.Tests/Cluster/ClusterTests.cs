@@ -35,9 +35,16 @@ public sealed class ClusterTests(ClusterFixture cluster, ITestOutputHelper outpu
         Assert.True(stats.Total > 300, $"only {stats.Total} answers");
         Assert.Equal(stats.Total, stats.Count(HttpStatusCode.OK));
         Assert.True(accounts.Sum(Server.RefreshCalls) - before >= accounts.Length * 2, "the accounts should have refreshed while hammered");
-        AssertInvariants();
+        AssertInvariants(accounts);
     }
 
+    /// <summary>
+    /// SIGKILL while the account's refresh request is held by the provider before it is processed (a scripted delay,
+    /// long enough that the kill always comes first; the fake server checks the refresh token after it, and a request
+    /// whose client is gone consumes nothing): the old pair is still good, the account fails over and refreshes on with
+    /// no reuse. <see cref="Hard_kill_after_the_provider_rotated_leaves_an_account_that_knows_its_refresh_token_may_be_spent"/>
+    /// is the kill after the rotation.
+    /// </summary>
     [ClusterFact]
     public async Task Hard_kill_of_the_node_hosting_a_busy_account_fails_over_with_its_latest_pair()
     {
@@ -49,7 +56,11 @@ public sealed class ClusterTests(ClusterFixture cluster, ITestOutputHelper outpu
 
         var host = await cluster.HostOfAsync(id);
         var survivors = cluster.Nodes.Where(n => n != host).ToList();
-        await WaitUntilAsync(() => Server.InFlightRefreshes(id) > 0, TimeSpan.FromSeconds(10));
+        var callsBefore = Server.CountersOf(id).RefreshCalls;
+        Server.Script(id, FakeFault.Delay(TimeSpan.FromSeconds(30)));
+        // The next call takes the delay; only one refresh of an account is in flight at a time, so this is that call.
+        await WaitUntilAsync(() => Server.CountersOf(id) is { InFlight: > 0 } c && c.RefreshCalls > callsBefore, TimeSpan.FromSeconds(10));
+        var rotationsAtKill = Server.CountersOf(id).Rotations;
         var clock = Stopwatch.StartNew();
         host.Kill();
 
@@ -67,9 +78,14 @@ public sealed class ClusterTests(ClusterFixture cluster, ITestOutputHelper outpu
         var stats = await hammer;
         output.WriteLine($"answers: {stats.Describe()}");
 
-        // Refreshes went on with the latest pair: the account is Valid and holds the server's current token.
-        var status = await survivors[0].Http.GetFromJsonAsync<JsonElement>($"v1/accounts/{id}");
-        Assert.Equal("Valid", status.GetProperty("state").GetString());
+        // Refreshes went on with the latest pair: the account is Valid and holds the server's current token. Its own
+        // proactive refreshes (every couple of seconds) may be in flight at any instant: wait for it to settle.
+        JsonElement status = default;
+        Assert.True(await WaitForAsync(async () =>
+        {
+            status = await survivors[0].Http.GetFromJsonAsync<JsonElement>($"v1/accounts/{id}");
+            return status.GetProperty("state").GetString() == "Valid";
+        }, TimeSpan.FromSeconds(10)), $"the account did not settle in Valid: {status}\nserver: {Server.CountersOf(id)}\n" + cluster.Logs());
         await WaitForAsync(async () =>
         {
             var token = await survivors[1].Http.GetFromJsonAsync<JsonElement>($"v1/accounts/{id}/token");
@@ -79,8 +95,89 @@ public sealed class ClusterTests(ClusterFixture cluster, ITestOutputHelper outpu
         // Idle (no callers), the account still refreshes on its own after the move.
         var idle = Server.RefreshCalls(id);
         Assert.True(await WaitForAsync(() => Task.FromResult(Server.RefreshCalls(id) > idle), TimeSpan.FromSeconds(8)), "no proactive refresh after failover");
-        AssertInvariants();
-        Assert.True(failover < TimeSpan.FromSeconds(15), $"failover took {failover.TotalSeconds:0.0} s");
+        AssertInvariants(id);
+        // The request cut off by the kill rotated nothing: every rotation since was answered.
+        Assert.True(Server.CountersOf(id).Rotations > rotationsAtKill);
+        Assert.Equal(0, Server.CountersOf(id).AnswersLost);
+        // About 6 s on an idle machine (printed above); the bound leaves room for a loaded one.
+        Assert.True(failover < TimeSpan.FromSeconds(25), $"failover took {failover.TotalSeconds:0.0} s");
+    }
+
+    /// <summary>
+    /// SIGKILL after the provider rotated the account's refresh token but before its answer arrived (a real provider
+    /// rotates when the request arrives and may answer late). On a survivor the account recovers an intent without an
+    /// outcome and says its refresh token may be spent; its next refresh is then what the provider's counters say it must
+    /// be: blocked as <c>interrupted_refresh</c> when the provider had rotated (the one reuse is that refresh presenting
+    /// the spent token), a plain success when the provider never saw the call.
+    /// </summary>
+    [ClusterFact]
+    public async Task Hard_kill_after_the_provider_rotated_leaves_an_account_that_knows_its_refresh_token_may_be_spent()
+    {
+        await cluster.EnsureThreeNodesAsync();
+        const string id = "rotated-kill";
+        var issued = Server.CreateAccount(id);
+        // The access token is said to last an hour, so nothing but the refreshes this test forces reaches the provider.
+        var register = await cluster.Nodes[0].Http.PostAsJsonAsync("v1/accounts", new
+        {
+            id,
+            provider = "claude",
+            refreshToken = issued.RefreshToken,
+            accessToken = issued.AccessToken,
+            expiresAt = DateTimeOffset.UtcNow.AddHours(1),
+        });
+        Assert.Equal(HttpStatusCode.Created, register.StatusCode);
+        Server.Script(id, FakeFault.RotateOnReceipt(TimeSpan.FromSeconds(60)));
+
+        var host = await cluster.HostOfAsync(id);
+        var survivors = cluster.Nodes.Where(n => n != host).ToList();
+        var before = Server.CountersOf(id);
+        using (var force = await host.Http.PostAsync($"v1/accounts/{id}/refresh", null))
+            Assert.Equal(HttpStatusCode.OK, force.StatusCode);
+        await WaitUntilAsync(() => Server.CountersOf(id) is { InFlight: 1 } c && c.Rotations == before.Rotations + 1, TimeSpan.FromSeconds(10));
+        host.Kill();
+        // The provider sees its client go: the rotation stays, the answer is lost.
+        await WaitUntilAsync(() => Server.CountersOf(id).AnswersLost == 1, TimeSpan.FromSeconds(10));
+
+        JsonElement status = default;
+        Assert.True(await WaitForAsync(async () =>
+        {
+            using var response = await survivors[0].Http.GetAsync($"v1/accounts/{id}");
+            if (response.StatusCode != HttpStatusCode.OK) return false;
+            status = await response.Content.ReadFromJsonAsync<JsonElement>();
+            return true;
+        }, TimeSpan.FromSeconds(30)), "the account never answered on a survivor:\n" + cluster.Logs());
+        output.WriteLine($"after failover: {status}");
+        Assert.True(status.GetProperty("refreshTokenMaybeSpent").GetBoolean(), "the recovered account should know its refresh token may be spent: " + status);
+        Assert.Equal(before.RefreshCalls + 1, Server.CountersOf(id).RefreshCalls);
+
+        // Its next refresh.
+        using (var again = await survivors[1].Http.PostAsync($"v1/accounts/{id}/refresh", null))
+            Assert.Equal(HttpStatusCode.OK, again.StatusCode);
+        Assert.True(await WaitForAsync(async () =>
+        {
+            status = await survivors[0].Http.GetFromJsonAsync<JsonElement>($"v1/accounts/{id}");
+            return Server.CountersOf(id).RefreshCalls == before.RefreshCalls + 2 && status.GetProperty("state").GetString() != "Refreshing";
+        }, TimeSpan.FromSeconds(20)), "the next refresh did not settle: " + status);
+        output.WriteLine($"after the next refresh: {status}; server: {Server.CountersOf(id)}");
+
+        var counters = Server.CountersOf(id);
+        Assert.Equal(0, counters.OverlappingRefreshes);
+        Assert.Equal(0, counters.CallsDuringBackoff);
+        if (counters.AnswersLost == 1)
+        {
+            // The provider had rotated: the account's refresh token is spent, and the account says why it needs new credentials.
+            Assert.Equal("PolicyBlocked", status.GetProperty("state").GetString());
+            Assert.Equal("interrupted_refresh", status.GetProperty("lastErrorClass").GetString());
+            Assert.Equal(1, counters.RefreshTokenReuse);
+            Assert.Equal(before.Rotations + 1, counters.Rotations);
+        }
+        else
+        {
+            // The provider never saw the call: the old pair was good and the refresh succeeded.
+            Assert.Equal("Valid", status.GetProperty("state").GetString());
+            Assert.False(status.GetProperty("refreshTokenMaybeSpent").GetBoolean());
+            Assert.Equal(0, counters.RefreshTokenReuse);
+        }
     }
 
     [ClusterFact]
@@ -119,14 +216,15 @@ public sealed class ClusterTests(ClusterFixture cluster, ITestOutputHelper outpu
         {
             status = await survivors[0].Http.GetFromJsonAsync<JsonElement>($"v1/accounts/{id}");
             return status.GetProperty("state").GetString() == "Valid";
-        }, TimeSpan.FromSeconds(10)), "the account did not settle in Valid: " + status);
+        }, TimeSpan.FromSeconds(10)), "the account did not settle in Valid: " + status + $"\nserver: {Server.CountersOf(id)}\n==== the node that left ====\n"
+            + string.Join("\n", host.Log.Split('\n').Where(l => l.Contains(id, StringComparison.Ordinal) || l.Contains("WRN") || l.Contains("ERR"))) + "\n" + cluster.Logs());
         Assert.False(status.GetProperty("refreshTokenMaybeSpent").GetBoolean());
         await WaitForAsync(async () =>
         {
             var token = await survivors[1].Http.GetFromJsonAsync<JsonElement>($"v1/accounts/{id}/token");
             return token.GetProperty("accessToken").GetString() == Server.Current(id).AccessToken;
         }, TimeSpan.FromSeconds(10));
-        AssertInvariants();
+        AssertInvariants(id);
     }
 
     [ClusterFact]
@@ -167,28 +265,76 @@ public sealed class ClusterTests(ClusterFixture cluster, ITestOutputHelper outpu
         // When the backoff ends, the moved account retries by itself (its timer was restored from the journal).
         Assert.True(await WaitForAsync(() => Task.FromResult(Server.RefreshCalls(id) >= 2), TimeSpan.FromSeconds(20)), "no retry after the backoff ended");
         Assert.True(DateTimeOffset.UtcNow >= backoffSetAt.AddSeconds(11), "retried before the backoff ended");
-        Assert.Equal(0, Server.CallsDuringBackoff);
-        AssertInvariants();
+        AssertInvariants(id);
     }
 
-    private void AssertInvariants()
+    /// <summary>
+    /// A node leaves and a new one joins while accounts are registered: shards are handed off, allocated and rebalanced
+    /// onto the newcomer, whose journal, shard store and accounts all start cold. Every registration is held until the
+    /// account answers (no product retry, no test retry), and every account then answers on every node.
+    /// </summary>
+    [ClusterFact]
+    public async Task Registrations_and_commands_sent_while_a_node_leaves_and_another_joins_are_held_and_answered()
     {
-        Assert.Equal(0, Server.OverlappingRefreshes);
-        Assert.Equal(0, Server.RefreshTokenReuse);
-        Assert.Equal(0, Server.CallsDuringBackoff);
+        await cluster.EnsureThreeNodesAsync();
+        var leaving = cluster.Nodes[^1];
+        var stayers = cluster.Nodes.Where(n => n != leaving).ToList();
+        leaving.Terminate();
+        Assert.True(await leaving.WaitForExitAsync(TimeSpan.FromSeconds(30)), "the leaving node did not exit:\n" + leaving.Log);
+        var joining = cluster.StartNode();
+
+        // While the new node starts and joins, then right after it is up (new shards go to the region with fewest).
+        var during = await RegisterManyAsync(stayers, "join-a", 12);
+        await cluster.WaitForMembersAsync(3);
+        var after = await RegisterManyAsync([joining, .. stayers], "join-b", 12);
+        var all = during.Concat(after).ToList();
+        Console.WriteLine($"[cluster] registrations during a leave and a join: slowest {all.Max(r => r.Took).TotalSeconds:0.00} s");
+        Assert.All(all, r => Assert.True(r.Status == 201, $"register {r.Id}: {r.Status} after {r.Took.TotalSeconds:0.00} s: {r.Body}\n" + cluster.Logs()));
+
+        foreach (var node in cluster.Nodes)
+        {
+            foreach (var r in all)
+            {
+                using var token = await node.Http.GetAsync($"v1/accounts/{r.Id}/token");
+                Assert.True(token.StatusCode == HttpStatusCode.OK, $"token of {r.Id} on node {node.HttpPort}: {(int)token.StatusCode} {await token.Content.ReadAsStringAsync()}"
+                    + $"\nserver: {Server.CountersOf(r.Id)}\n" + string.Join("\n", cluster.Nodes.Select(n => $"==== node {n.HttpPort} ====\n" + string.Join("\n", n.Log.Split('\n').Where(l => l.Contains(r.Id, StringComparison.Ordinal) || l.Contains("WRN") || l.Contains("ERR"))))));
+            }
+        }
+        AssertInvariants(all.Select(r => r.Id).ToArray());
     }
 
+    private async Task<List<(string Id, TimeSpan Took, int Status, string Body)>> RegisterManyAsync(IReadOnlyList<ClusterNode> via, string prefix, int count)
+    {
+        var clock = Stopwatch.StartNew();
+        var results = await Task.WhenAll(Enumerable.Range(0, count).Select(async i =>
+        {
+            var id = $"{prefix}-{i}";
+            // The refresh token only: an access token of these tests lives 7 s, which a registration held through a
+            // membership change on loaded cores may outlast (the account then refuses it as expired).
+            var issued = Server.CreateAccount(id);
+            using var response = await via[i % via.Count].Http.PostAsJsonAsync("v1/accounts", new { id, provider = "claude", refreshToken = issued.RefreshToken });
+            return (Id: id, Took: clock.Elapsed, Status: (int)response.StatusCode, Body: await response.Content.ReadAsStringAsync());
+        }));
+        foreach (var r in results) output.WriteLine($"register {r.Id}: {r.Status} after {r.Took.TotalSeconds:0.00} s");
+        return results.ToList();
+    }
+
+    /// <summary>The promises, on the fake server's counters of this test's own accounts: another test's accounts cannot fail it.</summary>
+    private void AssertInvariants(params string[] accounts)
+    {
+        foreach (var id in accounts)
+        {
+            var counters = Server.CountersOf(id);
+            Assert.True(counters is { OverlappingRefreshes: 0, RefreshTokenReuse: 0, CallsDuringBackoff: 0 },
+                $"account {id}: {counters}\n" + cluster.Logs());
+        }
+    }
+
+    /// <summary>Registers with the refresh token only (a 7 s access token could expire while the registration is held); the first caller refreshes.</summary>
     private async Task RegisterAsync(ClusterNode node, string id)
     {
         var issued = Server.CreateAccount(id);
-        var response = await node.Http.PostAsJsonAsync("v1/accounts", new
-        {
-            id,
-            provider = "claude",
-            refreshToken = issued.RefreshToken,
-            accessToken = issued.AccessToken,
-            expiresAt = issued.ExpiresAt,
-        });
+        using var response = await node.Http.PostAsJsonAsync("v1/accounts", new { id, provider = "claude", refreshToken = issued.RefreshToken });
         Assert.True(response.StatusCode == HttpStatusCode.Created, $"register {id}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
     }
 

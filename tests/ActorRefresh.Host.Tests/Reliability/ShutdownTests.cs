@@ -12,7 +12,7 @@ namespace ActorRefresh.Host.Tests.Reliability;
 /// </summary>
 public sealed class ShutdownTests : IAsyncLifetime
 {
-    private const string Key = "shutdown-key-0123456789abcdef";
+    private const string Key = "shutdown-key-0123456789abcdef-ghijklmnopqrstuvwxyz-ABCDEFGHIJKL";
     private const string Account = "shutdown-acct";
     private static readonly TimeSpan UpstreamLatency = TimeSpan.FromSeconds(7);
     private readonly string _directory = Path.Combine(Path.GetTempPath(), "actorrefresh-shutdown-" + Guid.NewGuid().ToString("N"));

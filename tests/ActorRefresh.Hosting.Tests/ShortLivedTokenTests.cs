@@ -68,6 +68,8 @@ public sealed class ShortLivedTokenTests(ITestOutputHelper output)
         Assert.Equal(0, server.RefreshTokenReuse);
         Assert.Equal(0, server.OverlappingRefreshes);
         Assert.NotEqual(first.Value.Reveal(), (await engine.Tokens.GetTokenAsync("short")).Value.Reveal());
-        Assert.Equal(AccountState.Valid, (await engine.Tokens.GetStatusAsync("short")).State);
+        // Tokens of 3 s are refreshed every 2 s: at any instant the account may be in the middle of one. What it must not
+        // be is backing off or blocked.
+        Assert.Contains((await engine.Tokens.GetStatusAsync("short")).State, new[] { AccountState.Valid, AccountState.Refreshing });
     }
 }

@@ -96,5 +96,11 @@ public sealed class ClusterStatusReader
         return new ClusterStatus("cluster", cluster.SelfAddress.ToString(), state.Leader?.ToString(), members, HostedHere());
     }
 
+    /// <summary>
+    /// Ids of the accounts whose token this node's read side serves now without asking the account, wherever the
+    /// account runs (in cluster mode, what the node's replica holds). Answers at once: no actor is asked.
+    /// </summary>
+    public IReadOnlyList<string> FreshTokens() => _services.ReadSide.FreshTokenIds();
+
     private List<string> HostedHere() => _services.ReadSide.Statuses().Select(s => s.AccountId).ToList();
 }

@@ -57,6 +57,33 @@ public sealed class ClusterNode : IAsyncDisposable
     /// <summary>SIGTERM: the host stops, Akka leaves the cluster and hands its shards off.</summary>
     public void Terminate() => _process.Terminate();
 
+    /// <summary>SIGSTOP: the process freezes (as in a long GC pause or a VM freeze); its sockets stay open.</summary>
+    public void Pause() => Signal("STOP");
+
+    /// <summary>SIGCONT: a paused process runs on.</summary>
+    public void Resume() => Signal("CONT");
+
+    private void Signal(string name)
+    {
+        using var kill = System.Diagnostics.Process.Start("kill", ["-" + name, _process.Id.ToString(CultureInfo.InvariantCulture)]);
+        kill.WaitForExit();
+    }
+
+    /// <summary>Ids of the accounts whose token this node's read side serves now without asking the account (null if it does not answer).</summary>
+    public async Task<IReadOnlyList<string>?> FreshTokensAsync()
+    {
+        try
+        {
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+            var body = await Http.GetFromJsonAsync<JsonElement>("v1/cluster/read-side", cts.Token);
+            return body.GetProperty("freshTokens").EnumerateArray().Select(e => e.GetString()!).ToList();
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or JsonException)
+        {
+            return null;
+        }
+    }
+
     public Task<bool> WaitForExitAsync(TimeSpan timeout) => _process.WaitForExitAsync(timeout);
 
     public async Task<JsonElement?> ClusterAsync()

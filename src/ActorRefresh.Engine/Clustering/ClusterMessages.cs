@@ -8,8 +8,18 @@ internal interface IClusterMessage;
 /// <summary>
 /// An account tells a node's read side replica that <paramref name="Token"/> is current until <paramref name="FreshUntil"/>.
 /// <paramref name="Version"/> is twice the account's journal sequence number, so a later event always wins.
+/// <paramref name="Origin"/> is the address of the node that published it (the node hosting the account): the replica drops
+/// the token when that node becomes unreachable or leaves. Carried in the message, not taken from the sender, so it does
+/// not depend on who happened to send it.
 /// </summary>
-internal sealed record TokenPublished(string AccountId, AccessToken Token, DateTimeOffset FreshUntil, long Version) : IClusterMessage;
+internal sealed record TokenPublished(string AccountId, AccessToken Token, DateTimeOffset FreshUntil, long Version, string Origin) : IClusterMessage;
+
+/// <summary>
+/// Everything <paramref name="Origin"/> publishes now, sent by its replica to a node that has just become reachable again
+/// (or joined): the receiver takes these tokens and drops every other token it holds from <paramref name="Origin"/>, so
+/// publications and withdrawals it missed while it could not be reached are caught up.
+/// </summary>
+internal sealed record ReplicaSync(string Origin, IReadOnlyList<TokenPublished> Tokens) : IClusterMessage;
 
 /// <summary>
 /// An account tells a node's read side replica to stop serving its token. With <paramref name="Confirm"/> the replica

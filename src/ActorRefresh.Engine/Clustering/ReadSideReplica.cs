@@ -7,9 +7,11 @@ namespace ActorRefresh.Engine.Clustering;
 /// <summary>
 /// One per node, at <see cref="Path"/>: the only writer of the node's <see cref="AccountReadSide"/> tokens in cluster mode.
 /// Accounts, wherever they run, send it their fresh token with a version (<see cref="TokenPublished"/>) and withdraw it on
-/// any doubt (<see cref="TokenWithdrawn"/>); an older version never overwrites a newer one. When the node an account's
-/// token came from becomes unreachable or leaves, every token it published is dropped: its accounts restart elsewhere
-/// and publish again after recovery. A withdrawn account leaves a tombstone (its version, so an older publish still
+/// any doubt (<see cref="TokenWithdrawn"/>); an older version never overwrites a newer one. Each token carries the address
+/// of the node that published it. When that node becomes unreachable (seen by any member), leaves or is removed, every
+/// token it published is dropped: its accounts restart elsewhere and publish again after recovery, or it comes back.
+/// When a member becomes reachable again (or joins), this replica sends it what this node publishes now
+/// (<see cref="ReplicaSync"/>): publications and withdrawals it missed while unreachable are caught up. A withdrawn account leaves a tombstone (its version, so an older publish still
 /// on its way cannot bring the token back); tombstones are pruned after <see cref="TombstoneLifetime"/>, and a removed
 /// account is forgotten at once. Only tokens of accounts hosted on this node are kept as the read side's outage
 /// fallback: the fallback serves when the local actor cannot answer, which concerns only local accounts.
@@ -33,12 +35,13 @@ internal sealed class ReadSideReplica : ReceiveActor, IWithTimers
     {
         _readSide = readSide;
         _time = time;
-        Receive<TokenPublished>(m =>
+        Receive<TokenPublished>(Apply);
+        Receive<ReplicaSync>(m =>
         {
-            if (_entries.TryGetValue(m.AccountId, out var entry) && entry.Version > m.Version) return;
-            var origin = Sender.Path.Address;
-            _entries[m.AccountId] = new Entry(m.Version, origin, _time.GetUtcNow());
-            _readSide.PublishToken(m.AccountId, m.Token, m.FreshUntil, keepAsFallback: IsLocal(origin));
+            var origin = Address.Parse(m.Origin);
+            var current = m.Tokens.Select(t => t.AccountId).ToHashSet(StringComparer.Ordinal);
+            DropFrom(origin, keep: current);
+            foreach (var token in m.Tokens) Apply(token);
         });
         Receive<TokenWithdrawn>(m =>
         {
@@ -52,7 +55,7 @@ internal sealed class ReadSideReplica : ReceiveActor, IWithTimers
             }
             else if (!_entries.TryGetValue(m.AccountId, out var entry) || entry.Version <= m.Version)
             {
-                _entries[m.AccountId] = new Entry(m.Version, null, _time.GetUtcNow());
+                _entries[m.AccountId] = new Entry(m.Version, null, _time.GetUtcNow(), null);
                 _readSide.WithdrawToken(m.AccountId);
             }
             if (m.Confirm) Sender.Tell(new TokenWithdrawConfirmed(m.AccountId, m.Version));
@@ -63,11 +66,16 @@ internal sealed class ReadSideReplica : ReceiveActor, IWithTimers
             var tombstones = _entries.Values.Count(e => e.Origin is null);
             Sender.Tell(new ReplicaStats(_entries.Count - tombstones, tombstones));
         });
+        // Unreachable (as seen by any member: reachability is gossiped), leaving, gone: its accounts' tokens may change
+        // without this node hearing of it.
         Receive<ClusterEvent.UnreachableMember>(m => DropFrom(m.Member.Address));
-        Receive<ClusterEvent.MemberRemoved>(m => DropFrom(m.Member.Address));
+        Receive<ClusterEvent.MemberLeft>(m => DropFrom(m.Member.Address));
         Receive<ClusterEvent.MemberExited>(m => DropFrom(m.Member.Address));
+        Receive<ClusterEvent.MemberRemoved>(m => DropFrom(m.Member.Address));
+        // Back, or new: it missed what this node published meanwhile (the fan-out skips unreachable members).
+        Receive<ClusterEvent.ReachableMember>(m => SyncTo(m.Member.Address));
+        Receive<ClusterEvent.MemberUp>(m => SyncTo(m.Member.Address));
         Receive<ClusterEvent.IMemberEvent>(_ => { });
-        Receive<ClusterEvent.ReachableMember>(_ => { });
     }
 
     public ITimerScheduler Timers { get; set; } = null!;
@@ -83,16 +91,30 @@ internal sealed class ReadSideReplica : ReceiveActor, IWithTimers
 
     protected override void PostStop() => Akka.Cluster.Cluster.Get(Context.System).Unsubscribe(Self);
 
-    private bool IsLocal(Address origin) => origin.HasLocalScope || origin.Equals(Akka.Cluster.Cluster.Get(Context.System).SelfAddress);
+    private Address SelfAddress => Akka.Cluster.Cluster.Get(Context.System).SelfAddress;
 
-    private void DropFrom(Address address)
+    private void Apply(TokenPublished m)
     {
-        var local = Akka.Cluster.Cluster.Get(Context.System).SelfAddress;
+        if (_entries.TryGetValue(m.AccountId, out var entry) && entry.Version > m.Version) return;
+        var origin = Address.Parse(m.Origin);
+        _entries[m.AccountId] = new Entry(m.Version, origin, _time.GetUtcNow(), m);
+        _readSide.PublishToken(m.AccountId, m.Token, m.FreshUntil, keepAsFallback: origin.Equals(SelfAddress));
+    }
+
+    /// <summary>Sends <paramref name="member"/> every token this node's accounts publish now (nothing to send to itself).</summary>
+    private void SyncTo(Address member)
+    {
+        var self = SelfAddress;
+        if (member.Equals(self)) return;
+        var own = _entries.Values.Where(e => e.Published is not null && self.Equals(e.Origin)).Select(e => e.Published!).ToList();
+        Context.ActorSelection(new RootActorPath(member) / "user" / Name).Tell(new ReplicaSync(self.ToString(), own), ActorRefs.NoSender);
+    }
+
+    private void DropFrom(Address address, IReadOnlySet<string>? keep = null)
+    {
         foreach (var (accountId, entry) in _entries.ToList())
         {
-            if (entry.Origin is not { } origin) continue;
-            var from = origin.HasLocalScope ? local : origin;
-            if (!from.Equals(address)) continue;
+            if (!address.Equals(entry.Origin) || keep?.Contains(accountId) == true) continue;
             // Forget the version too: the account's next incarnation publishes at the same journal position.
             _entries.Remove(accountId);
             _readSide.WithdrawToken(accountId);
@@ -114,5 +136,6 @@ internal sealed class ReadSideReplica : ReceiveActor, IWithTimers
         public static PruneTombstones Instance { get; } = new();
     }
 
-    private sealed record Entry(long Version, Address? Origin, DateTimeOffset Since);
+    /// <summary>A token (<paramref name="Published"/>, from <paramref name="Origin"/>) or a tombstone (both null).</summary>
+    private sealed record Entry(long Version, Address? Origin, DateTimeOffset Since, TokenPublished? Published);
 }

@@ -29,6 +29,9 @@ internal abstract class TokenFanout
     public static TokenFanout Create(IActorContext context, EngineServices services) =>
         services.Cluster is null ? new Local(services.ReadSide) : new Clustered(context.System, services.ReadSide);
 
+    /// <summary>The cluster fan-out of a node (tests build it without an account).</summary>
+    internal static TokenFanout ForCluster(ActorSystem system, AccountReadSide readSide) => new Clustered(system, readSide);
+
     private static long PublishVersion(long sequenceNr) => sequenceNr * 2;
 
     private static long DoubtVersion(long sequenceNr) => sequenceNr * 2 + 1;
@@ -52,9 +55,10 @@ internal abstract class TokenFanout
     private sealed class Clustered(ActorSystem system, AccountReadSide readSide) : TokenFanout
     {
         private readonly Akka.Cluster.Cluster _cluster = Akka.Cluster.Cluster.Get(system);
+        private readonly string _self = Akka.Cluster.Cluster.Get(system).SelfAddress.ToString();
 
         public override void Publish(string accountId, AccessToken token, DateTimeOffset freshUntil, long sequenceNr) =>
-            Send(new TokenPublished(accountId, token, freshUntil, PublishVersion(sequenceNr)), ActorRefs.NoSender);
+            Send(new TokenPublished(accountId, token, freshUntil, PublishVersion(sequenceNr), _self), ActorRefs.NoSender);
 
         public override void Withdraw(string accountId, long sequenceNr, bool doubt)
         {
@@ -75,7 +79,11 @@ internal abstract class TokenFanout
             Send(new TokenWithdrawn(accountId, DoubtVersion(sequenceNr), false, Removed: true), ActorRefs.NoSender);
         }
 
-        /// <summary>Sends to the replica of every member that is up (or leaving) and reachable; returns how many.</summary>
+        /// <summary>
+        /// Sends to the replica of every member that is up (or leaving) and reachable; returns how many. A member that is
+        /// unreachable now has dropped this node's tokens (it sees this node unreachable too, or learns it by gossip) and
+        /// gets this node's current tokens from its replica when it is reachable again (<see cref="ReplicaSync"/>).
+        /// </summary>
         private int Send(object message, IActorRef? sender)
         {
             var state = _cluster.State;

@@ -61,6 +61,7 @@ public sealed class AccountEventSerializer : SerializerWithStringManifest
         [typeof(AccountProtocol.AccountIds)] = "m.ids",
         [typeof(Clustering.TokenPublished)] = "c.pub",
         [typeof(Clustering.TokenWithdrawn)] = "c.wd",
+        [typeof(Clustering.ReplicaSync)] = "c.sync",
         [typeof(Clustering.TokenWithdrawConfirmed)] = "c.wdc",
         [typeof(Clustering.StopAccount)] = "c.stop",
     };

@@ -111,6 +111,13 @@ public sealed class AccountReadSide
         _lastPublished.TryRemove(accountId, out _);
     }
 
+    /// <summary>Ids of the accounts whose token is fresh now (diagnostics: ids only, never a token).</summary>
+    internal IReadOnlyList<string> FreshTokenIds()
+    {
+        var now = _time.GetUtcNow().UtcTicks;
+        return _tokens.Where(kv => now < kv.Value.FreshUntilTicks).Select(kv => kv.Key).Order(StringComparer.Ordinal).ToList();
+    }
+
     /// <summary>Accounts with a fresh token and accounts with a fallback token, for diagnostics and tests.</summary>
     internal (int Fresh, int Fallback) TokenCounts => (_tokens.Count, _lastPublished.Count);
 

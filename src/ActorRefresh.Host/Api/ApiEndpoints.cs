@@ -32,6 +32,7 @@ internal static class ApiEndpoints
         v1.MapPost("/accounts/{id}/block", BlockAsync);
         v1.MapPost("/import/claude", ImportClaudeAsync);
         v1.MapGet("/cluster", ClusterAsync);
+        v1.MapGet("/cluster/read-side", ReadSide);
         endpoints.MapPoolApi();
         return endpoints;
     }
@@ -40,6 +41,12 @@ internal static class ApiEndpoints
     private static async Task<IResult> ClusterAsync(HttpContext context, CancellationToken ct) =>
         context.RequestServices.GetService<ClusterStatusReader>() is { } cluster
             ? TypedResults.Ok(await cluster.GetAsync(ct).ConfigureAwait(false))
+            : TypedResults.NotFound();
+
+    /// <summary>Ids of the accounts this node serves from its read side now. 404 when the engine has no cluster view.</summary>
+    private static IResult ReadSide(HttpContext context) =>
+        context.RequestServices.GetService<ClusterStatusReader>() is { } cluster
+            ? TypedResults.Ok(new { freshTokens = cluster.FreshTokens() })
             : TypedResults.NotFound();
 
     private static async Task<IResult> ListAsync(ITokenProvider tokens, CancellationToken ct) =>

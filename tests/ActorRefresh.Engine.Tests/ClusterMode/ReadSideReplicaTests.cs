@@ -48,22 +48,24 @@ public sealed class ReadSideReplicaTests : Akka.TestKit.Xunit2.TestKit
     public void Tokens_from_other_nodes_are_no_fallback_removed_accounts_are_forgotten_and_tombstones_are_pruned()
     {
         var remote = _peer.ActorSelection(new RootActorPath(Akka.Cluster.Cluster.Get(Sys).SelfAddress) / "user" / ReadSideReplica.Name);
+        var here = Akka.Cluster.Cluster.Get(Sys).SelfAddress.ToString();
+        var peer = Akka.Cluster.Cluster.Get(_peer).SelfAddress.ToString();
         var token = new AccessToken(new Secret("sk-ant-oat01-sample"), _time.GetUtcNow().AddHours(1));
 
         // Hosted here: the token is also the fallback. Hosted on the peer: served while fresh, kept as no fallback.
-        _replica.Tell(new TokenPublished("local", token, _time.GetUtcNow().AddMinutes(30), 2), TestActor);
-        remote.Tell(new TokenPublished("elsewhere", token, _time.GetUtcNow().AddMinutes(30), 2));
+        _replica.Tell(new TokenPublished("local", token, _time.GetUtcNow().AddMinutes(30), 2, here), TestActor);
+        remote.Tell(new TokenPublished("elsewhere", token, _time.GetUtcNow().AddMinutes(30), 2, peer));
         AwaitCondition(() => _readSide.TryGetFreshToken("elsewhere", out _), TimeSpan.FromSeconds(10));
         Assert.Equal((2, 1), _readSide.TokenCounts);
 
         // "local" moves to the peer: its first publish from there ends this node's fallback for it.
-        remote.Tell(new TokenPublished("local", token, _time.GetUtcNow().AddMinutes(30), 4));
+        remote.Tell(new TokenPublished("local", token, _time.GetUtcNow().AddMinutes(30), 4, peer));
         AwaitCondition(() => _readSide.TokenCounts.Fallback == 0, TimeSpan.FromSeconds(10));
 
         // Withdrawn: a tombstone keeps the version (an older publish still on its way cannot bring the token back).
         remote.Tell(new TokenWithdrawn("elsewhere", 5, Confirm: false));
         AwaitCondition(() => !_readSide.TryGetFreshToken("elsewhere", out _), TimeSpan.FromSeconds(10));
-        remote.Tell(new TokenPublished("elsewhere", token, _time.GetUtcNow().AddMinutes(30), 4));
+        remote.Tell(new TokenPublished("elsewhere", token, _time.GetUtcNow().AddMinutes(30), 4, peer));
         Assert.Equal(new ReplicaStats(Tokens: 1, Tombstones: 1), Stats());
         Assert.False(_readSide.TryGetFreshToken("elsewhere", out _));
 

@@ -84,7 +84,7 @@ public sealed class SerializerTests(ITestOutputHelper output) : Akka.TestKit.Xun
         new AccountProtocol.NotRegistered("a1"),
         new AccountProtocol.CommandRefused("a1", "bad"),
         AccountProtocol.ListAccounts.Instance,
-        new Clustering.TokenPublished("a1", new AccessToken(new Secret("sk-ant-oat01-x"), T0), T0, 42),
+        new Clustering.TokenPublished("a1", new AccessToken(new Secret("sk-ant-oat01-x"), T0), T0, 42, "akka.tcp://actor-refresh@10.0.0.1:4053"),
         new Clustering.TokenWithdrawn("a1", 43, true),
         new Clustering.TokenWithdrawConfirmed("a1", 43),
         Clustering.StopAccount.Instance,
@@ -98,6 +98,19 @@ public sealed class SerializerTests(ITestOutputHelper output) : Akka.TestKit.Xun
         var bytes = serializer.ToBinary(value);
         Assert.DoesNotContain("sk-ant", System.Text.Encoding.UTF8.GetString(bytes));
         Assert.Equal(value, serializer.FromBinary(bytes, serializer.Manifest(value)));
+    }
+
+    [Fact]
+    public void A_replica_sync_round_trips_with_tokens_encrypted()
+    {
+        const string origin = "akka.tcp://actor-refresh@10.0.0.1:4053";
+        var sync = new Clustering.ReplicaSync(origin, [new Clustering.TokenPublished("a1", new AccessToken(new Secret("sk-ant-oat01-x"), T0), T0, 42, origin)]);
+        var serializer = Assert.IsType<AccountEventSerializer>(Sys.Serialization.FindSerializerFor(sync));
+        var bytes = serializer.ToBinary(sync);
+        Assert.DoesNotContain("sk-ant", System.Text.Encoding.UTF8.GetString(bytes));
+        var back = Assert.IsType<Clustering.ReplicaSync>(serializer.FromBinary(bytes, serializer.Manifest(sync)));
+        Assert.Equal(origin, back.Origin);
+        Assert.Equal(sync.Tokens, back.Tokens);
     }
 
     [Fact]

@@ -63,14 +63,38 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
         Recover<SnapshotOffer>(offer =>
         {
             if (offer.Snapshot is not AccountData snapshot) return;
+            if (snapshot.AccountId != _accountId) throw ForeignRow("snapshot", snapshot.AccountId);
             _data = snapshot;
             _snapshotSequenceNr = offer.Metadata.SequenceNr;
         });
-        Recover<IAccountEvent>(e => _data = _data.Apply(e));
+        Recover<IAccountEvent>(e =>
+        {
+            if (e is ITokenEvent { AccountId: { } owner } && owner != _accountId) throw ForeignRow("event", owner);
+            _data = _data.Apply(e);
+        });
         Recover<RecoveryCompleted>(_ => OnRecovered());
     }
 
     public override string PersistenceId => AccountIdRules.PersistenceId(_accountId);
+
+    // A row of another account in this account's journal: someone with write access to the store copied it (to read
+    // that account's tokens through this one). Its ciphertexts authenticate, bound to the other account, so refuse it here.
+    private InvalidOperationException ForeignRow(string what, string owner) =>
+        new($"Account {_accountId}: a journaled {what} of account '{owner}' is in this account's journal (copied between accounts?); refusing to recover it.");
+
+    // Every journal write goes through these: token-bearing events are stamped with this account's id, which the
+    // serializer binds their ciphertexts to (the serializer never sees the persistence id). Handlers get the events they
+    // were given, so callers may keep recognising them by reference.
+    private new void Persist<TEvent>(TEvent @event, Action<TEvent> handler) => base.Persist(Stamp(@event), _ => handler(@event));
+
+    private new void PersistAll<TEvent>(IEnumerable<TEvent> events, Action<TEvent> handler)
+    {
+        var given = events.ToList();
+        var next = 0;
+        base.PersistAll(given.Select(Stamp).ToList(), _ => handler(given[next++]));
+    }
+
+    private TEvent Stamp<TEvent>(TEvent @event) => @event is ITokenEvent token ? (TEvent)token.For(_accountId) : @event;
 
     public ITimerScheduler Timers { get; set; } = null!;
 

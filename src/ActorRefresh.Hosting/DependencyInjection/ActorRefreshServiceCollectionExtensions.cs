@@ -120,12 +120,19 @@ public static class ActorRefreshServiceCollectionExtensions
                 [$"{StorageOptions.Section}:DataDirectory '{directory}' is not writable: {e.Message}"]);
         }
 
+        byte[] key;
         if (!string.IsNullOrWhiteSpace(storage.EncryptionKey))
-            return new StorageKey(TokenEncryptionKey.Parse(storage.EncryptionKey, TokenEncryptionKey.ConfigurationKey));
-        var key = TokenEncryptionKey.LoadOrCreate(directory, out var created);
-        if (created)
-            logger.LogWarning("No {Key} configured: generated a token encryption key in {Path} (mode 0600). Back it up: without it the stored tokens cannot be read.",
-                TokenEncryptionKey.ConfigurationKey, Path.Combine(directory, TokenEncryptionKey.KeyFileName));
+            key = TokenEncryptionKey.Parse(storage.EncryptionKey, TokenEncryptionKey.ConfigurationKey);
+        else
+        {
+            key = TokenEncryptionKey.LoadOrCreate(directory, out var created);
+            if (created)
+                logger.LogWarning("No {Key} configured: generated a token encryption key in {Path} (mode 0600). Back it up: without it the stored tokens cannot be read.",
+                    TokenEncryptionKey.ConfigurationKey, Path.Combine(directory, TokenEncryptionKey.KeyFileName));
+        }
+        // A wrong key stops the start here, once, instead of failing each account's recovery.
+        if (StoredKeyCheck.Problem(storage, key) is { } problem)
+            throw new OptionsValidationException(StorageOptions.Section, typeof(StorageOptions), [problem]);
         return new StorageKey(key);
     }
 

@@ -1,4 +1,5 @@
 using ActorRefresh.Core.Backoff;
+using ActorRefresh.Core.Files;
 using ActorRefresh.Core.Providers;
 using ActorRefresh.Core.Tokens;
 using ActorRefresh.Core.Usage;
@@ -110,6 +111,10 @@ public static class ActorRefreshServiceCollectionExtensions
                 if (OperatingSystem.IsWindows()) Directory.CreateDirectory(directory);
                 else Directory.CreateDirectory(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
             }
+            // A folder someone else owns or may write could hold a planted key and database, or have them swapped later.
+            if (FileTrust.Distrust(FileTrust.Inspect(directory), FileTrust.GroupOrOthersWrite) is { } reason)
+                throw new OptionsValidationException(StorageOptions.Section, typeof(StorageOptions),
+                    [$"{StorageOptions.Section}:DataDirectory '{directory}' {reason}; it must be a folder of this server's user that group and others cannot write (chmod 700)."]);
             var probe = Path.Combine(directory, ".write-probe");
             File.WriteAllText(probe, "");
             File.Delete(probe);

@@ -50,10 +50,15 @@ internal static class ApiEndpoints
 
     private static async Task<IResult> RemoveAsync(string id, ITokenProvider tokens, SyncBindings bindings, CancellationToken ct)
     {
+        // The engine answers once the removal is journaled and the account's events and snapshots are deleted.
         await tokens.RemoveAsync(AccountIds.Require(id), ct).ConfigureAwait(false);
         await bindings.ReleaseAsync(id, ct).ConfigureAwait(false);
-        return TypedResults.NoContent();
+        return TypedResults.Ok(new RemovalAnswer(id, Removed: true, HistoryDeleted: true,
+            "the account is removed and its stored events and snapshots (every token it held, encrypted) are deleted"));
     }
+
+    /// <summary>The answer to a removal.</summary>
+    private sealed record RemovalAnswer(string Id, bool Removed, bool HistoryDeleted, string Detail);
 
     private static async Task<IResult> RefreshAsync(string id, ITokenProvider tokens, CancellationToken ct) =>
         TypedResults.Ok(await tokens.ForceRefreshAsync(AccountIds.Require(id), ct).ConfigureAwait(false));

@@ -110,7 +110,7 @@ internal static class ApiEndpoints
         }
     }
 
-    private static async Task<IResult> RegisterAsync(HttpRequest request, ITokenProvider tokens, TimeProvider time, CancellationToken ct)
+    private static async Task<IResult> RegisterAsync(HttpRequest request, ITokenProvider tokens, TimeProvider time, Limits limits, CancellationToken ct)
     {
         var body = await RequestBodies.ReadAsync<RegisterRequest>(request, ct).ConfigureAwait(false);
         var id = AccountIds.Require(RequestBodies.RequireText(body.Id, "id"));
@@ -124,8 +124,8 @@ internal static class ApiEndpoints
         if (body.ExpiresAt is { } expiresAt && expiresAt <= time.GetUtcNow())
             throw new BadRequestBodyException("'expiresAt' is in the past; register without the expired access token.");
 
-        var status = await tokens.RegisterAsync(
-            new AccountCredentials(id, provider, new Secret(refreshToken), accessToken, body.ExpiresAt), ct).ConfigureAwait(false);
+        var status = await limits.AddingAccountAsync(tokens, id, () => tokens.RegisterAsync(
+            new AccountCredentials(id, provider, new Secret(refreshToken), accessToken, body.ExpiresAt), ct), ct).ConfigureAwait(false);
         return TypedResults.Created($"/v1/accounts/{Uri.EscapeDataString(id)}", status);
     }
 
@@ -137,7 +137,7 @@ internal static class ApiEndpoints
     /// <see cref="SyncFileRules.Check"/>, hold the login being imported, and belong to no other account.
     /// </summary>
     private static async Task<IResult> ImportClaudeAsync(HttpRequest request, ITokenProvider tokens, TimeProvider time,
-        IOptions<SyncOptions> syncOptions, SyncBindings bindings, CancellationToken ct)
+        IOptions<SyncOptions> syncOptions, SyncBindings bindings, Limits limits, CancellationToken ct)
     {
         var id = AccountIds.Require(request.Query["id"].ToString());
         var sync = ParseBool(request.Query["sync"].ToString(), "sync");
@@ -187,7 +187,7 @@ internal static class ApiEndpoints
             }
             catch (AccountNotFoundException)
             {
-                var created = await tokens.RegisterAsync(credentials, ct).ConfigureAwait(false);
+                var created = await limits.AddingAccountAsync(tokens, id, () => tokens.RegisterAsync(credentials, ct), ct).ConfigureAwait(false);
                 return TypedResults.Created($"/v1/accounts/{Uri.EscapeDataString(id)}", created);
             }
             return TypedResults.Ok(await tokens.ReplaceCredentialsAsync(credentials, ct).ConfigureAwait(false));

@@ -23,7 +23,7 @@ internal sealed class ApiOptions
     /// <summary>The window of <see cref="FailedKeyLimit"/>.</summary>
     public TimeSpan FailedKeyWindow { get; set; } = TimeSpan.FromMinutes(1);
 
-    /// <summary>How long <c>/readyz</c> waits for the engine to list accounts.</summary>
+    /// <summary>How long <c>/readyz</c> waits for the engine to answer.</summary>
     public TimeSpan ReadinessTimeout { get; set; } = TimeSpan.FromSeconds(2);
 
     /// <summary>Setting of <see cref="MaxAccounts"/>.</summary>

@@ -18,8 +18,31 @@ public sealed class StorageOptions
     /// <summary>Journal and snapshot database.</summary>
     public StorageProvider Provider { get; set; } = StorageProvider.Sqlite;
 
-    /// <summary>Folder for the SQLite file and the generated key file (created with mode 0700).</summary>
-    public string DataDirectory { get; set; } = "./.data";
+    /// <summary>
+    /// Folder for the SQLite file and the generated key file (created with mode 0700; refused when a link, another user's,
+    /// or writable by group or others). Default: <see cref="DefaultDataDirectory"/>.
+    /// </summary>
+    public string DataDirectory { get; set; } = DefaultDataDirectory(Environment.GetEnvironmentVariable);
+
+    /// <summary>
+    /// The per-user default data folder, absolute so it does not depend on the working directory: on Linux
+    /// <c>$XDG_DATA_HOME/actor-refresh</c> (when absolute) or <c>~/.local/share/actor-refresh</c>; on macOS
+    /// <c>~/Library/Application Support/actor-refresh</c>; on Windows <c>%LOCALAPPDATA%\ActorRefresh</c>.
+    /// </summary>
+    /// <param name="environment">Reads an environment variable.</param>
+    public static string DefaultDataDirectory(Func<string, string?> environment)
+    {
+        if (OperatingSystem.IsWindows())
+            return Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData), "ActorRefresh");
+        var home = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
+        if (OperatingSystem.IsMacOS())
+            return Path.Combine(home, "Library", "Application Support", "actor-refresh");
+        // The XDG base directory specification: a relative value is invalid and ignored.
+        var xdg = environment("XDG_DATA_HOME");
+        return !string.IsNullOrEmpty(xdg) && Path.IsPathFullyQualified(xdg)
+            ? Path.Combine(xdg, "actor-refresh")
+            : Path.Combine(home, ".local", "share", "actor-refresh");
+    }
 
     /// <summary>Connection string; for SQLite it defaults to a file in <see cref="DataDirectory"/>. Required for PostgreSQL.</summary>
     public string? ConnectionString { get; set; }

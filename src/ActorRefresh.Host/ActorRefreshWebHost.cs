@@ -79,6 +79,7 @@ internal static class ActorRefreshWebHost
             builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { [ApiOptions.KeySetting] = ApiKeys.Resolve(builder.Configuration) ?? "" });
             var apiOptions = builder.Configuration.GetSection(ApiOptions.Section).Get<ApiOptions>() ?? new ApiOptions();
             ListenGuard.EnsureSafe(urls.Concat(kestrelUrls), apiOptions);
+            if (apiOptions.ValidateLimits() is [var first, ..]) throw new InvalidOperationException(first);
         }
         catch
         {
@@ -96,6 +97,7 @@ internal static class ActorRefreshWebHost
     public static IServiceCollection AddActorRefreshHttpApi(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddOptions<ApiOptions>().Bind(configuration.GetSection(ApiOptions.Section));
+        services.AddSingleton<Api.Limits>();
         services.AddOptions<SyncOptions>().Bind(configuration.GetSection(SyncOptions.Section));
         services.AddOptions<ActorRefresh.Engine.StorageOptions>().Bind(configuration.GetSection(ActorRefresh.Engine.StorageOptions.Section));
         services.AddSingleton<SyncBindings>();

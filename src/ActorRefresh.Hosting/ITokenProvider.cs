@@ -45,6 +45,12 @@ public interface ITokenProvider
     Task<IReadOnlyList<AccountStatus>> ListAsync(CancellationToken cancellationToken = default);
 
     /// <summary>
+    /// Completes when the engine itself answers (for readiness probes), with one message to it and none to its accounts;
+    /// throws <see cref="EngineUnavailableException"/> otherwise. The default lists the accounts.
+    /// </summary>
+    Task CheckReadyAsync(CancellationToken cancellationToken = default) => ListAsync(cancellationToken);
+
+    /// <summary>
     /// Hands an account what an API response said about its quota: its status code and headers (the
     /// <c>anthropic-ratelimit-unified-*</c> ones and, with a 429, <c>Retry-After</c>). A 429 puts the account in API
     /// cooldown (pools avoid it) until Retry-After, else the unified reset, else <c>ActorRefresh:Engine:ApiCooldownDefault</c>.

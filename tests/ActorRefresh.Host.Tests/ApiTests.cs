@@ -201,7 +201,14 @@ public sealed class ApiTests
         var token = await server.Client.GetFromJsonAsync<JsonElement>("v1/accounts/alice@example.com/token");
         Assert.StartsWith("sk-ant-oat01-minted", token.GetProperty("accessToken").GetString(), StringComparison.Ordinal);
 
-        Assert.Equal(HttpStatusCode.NoContent, (await server.Client.DeleteAsync("v1/accounts/alice@example.com")).StatusCode);
+        // The answer says the stored history (every past encrypted token) is gone too.
+        var removed = await server.Client.DeleteAsync("v1/accounts/alice@example.com");
+        Assert.Equal(HttpStatusCode.OK, removed.StatusCode);
+        var answer = await removed.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal("alice@example.com", answer.GetProperty("id").GetString());
+        Assert.True(answer.GetProperty("removed").GetBoolean());
+        Assert.True(answer.GetProperty("historyDeleted").GetBoolean());
+        Assert.Contains("events and snapshots", answer.GetProperty("detail").GetString(), StringComparison.Ordinal);
         await ProblemAsync(await server.Client.GetAsync("v1/accounts/alice@example.com"), 404);
     }
 

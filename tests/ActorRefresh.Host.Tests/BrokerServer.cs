@@ -50,6 +50,8 @@ internal sealed class BrokerServer : IAsyncDisposable
             ["Serilog:MinimumLevel:Default"] = "Information",
             // Tests send many wrong keys from one address on purpose; the throttle test sets its own limit.
             ["ActorRefresh:Api:FailedKeyLimit"] = "100000",
+            // Each server its own data folder (the default is the user's, shared by every test).
+            ["ActorRefresh:Storage:DataDirectory"] = Path.Combine(Path.GetTempPath(), "actorrefresh-broker-" + Guid.NewGuid().ToString("N")),
         };
         foreach (var (k, v) in settings ?? [])
             overrides[k] = v;

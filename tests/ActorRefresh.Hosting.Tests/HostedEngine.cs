@@ -32,10 +32,10 @@ internal sealed class HostedEngine : IAsyncDisposable
         return builder.Build();
     }
 
-    public static async Task<HostedEngine> StartAsync(FakeTokenServer? server = null, IDictionary<string, string?>? extra = null)
+    public static async Task<HostedEngine> StartAsync(FakeTokenServer? server = null, IDictionary<string, string?>? extra = null, string? directory = null)
     {
         server ??= await FakeTokenServer.StartAsync();
-        var directory = NewDirectory();
+        directory ??= NewDirectory();
         var settings = new Dictionary<string, string?>
         {
             ["ActorRefresh:Storage:DataDirectory"] = directory,

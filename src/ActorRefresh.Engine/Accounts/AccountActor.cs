@@ -63,14 +63,38 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
         Recover<SnapshotOffer>(offer =>
         {
             if (offer.Snapshot is not AccountData snapshot) return;
+            if (snapshot.AccountId != _accountId) throw ForeignRow("snapshot", snapshot.AccountId);
             _data = snapshot;
             _snapshotSequenceNr = offer.Metadata.SequenceNr;
         });
-        Recover<IAccountEvent>(e => _data = _data.Apply(e));
+        Recover<IAccountEvent>(e =>
+        {
+            if (e is ITokenEvent { AccountId: { } owner } && owner != _accountId) throw ForeignRow("event", owner);
+            _data = _data.Apply(e);
+        });
         Recover<RecoveryCompleted>(_ => OnRecovered());
     }
 
     public override string PersistenceId => AccountIdRules.PersistenceId(_accountId);
+
+    // A row of another account in this account's journal: someone with write access to the store copied it (to read
+    // that account's tokens through this one). Its ciphertexts authenticate, bound to the other account, so refuse it here.
+    private InvalidOperationException ForeignRow(string what, string owner) =>
+        new($"Account {_accountId}: a journaled {what} of account '{owner}' is in this account's journal (copied between accounts?); refusing to recover it.");
+
+    // Every journal write goes through these: token-bearing events are stamped with this account's id, which the
+    // serializer binds their ciphertexts to (the serializer never sees the persistence id). Handlers get the events they
+    // were given, so callers may keep recognising them by reference.
+    private new void Persist<TEvent>(TEvent @event, Action<TEvent> handler) => base.Persist(Stamp(@event), _ => handler(@event));
+
+    private new void PersistAll<TEvent>(IEnumerable<TEvent> events, Action<TEvent> handler)
+    {
+        var given = events.ToList();
+        var next = 0;
+        base.PersistAll(given.Select(Stamp).ToList(), _ => handler(given[next++]));
+    }
+
+    private TEvent Stamp<TEvent>(TEvent @event) => @event is ITokenEvent token ? (TEvent)token.For(_accountId) : @event;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -111,7 +135,7 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
     /// </summary>
     private void StopIfUnregistered()
     {
-        if (_data.IsRegistered) return;
+        if (_data.IsRegistered || _removal is not null) return;
         Context.Parent.Tell(_services.Cluster is not null ? new Akka.Cluster.Sharding.Passivate(StopAccount.Instance) : StopAccount.Instance);
     }
 
@@ -252,14 +276,18 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
         Command<Remove>(_ =>
         {
             var last = Status();
+            var replyTo = Sender;
             Persist(new AccountRemoved(Now), e =>
             {
                 _data = _data.Apply(e);
                 _fanout.Forget(_accountId, LastSequenceNr);
                 _services.ReadSide.Forget(_accountId);
-                Sender.Tell(new StatusReply(last));
+                // The removal is journaled; now delete the history, whose events and snapshots hold every token the
+                // account had (encrypted). The answer waits for both deletions.
+                _removal = new PendingRemoval(replyTo, last);
+                DeleteMessages(LastSequenceNr);
+                DeleteSnapshots(new SnapshotSelectionCriteria(long.MaxValue, DateTime.MaxValue));
                 EnterJournaledState();
-                StopIfUnregistered();
             });
         });
         Command<GetStatus>(_ => ReplyStatus());
@@ -298,6 +326,50 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
         Command<UsageCompleted>(_ => { });
         Command<SaveSnapshotSuccess>(_ => { });
         Command<SaveSnapshotFailure>(f => _log.Warning("Account {0}: snapshot failed: {1}", _accountId, f.Cause.GetType().Name));
+        Command<HistoryScrubbed>(m =>
+        {
+            if (_removal is not { } removal) return;
+            _removal = null;
+            if (m.Error is not null) _log.Warning("Account {0}: its history was deleted, but rewriting the store failed ({1}); freed pages may still hold its encrypted tokens.", _accountId, m.Error);
+            removal.ReplyTo.Tell(new StatusReply(removal.Last));
+            StopIfUnregistered();
+        });
+        Command<DeleteMessagesSuccess>(_ => OnHistoryDeleted(events: true, error: null));
+        Command<DeleteMessagesFailure>(f => OnHistoryDeleted(events: true, error: "events: " + f.Cause.GetType().Name));
+        Command<DeleteSnapshotsSuccess>(_ => OnHistoryDeleted(events: false, error: null));
+        Command<DeleteSnapshotsFailure>(f => OnHistoryDeleted(events: false, error: "snapshots: " + f.Cause.GetType().Name));
+    }
+
+    /// <summary>A removal waiting for its history to be deleted: who asked, the status before, what is done.</summary>
+    private sealed record PendingRemoval(IActorRef ReplyTo, AccountStatus Last)
+    {
+        public bool EventsDone { get; set; }
+        public bool SnapshotsDone { get; set; }
+        public List<string> Errors { get; } = [];
+    }
+
+    private PendingRemoval? _removal;
+
+    private void OnHistoryDeleted(bool events, string? error)
+    {
+        if (_removal is not { } removal) return;
+        if (events) removal.EventsDone = true;
+        else removal.SnapshotsDone = true;
+        if (error is not null) removal.Errors.Add(error);
+        if (!removal.EventsDone || !removal.SnapshotsDone) return;
+        if (removal.Errors.Count == 0)
+        {
+            // Reply once the file no longer holds the deleted rows' bytes either.
+            Persistence.StoreScrub.RunAsync(Context.System.Settings.Config)
+                .PipeTo(Self, success: () => new HistoryScrubbed(null), failure: e => new HistoryScrubbed(e.GetType().Name));
+            return;
+        }
+        _removal = null;
+        // The account is removed (journaled) but its old, encrypted tokens are still stored: say so rather than claim a clean removal.
+        var reason = $"account removed, but deleting its stored history failed ({string.Join(", ", removal.Errors)}): the store still holds its old encrypted tokens";
+        _log.Warning("Account {0}: {1}.", _accountId, reason);
+        removal.ReplyTo.Tell(new CommandRefused(_accountId, reason));
+        StopIfUnregistered();
     }
 
     // ---- entering a journaled state ------------------------------------------------------------------
@@ -439,6 +511,8 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
     }
 
     // ---- internal messages ----------------------------------------------------------------------------
+
+    private sealed record HistoryScrubbed(string? Error);
 
     private sealed record LimiterAnswered(int Generation, LimiterPermit Permit, bool Granted);
 

@@ -10,9 +10,26 @@ internal interface IAccountEvent : IAccountPersisted
     DateTimeOffset At { get; }
 }
 
+/// <summary>
+/// An event that carries tokens. Its actor stamps <see cref="AccountId"/> (the persistence id's account) before journaling,
+/// and the serializer binds the token ciphertexts to it, so neither the ciphertexts nor the whole event can be copied
+/// into another account's journal. Null in events written before the binding.
+/// </summary>
+internal interface ITokenEvent : IAccountEvent
+{
+    string? AccountId { get; }
+
+    /// <summary>This event stamped with its account.</summary>
+    ITokenEvent For(string accountId);
+}
+
 /// <summary>The account was registered with its first credentials.</summary>
 internal sealed record AccountRegistered(
-    string Provider, Secret RefreshToken, Secret? AccessToken, DateTimeOffset? ExpiresAt, string? CredentialsFile, DateTimeOffset At) : IAccountEvent;
+    string Provider, Secret RefreshToken, Secret? AccessToken, DateTimeOffset? ExpiresAt, string? CredentialsFile, DateTimeOffset At) : ITokenEvent
+{
+    public string? AccountId { get; init; }
+    public ITokenEvent For(string accountId) => this with { AccountId = accountId };
+}
 
 /// <summary>
 /// Intent: the refresh token with this fingerprint is about to be spent. Journaled before the upstream call,
@@ -21,7 +38,11 @@ internal sealed record AccountRegistered(
 internal sealed record RefreshStarted(string RefreshTokenFingerprint, DateTimeOffset At) : IAccountEvent;
 
 /// <summary>A refresh succeeded. <see cref="RefreshToken"/> null means the provider kept the old one.</summary>
-internal sealed record TokensRefreshed(Secret AccessToken, DateTimeOffset ExpiresAt, Secret? RefreshToken, DateTimeOffset At) : IAccountEvent;
+internal sealed record TokensRefreshed(Secret AccessToken, DateTimeOffset ExpiresAt, Secret? RefreshToken, DateTimeOffset At) : ITokenEvent
+{
+    public string? AccountId { get; init; }
+    public ITokenEvent For(string accountId) => this with { AccountId = accountId };
+}
 
 /// <summary>A refresh failed in a way worth retrying at <see cref="RetryAt"/>.</summary>
 /// <see cref="TokenMaybeSpent"/>: the provider may have rotated the refresh token although its answer was lost (timeout,
@@ -37,7 +58,11 @@ internal sealed record AccountBlocked(string ErrorClass, string Reason, DateTime
 
 /// <summary>New credentials replaced the old ones (re-login, import, or adoption from a credentials file).</summary>
 internal sealed record CredentialsReplaced(
-    Secret RefreshToken, Secret? AccessToken, DateTimeOffset? ExpiresAt, string? CredentialsFile, DateTimeOffset At) : IAccountEvent;
+    Secret RefreshToken, Secret? AccessToken, DateTimeOffset? ExpiresAt, string? CredentialsFile, DateTimeOffset At) : ITokenEvent
+{
+    public string? AccountId { get; init; }
+    public ITokenEvent For(string accountId) => this with { AccountId = accountId };
+}
 
 /// <summary>An operator lifted the block.</summary>
 internal sealed record AccountUnblocked(DateTimeOffset At) : IAccountEvent;

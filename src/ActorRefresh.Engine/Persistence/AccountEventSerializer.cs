@@ -113,7 +113,16 @@ public sealed class AccountEventSerializer : SerializerWithStringManifest
     /// <inheritdoc />
     public override byte[] ToBinary(object obj)
     {
-        var bytes = JsonSerializer.SerializeToUtf8Bytes(obj, obj.GetType(), _json);
+        byte[] bytes;
+        CurrentAccount = AccountOf(obj);
+        try
+        {
+            bytes = JsonSerializer.SerializeToUtf8Bytes(obj, obj.GetType(), _json);
+        }
+        finally
+        {
+            CurrentAccount = "";
+        }
         if (obj is AccountData) Testing.CrashPoints.At(Testing.CrashPoints.DuringSnapshot); // only snapshots carry AccountData
         return bytes;
     }
@@ -125,17 +134,61 @@ public sealed class AccountEventSerializer : SerializerWithStringManifest
             throw new System.Runtime.Serialization.SerializationException($"Unknown ActorRefresh manifest '{manifest}'.");
         if (type == typeof(AccountProtocol.ListAccounts)) return AccountProtocol.ListAccounts.Instance;
         if (type == typeof(Clustering.StopAccount)) return Clustering.StopAccount.Instance;
-        return JsonSerializer.Deserialize(bytes, type, _json)
-               ?? throw new System.Runtime.Serialization.SerializationException($"Empty payload for manifest '{manifest}'.");
+        CurrentAccount = AccountIn(bytes);
+        try
+        {
+            return JsonSerializer.Deserialize(bytes, type, _json)
+                   ?? throw new System.Runtime.Serialization.SerializationException($"Empty payload for manifest '{manifest}'.");
+        }
+        finally
+        {
+            CurrentAccount = "";
+        }
     }
 
-    /// <summary>Writes a <see cref="Secret"/> encrypted and bound to <paramref name="field"/>; reads it back decrypted.</summary>
+    // The account a payload's token fields are bound to: its top-level "accountId" (AccountData, token-bearing events
+    // stamped by their actor, messages naming an account), "" when it has none. Set around one synchronous
+    // (de)serialization, so a thread-static is enough.
+    [ThreadStatic] private static string? _currentAccount;
+
+    private static string CurrentAccount
+    {
+        get => _currentAccount ?? "";
+        set => _currentAccount = value;
+    }
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<Type, System.Reflection.PropertyInfo?> AccountProperties = new();
+
+    /// <summary>The value that serializes as the top-level <c>accountId</c> of <paramref name="obj"/>.</summary>
+    private static string AccountOf(object obj)
+    {
+        var property = AccountProperties.GetOrAdd(obj.GetType(), t =>
+            t.GetProperty("AccountId", typeof(string)) is { CanRead: true } p && p.GetMethod!.IsPublic ? p : null);
+        return property?.GetValue(obj) as string ?? "";
+    }
+
+    /// <summary>The top-level <c>accountId</c> of a payload, read before its token fields are decrypted.</summary>
+    private static string AccountIn(byte[] bytes)
+    {
+        var reader = new Utf8JsonReader(bytes);
+        if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject) return "";
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            var isAccount = reader.ValueTextEquals("accountId"u8);
+            reader.Read();
+            if (isAccount) return reader.TokenType == JsonTokenType.String ? reader.GetString() ?? "" : "";
+            reader.Skip();
+        }
+        return "";
+    }
+
+    /// <summary>Writes a <see cref="Secret"/> encrypted and bound to <paramref name="field"/> and the current account; reads it back decrypted.</summary>
     private sealed class EncryptedSecretConverter(TokenCipher cipher, string field) : JsonConverter<Secret>
     {
         public override Secret Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
-            new(cipher.Decrypt(reader.GetString() ?? throw new JsonException("Encrypted token is null."), field));
+            new(cipher.Decrypt(reader.GetString() ?? throw new JsonException("Encrypted token is null."), field, CurrentAccount));
 
         public override void Write(Utf8JsonWriter writer, Secret value, JsonSerializerOptions options) =>
-            writer.WriteStringValue(cipher.Encrypt(value.Reveal(), field));
+            writer.WriteStringValue(cipher.Encrypt(value.Reveal(), field, CurrentAccount));
     }
 }

@@ -4,16 +4,18 @@ using System.Text;
 namespace ActorRefresh.Engine.Persistence;
 
 /// <summary>
-/// Encrypts token fields at rest with AES-256-GCM. Format <c>v2:</c> + key id + <c>:</c> + base64(nonce ‖ ciphertext ‖ tag),
-/// associated data <c>ActorRefresh.token.v2|&lt;key id&gt;|&lt;field&gt;</c>: a ciphertext moved to another field (a refresh
-/// token into an access-token field, to be read through <c>/token</c>) fails authentication, and a wrong key is named
-/// by its id instead of a bare tag mismatch. <c>v1:</c> fields (one constant associated data) are still read; every
-/// write is <c>v2:</c>, so the next snapshot rewrites them.
+/// Encrypts token fields at rest with AES-256-GCM. Format <c>v3:</c> + key id + <c>:</c> + base64(nonce ‖ ciphertext ‖ tag),
+/// associated data <c>ActorRefresh.token.v3|&lt;key id&gt;|&lt;account id&gt;|&lt;field&gt;</c>: a ciphertext moved to another
+/// field (a refresh token into an access-token field, to be read through <c>/token</c>) or to another account's rows fails
+/// authentication, and a wrong key is named by its id instead of a bare tag mismatch. <c>v1:</c> fields (one constant
+/// associated data) and <c>v2:</c> fields (key id and field, no account) are still read; every write is <c>v3:</c>, so the
+/// next snapshot rewrites them.
 /// </summary>
 internal sealed class TokenCipher
 {
     private const string V1Prefix = "v1:";
     private const string V2Prefix = "v2:";
+    private const string V3Prefix = "v3:";
     private const int NonceSize = 12;
     private const int TagSize = 16;
     private static readonly byte[] V1AssociatedData = "ActorRefresh.token.v1"u8.ToArray();
@@ -35,36 +37,47 @@ internal sealed class TokenCipher
 
     /// <param name="plaintext">The token.</param>
     /// <param name="field">The field it is stored in (JSON property name), bound into the associated data.</param>
-    public string Encrypt(string plaintext, string field)
+    /// <param name="account">The account it belongs to ("" for messages of no account), bound into the associated data.</param>
+    public string Encrypt(string plaintext, string field, string account)
     {
         var plain = Encoding.UTF8.GetBytes(plaintext);
         var output = new byte[NonceSize + plain.Length + TagSize];
         var nonce = output.AsSpan(0, NonceSize);
         RandomNumberGenerator.Fill(nonce);
         using var aes = new AesGcm(_key, TagSize);
-        aes.Encrypt(nonce, plain, output.AsSpan(NonceSize, plain.Length), output.AsSpan(NonceSize + plain.Length), V2AssociatedData(KeyId, field));
+        aes.Encrypt(nonce, plain, output.AsSpan(NonceSize, plain.Length), output.AsSpan(NonceSize + plain.Length), V3AssociatedData(KeyId, account, field));
         CryptographicOperations.ZeroMemory(plain);
-        return V2Prefix + KeyId + ":" + Convert.ToBase64String(output);
+        return V3Prefix + KeyId + ":" + Convert.ToBase64String(output);
     }
 
     /// <exception cref="CryptographicException">Unknown format, another key, or a field that was not written here; the message names no token.</exception>
-    public string Decrypt(string stored, string field)
+    public string Decrypt(string stored, string field, string account)
     {
         if (stored.StartsWith(V1Prefix, StringComparison.Ordinal))
-            return Open(stored[V1Prefix.Length..], V1AssociatedData, "");
-        if (!stored.StartsWith(V2Prefix, StringComparison.Ordinal))
+            return Open(stored[V1Prefix.Length..], V1AssociatedData, "", "");
+        var v3 = stored.StartsWith(V3Prefix, StringComparison.Ordinal);
+        if (!v3 && !stored.StartsWith(V2Prefix, StringComparison.Ordinal))
             throw new CryptographicException("Stored token has an unknown format version.");
-        var idEnd = stored.IndexOf(':', V2Prefix.Length);
-        if (idEnd < 0) throw new CryptographicException("Stored token has no key id.");
-        var keyId = stored[V2Prefix.Length..idEnd];
+        var keyId = KeyIdIn(stored) ?? throw new CryptographicException("Stored token has no key id.");
         if (!string.Equals(keyId, KeyId, StringComparison.Ordinal))
             throw new CryptographicException(
                 $"Stored tokens were encrypted with key id {keyId}, but the configured token encryption key has id {KeyId}: " +
                 "this is not the key of this store (ActorRefresh:Storage:EncryptionKey, or the data folder's token-encryption.key).");
-        return Open(stored[(idEnd + 1)..], V2AssociatedData(keyId, field), field);
+        var body = stored[(V2Prefix.Length + keyId.Length + 1)..];
+        return v3
+            ? Open(body, V3AssociatedData(keyId, account, field), field, account)
+            : Open(body, V2AssociatedData(keyId, field), field, "");
     }
 
-    private string Open(string base64, byte[] associatedData, string field)
+    /// <summary>The key id of a <c>v2:</c>/<c>v3:</c> field, null for other formats.</summary>
+    public static string? KeyIdIn(string stored)
+    {
+        if (!stored.StartsWith(V2Prefix, StringComparison.Ordinal) && !stored.StartsWith(V3Prefix, StringComparison.Ordinal)) return null;
+        var idEnd = stored.IndexOf(':', V2Prefix.Length);
+        return idEnd < 0 ? null : stored[V2Prefix.Length..idEnd];
+    }
+
+    private string Open(string base64, byte[] associatedData, string field, string account)
     {
         var data = Convert.FromBase64String(base64);
         if (data.Length < NonceSize + TagSize) throw new CryptographicException("Stored token is truncated.");
@@ -79,10 +92,16 @@ internal sealed class TokenCipher
         {
             throw new CryptographicException(field.Length == 0
                 ? "Stored token does not authenticate under the configured key (wrong key or damaged data)."
-                : $"Stored token in field '{field}' does not authenticate: it was not written to this field with this key (moved or damaged).", exception);
+                : account.Length == 0
+                    ? $"Stored token in field '{field}' does not authenticate: it was not written to this field with this key (moved or damaged)."
+                    : $"Stored token in field '{field}' of account '{account}' does not authenticate: it was not written to this field of this account with this key (copied from another account, moved or damaged).", exception);
         }
         return Encoding.UTF8.GetString(plain);
     }
+
+    // Account ids cannot contain '|' (AccountIdRules), so the parts cannot run into each other.
+    private static byte[] V3AssociatedData(string keyId, string account, string field) =>
+        Encoding.UTF8.GetBytes($"ActorRefresh.token.v3|{keyId}|{account}|{field}");
 
     private static byte[] V2AssociatedData(string keyId, string field) => Encoding.UTF8.GetBytes($"ActorRefresh.token.v2|{keyId}|{field}");
 }

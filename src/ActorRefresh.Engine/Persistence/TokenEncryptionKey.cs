@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using ActorRefresh.Core.Files;
 
 namespace ActorRefresh.Engine.Persistence;
 
@@ -40,10 +41,14 @@ public static class TokenEncryptionKey
     {
         var path = Path.Combine(dataDirectory, KeyFileName);
         created = false;
-        if (File.Exists(path))
+        // Inspected without following a link; the folder was checked first (the server's user's, not writable by group
+        // or others), so nobody else can swap the file between this check and the read.
+        var entry = FileTrust.Inspect(path);
+        if (entry.Exists)
         {
-            if (!OperatingSystem.IsWindows() && (File.GetUnixFileMode(path) & (UnixFileMode.GroupRead | UnixFileMode.OtherRead | UnixFileMode.GroupWrite | UnixFileMode.OtherWrite)) != 0)
-                throw new InvalidOperationException($"Key file '{path}' is readable or writable by group or others; make it mode 0600.");
+            if (entry.IsDirectory) throw new InvalidOperationException($"Key file '{path}' is a directory.");
+            if (FileTrust.Distrust(entry, FileTrust.GroupOrOthersAny) is { } reason)
+                throw new InvalidOperationException($"Key file '{path}' {reason}; it must be a regular file of this server's user that group and others cannot access (chmod 600).");
             return Parse(File.ReadAllText(path), $"key file '{path}'");
         }
         var key = RandomNumberGenerator.GetBytes(32);

@@ -57,10 +57,15 @@ internal static class ApiEndpoints
 
     private static async Task<IResult> RemoveAsync(string id, ITokenProvider tokens, SyncBindings bindings, CancellationToken ct)
     {
+        // The engine answers once the removal is journaled and the account's events and snapshots are deleted.
         await tokens.RemoveAsync(AccountIds.Require(id), ct).ConfigureAwait(false);
         await bindings.ReleaseAsync(id, ct).ConfigureAwait(false);
-        return TypedResults.NoContent();
+        return TypedResults.Ok(new RemovalAnswer(id, Removed: true, HistoryDeleted: true,
+            "the account is removed and its stored events and snapshots (every token it held, encrypted) are deleted"));
     }
+
+    /// <summary>The answer to a removal.</summary>
+    private sealed record RemovalAnswer(string Id, bool Removed, bool HistoryDeleted, string Detail);
 
     private static async Task<IResult> RefreshAsync(string id, ITokenProvider tokens, CancellationToken ct) =>
         TypedResults.Ok(await tokens.ForceRefreshAsync(AccountIds.Require(id), ct).ConfigureAwait(false));
@@ -112,7 +117,7 @@ internal static class ApiEndpoints
         }
     }
 
-    private static async Task<IResult> RegisterAsync(HttpRequest request, ITokenProvider tokens, TimeProvider time, CancellationToken ct)
+    private static async Task<IResult> RegisterAsync(HttpRequest request, ITokenProvider tokens, TimeProvider time, Limits limits, CancellationToken ct)
     {
         var body = await RequestBodies.ReadAsync<RegisterRequest>(request, ct).ConfigureAwait(false);
         var id = AccountIds.Require(RequestBodies.RequireText(body.Id, "id"));
@@ -126,8 +131,8 @@ internal static class ApiEndpoints
         if (body.ExpiresAt is { } expiresAt && expiresAt <= time.GetUtcNow())
             throw new BadRequestBodyException("'expiresAt' is in the past; register without the expired access token.");
 
-        var status = await tokens.RegisterAsync(
-            new AccountCredentials(id, provider, new Secret(refreshToken), accessToken, body.ExpiresAt), ct).ConfigureAwait(false);
+        var status = await limits.AddingAccountAsync(tokens, id, () => tokens.RegisterAsync(
+            new AccountCredentials(id, provider, new Secret(refreshToken), accessToken, body.ExpiresAt), ct), ct).ConfigureAwait(false);
         return TypedResults.Created($"/v1/accounts/{Uri.EscapeDataString(id)}", status);
     }
 
@@ -139,7 +144,7 @@ internal static class ApiEndpoints
     /// <see cref="SyncFileRules.Check"/>, hold the login being imported, and belong to no other account.
     /// </summary>
     private static async Task<IResult> ImportClaudeAsync(HttpRequest request, ITokenProvider tokens, TimeProvider time,
-        IOptions<SyncOptions> syncOptions, SyncBindings bindings, CancellationToken ct)
+        IOptions<SyncOptions> syncOptions, SyncBindings bindings, Limits limits, CancellationToken ct)
     {
         var id = AccountIds.Require(request.Query["id"].ToString());
         var sync = ParseBool(request.Query["sync"].ToString(), "sync");
@@ -189,7 +194,7 @@ internal static class ApiEndpoints
             }
             catch (AccountNotFoundException)
             {
-                var created = await tokens.RegisterAsync(credentials, ct).ConfigureAwait(false);
+                var created = await limits.AddingAccountAsync(tokens, id, () => tokens.RegisterAsync(credentials, ct), ct).ConfigureAwait(false);
                 return TypedResults.Created($"/v1/accounts/{Uri.EscapeDataString(id)}", created);
             }
             return TypedResults.Ok(await tokens.ReplaceCredentialsAsync(credentials, ct).ConfigureAwait(false));

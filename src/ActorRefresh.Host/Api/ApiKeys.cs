@@ -1,3 +1,4 @@
+using ActorRefresh.Core.Files;
 using Microsoft.Extensions.Configuration;
 
 namespace ActorRefresh.Host.Api;

@@ -23,8 +23,25 @@ internal sealed class ApiOptions
     /// <summary>The window of <see cref="FailedKeyLimit"/>.</summary>
     public TimeSpan FailedKeyWindow { get; set; } = TimeSpan.FromMinutes(1);
 
-    /// <summary>How long <c>/readyz</c> waits for the engine to list accounts.</summary>
+    /// <summary>How long <c>/readyz</c> waits for the engine to answer.</summary>
     public TimeSpan ReadinessTimeout { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Setting of <see cref="MaxAccounts"/>.</summary>
+    public const string MaxAccountsSetting = "ActorRefresh:Api:MaxAccounts";
+
+    /// <summary>Setting of <see cref="MaxPools"/>.</summary>
+    public const string MaxPoolsSetting = "ActorRefresh:Api:MaxPools";
+
+    /// <summary>Most accounts the API registers (each is an actor, a journal and upstream refreshes); more is a 409.</summary>
+    public int MaxAccounts { get; set; } = 10_000;
+
+    /// <summary>Most pools the API defines; more is a 409.</summary>
+    public int MaxPools { get; set; } = 1_000;
+
+    /// <summary>The problems with the limits, each naming its setting.</summary>
+    public IReadOnlyList<string> ValidateLimits() =>
+        new[] { (MaxAccounts, MaxAccountsSetting), (MaxPools, MaxPoolsSetting) }
+            .Where(l => l.Item1 < 1).Select(l => $"{l.Item2} must be at least 1 (it is {l.Item1}).").ToList();
 
     /// <summary>Largest request body accepted (64 KiB: credentials are small; anything bigger is a mistake or abuse).</summary>
     public const long MaxRequestBodyBytes = 64 * 1024;

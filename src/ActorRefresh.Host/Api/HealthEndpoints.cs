@@ -16,7 +16,7 @@ internal static class HealthEndpoints
         return endpoints;
     }
 
-    // Ready means the engine answers a read in time; its failure reason is not shown (probes are unauthenticated).
+    // Ready means the engine itself answers in time (one message, no per-account fan-out); its failure reason is not shown (probes are unauthenticated).
     private static async Task<IResult> ReadyAsync(ITokenProvider tokens, IOptions<ApiOptions> options, CancellationToken ct)
     {
         var timeout = options.Value.ReadinessTimeout;
@@ -25,7 +25,7 @@ internal static class HealthEndpoints
         try
         {
             // WaitAsync as well: an engine that ignores the token must not hold the probe.
-            await tokens.ListAsync(cts.Token).WaitAsync(timeout, ct).ConfigureAwait(false);
+            await tokens.CheckReadyAsync(cts.Token).WaitAsync(timeout, ct).ConfigureAwait(false);
             return TypedResults.Ok(new { status = "ready" });
         }
         catch (Exception) when (!ct.IsCancellationRequested)

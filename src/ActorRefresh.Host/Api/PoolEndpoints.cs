@@ -43,7 +43,7 @@ internal static class PoolEndpoints
     private static IResult Remove(string name, ITokenProvider tokens) =>
         tokens.RemovePool(PoolNames.Require(name)) ? TypedResults.NoContent() : throw new PoolNotFoundException(name);
 
-    private static async Task<IResult> DefineAsync(string name, HttpRequest request, ITokenProvider tokens, CancellationToken ct)
+    private static async Task<IResult> DefineAsync(string name, HttpRequest request, ITokenProvider tokens, Limits limits, CancellationToken ct)
     {
         PoolNames.Require(name);
         var body = await RequestBodies.ReadAsync<DefinePoolRequest>(request, ct).ConfigureAwait(false);
@@ -52,7 +52,7 @@ internal static class PoolEndpoints
         PoolDefinition stored;
         try
         {
-            stored = tokens.DefinePool(definition);
+            stored = limits.DefiningPool(tokens, name, () => tokens.DefinePool(definition));
         }
         catch (ArgumentException exception)
         {

@@ -39,6 +39,7 @@ internal static class Problems
             new Dictionary<string, object?> { ["pool"] = noPool.Pool }),
         NoUsableAccountException none => NoUsableAccount(none, now),
         BadRequestBodyException bad => BadRequest(bad.Message),
+        LimitReachedException limit => Create(StatusCodes.Status409Conflict, "Limit reached", limit.Message),
         SyncFileTakenException taken => Create(StatusCodes.Status409Conflict, "Credentials file taken", taken.Message,
             new Dictionary<string, object?> { ["accountId"] = taken.Owner }),
         BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge } => Create(

@@ -1,3 +1,4 @@
+using ActorRefresh.Core.Files;
 using System.Text.Json;
 using ActorRefresh.Core.Credentials;
 using ActorRefresh.Engine;

@@ -1,3 +1,4 @@
+using ActorRefresh.Core.Files;
 using System.CommandLine;
 using System.Text.Json;
 using ActorRefresh.Engine.Accounts;

@@ -1,4 +1,5 @@
 using ActorRefresh.Core.Backoff;
+using ActorRefresh.Core.Files;
 using ActorRefresh.Core.Providers;
 using ActorRefresh.Core.Tokens;
 using ActorRefresh.Core.Usage;
@@ -110,6 +111,10 @@ public static class ActorRefreshServiceCollectionExtensions
                 if (OperatingSystem.IsWindows()) Directory.CreateDirectory(directory);
                 else Directory.CreateDirectory(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
             }
+            // A folder someone else owns or may write could hold a planted key and database, or have them swapped later.
+            if (FileTrust.Distrust(FileTrust.Inspect(directory), FileTrust.GroupOrOthersWrite) is { } reason)
+                throw new OptionsValidationException(StorageOptions.Section, typeof(StorageOptions),
+                    [$"{StorageOptions.Section}:DataDirectory '{directory}' {reason}; it must be a folder of this server's user that group and others cannot write (chmod 700)."]);
             var probe = Path.Combine(directory, ".write-probe");
             File.WriteAllText(probe, "");
             File.Delete(probe);
@@ -120,12 +125,19 @@ public static class ActorRefreshServiceCollectionExtensions
                 [$"{StorageOptions.Section}:DataDirectory '{directory}' is not writable: {e.Message}"]);
         }
 
+        byte[] key;
         if (!string.IsNullOrWhiteSpace(storage.EncryptionKey))
-            return new StorageKey(TokenEncryptionKey.Parse(storage.EncryptionKey, TokenEncryptionKey.ConfigurationKey));
-        var key = TokenEncryptionKey.LoadOrCreate(directory, out var created);
-        if (created)
-            logger.LogWarning("No {Key} configured: generated a token encryption key in {Path} (mode 0600). Back it up: without it the stored tokens cannot be read.",
-                TokenEncryptionKey.ConfigurationKey, Path.Combine(directory, TokenEncryptionKey.KeyFileName));
+            key = TokenEncryptionKey.Parse(storage.EncryptionKey, TokenEncryptionKey.ConfigurationKey);
+        else
+        {
+            key = TokenEncryptionKey.LoadOrCreate(directory, out var created);
+            if (created)
+                logger.LogWarning("No {Key} configured: generated a token encryption key in {Path} (mode 0600). Back it up: without it the stored tokens cannot be read.",
+                    TokenEncryptionKey.ConfigurationKey, Path.Combine(directory, TokenEncryptionKey.KeyFileName));
+        }
+        // A wrong key stops the start here, once, instead of failing each account's recovery.
+        if (StoredKeyCheck.Problem(storage, key) is { } problem)
+            throw new OptionsValidationException(StorageOptions.Section, typeof(StorageOptions), [problem]);
         return new StorageKey(key);
     }
 

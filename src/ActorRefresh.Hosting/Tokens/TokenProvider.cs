@@ -96,6 +96,27 @@ internal sealed class TokenProvider(
     public Task<IReadOnlyList<AccountStatus>> ListAsync(CancellationToken cancellationToken = default) =>
         services.Cluster is null ? Task.FromResult(services.ReadSide.Statuses()) : ListClusterAsync(cancellationToken);
 
+    public async Task CheckReadyAsync(CancellationToken cancellationToken = default)
+    {
+        // Standalone: the account region answers an Identify (the read side alone would outlive a stopped engine).
+        // Cluster: the directory singleton answers one ListAccounts (this node is joined and the singleton runs);
+        // no account is asked.
+        try
+        {
+            if (services.Cluster is null)
+            {
+                var identity = await region.ActorRef.Ask<ActorIdentity>(new Identify(null), _askTimeout, cancellationToken).ConfigureAwait(false);
+                if (identity.Subject is null) throw new EngineUnavailableException("*", "the account region is not running");
+            }
+            else
+                await AskResendingAsync(directory.ActorRef, ListAccounts.Instance, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is AskTimeoutException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
+        {
+            throw new EngineUnavailableException("*", "the engine did not answer in time", e);
+        }
+    }
+
     private async Task<IReadOnlyList<AccountStatus>> ListClusterAsync(CancellationToken cancellationToken)
     {
         AccountIds ids;

@@ -128,7 +128,7 @@ public sealed class DurabilityTests(ITestOutputHelper output) : EngineTest(outpu
 
         var text = string.Concat(Directory.GetFiles(Store.Directory, "actor-refresh.db*")
             .Select(f => Encoding.Latin1.GetString(File.ReadAllBytes(f))));
-        Assert.Contains("v2:", text); // the encrypted token fields are there
+        Assert.Contains("v3:", text); // the encrypted token fields are there
         var issued = Server.IssuedTokens;
         Assert.True(issued.Count >= 15);
         Assert.All(issued, token => Assert.DoesNotContain(token, text, StringComparison.Ordinal));

@@ -174,7 +174,7 @@ public sealed class SerializerTests(ITestOutputHelper output) : Akka.TestKit.Xun
         var value = new TokensRefreshed(new Secret("sk-ant-oat01-visible"), T0, new Secret("sk-ant-ort01-visible"), T0);
         var json = System.Text.Encoding.UTF8.GetString(Sys.Serialization.FindSerializerFor(value).ToBinary(value));
         Assert.DoesNotContain("visible", json);
-        Assert.Contains("v2:", json);
+        Assert.Contains("v3:", json);
     }
 
     [Fact]

@@ -45,7 +45,7 @@ public sealed class TokenBindingTests(ITestOutputHelper output) : Akka.TestKit.X
         var right = RandomNumberGenerator.GetBytes(32);
         var wrong = RandomNumberGenerator.GetBytes(32);
         var bytes = Serializer(right).ToBinary(new TokensRefreshed(new Secret("sk-ant-oat01-A"), T0, null, T0));
-        Assert.Contains($"v2:{TokenCipher.KeyIdOf(right)}:", Encoding.UTF8.GetString(bytes), StringComparison.Ordinal);
+        Assert.Contains($"v3:{TokenCipher.KeyIdOf(right)}:", Encoding.UTF8.GetString(bytes), StringComparison.Ordinal);
 
         var error = Assert.ThrowsAny<Exception>(() => Serializer(wrong).FromBinary(bytes, "tr"));
         var message = error.GetBaseException().Message;
@@ -68,6 +68,49 @@ public sealed class TokenBindingTests(ITestOutputHelper output) : Akka.TestKit.X
         var rewritten = Encoding.UTF8.GetString(serializer.ToBinary(read));
         Assert.DoesNotContain("v1:", rewritten, StringComparison.Ordinal);
         Assert.Equal(read, serializer.FromBinary(Encoding.UTF8.GetBytes(rewritten), "tr"));
+    }
+
+    [Fact]
+    public void Fields_written_in_the_v2_format_without_an_account_are_still_read_and_written_back_bound()
+    {
+        var key = RandomNumberGenerator.GetBytes(32);
+        var serializer = Serializer(key);
+        var legacy = Encoding.UTF8.GetBytes(
+            $$"""{"accessToken":"{{V2(key, "accessToken", "sk-ant-oat01-V2")}}","expiresAt":"2026-11-23T20:00:00+00:00","at":"2026-11-23T12:00:00+00:00"}""");
+        var read = Assert.IsType<TokensRefreshed>(serializer.FromBinary(legacy, "tr"));
+        Assert.Equal("sk-ant-oat01-V2", read.AccessToken.Reveal());
+
+        var rewritten = Encoding.UTF8.GetString(serializer.ToBinary(read with { AccountId = "a1" }));
+        Assert.Contains($"v3:{TokenCipher.KeyIdOf(key)}:", rewritten, StringComparison.Ordinal);
+        Assert.DoesNotContain("v2:", rewritten, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_ciphertext_copied_into_another_accounts_event_is_refused_naming_the_account()
+    {
+        var serializer = Serializer(RandomNumberGenerator.GetBytes(32));
+        var a = JsonNode.Parse(serializer.ToBinary(new TokensRefreshed(new Secret("sk-ant-oat01-A"), T0, null, T0) { AccountId = "a" }))!;
+        var b = JsonNode.Parse(serializer.ToBinary(new TokensRefreshed(new Secret("sk-ant-oat01-B"), T0, null, T0) { AccountId = "b" }))!;
+        b["accessToken"] = a["accessToken"]!.GetValue<string>();
+
+        var error = Assert.ThrowsAny<Exception>(() => serializer.FromBinary(Encoding.UTF8.GetBytes(b.ToJsonString()), "tr"));
+        Assert.Contains("account 'b'", error.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain("sk-ant", error.ToString(), StringComparison.Ordinal);
+        // Dropping the account id does not help either: the ciphertext is bound to 'a'.
+        a.AsObject().Remove("accountId");
+        Assert.ThrowsAny<Exception>(() => serializer.FromBinary(Encoding.UTF8.GetBytes(a.ToJsonString()), "tr"));
+    }
+
+    // A field as the previous format wrote it: associated data "ActorRefresh.token.v2|<key id>|<field>".
+    private static string V2(byte[] key, string field, string token)
+    {
+        var plain = Encoding.UTF8.GetBytes(token);
+        var output = new byte[12 + plain.Length + 16];
+        RandomNumberGenerator.Fill(output.AsSpan(0, 12));
+        using var aes = new AesGcm(key, 16);
+        aes.Encrypt(output.AsSpan(0, 12), plain, output.AsSpan(12, plain.Length), output.AsSpan(12 + plain.Length),
+            Encoding.UTF8.GetBytes($"ActorRefresh.token.v2|{TokenCipher.KeyIdOf(key)}|{field}"));
+        return $"v2:{TokenCipher.KeyIdOf(key)}:" + Convert.ToBase64String(output);
     }
 
     [Fact]

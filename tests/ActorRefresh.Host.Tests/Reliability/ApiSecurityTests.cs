@@ -115,7 +115,7 @@ public sealed class ApiSecurityTests(ServeFixture serve) : IClassFixture<ServeFi
         Assert.Contains("sec-backoff", log, StringComparison.Ordinal);
         Assert.All(issuedTokens, t => Assert.DoesNotContain(t, log, StringComparison.Ordinal));
         var files = string.Concat(Directory.GetFiles(serve.Directory).Select(f => Encoding.Latin1.GetString(File.ReadAllBytes(f))));
-        Assert.Contains("v2:", files, StringComparison.Ordinal);
+        Assert.Contains("v3:", files, StringComparison.Ordinal);
         Assert.All(issuedTokens, t => Assert.DoesNotContain(t, files, StringComparison.Ordinal));
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(serve.Directory));
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(serve.Directory, "token-encryption.key")));

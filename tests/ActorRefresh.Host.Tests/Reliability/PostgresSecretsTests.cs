@@ -90,7 +90,7 @@ public sealed class PostgresSecretsTests
         }
         var text = dump.ToString();
         Assert.Contains("account-pg-a", text, StringComparison.Ordinal); // the journal was written and read back
-        Assert.Contains("v2:", text, StringComparison.Ordinal);           // encrypted token fields are there
+        Assert.Contains("v3:", text, StringComparison.Ordinal);           // encrypted token fields are there
         Assert.Contains("acct", text, StringComparison.Ordinal);          // and snapshots
         var issuedTokens = serve.Server.IssuedTokens;
         Assert.True(issuedTokens.Count >= 10);

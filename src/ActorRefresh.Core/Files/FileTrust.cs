@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 
-namespace ActorRefresh.Host;
+namespace ActorRefresh.Core.Files;
 
 /// <summary>
 /// Who owns a file system entry and who may write it, read without following links. .NET has no API for a file's

@@ -92,11 +92,12 @@ public static class EngineHocon
     /// The shutdown timings: the coordinated-shutdown phases that wait for refreshes in flight (standalone: the drain in
     /// <c>service-requests-done</c>; cluster: the shard hand-off in <c>cluster-sharding-shutdown-region</c>) get
     /// <paramref name="drain"/> (see <see cref="EngineServices.RefreshDrainTimeout"/>) instead of Akka's 5 s and 10 s, and the
-    /// sharding hand-off timeout is at least that long. Prepend it to <see cref="Full"/>.
+    /// sharding hand-off timeout leaves each entity at least that long to stop. Prepend it to <see cref="Full"/>.
     /// </summary>
     public static Config Shutdown(TimeSpan drain)
     {
-        var handoff = drain > TimeSpan.FromMinutes(1) ? drain : TimeSpan.FromMinutes(1);
+        // A shard gives its entities the hand-off timeout minus 5 s to stop (Akka's HandOffStopper): that must cover the drain.
+        var handoff = drain + TimeSpan.FromSeconds(5) > TimeSpan.FromMinutes(1) ? drain + TimeSpan.FromSeconds(5) : TimeSpan.FromMinutes(1);
         return ConfigurationFactory.ParseString($$"""
             akka.coordinated-shutdown.phases {
               service-requests-done.timeout = {{Milliseconds(drain)}}

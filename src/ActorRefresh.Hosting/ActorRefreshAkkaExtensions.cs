@@ -65,11 +65,19 @@ public static class ActorRefreshAkkaExtensions
             .WithActors(new ActorStarter(async (system, registry) =>
             {
                 system.ActorOf(ReadSideReplica.Props(services.ReadSide, services.Time), ReadSideReplica.Name);
-                var region = await ClusterSharding.Get(system).StartAsync(
+                var sharding = ClusterSharding.Get(system);
+                var settings = ClusterShardingSettings.Create(system);
+                // The hand-off (graceful leave, rebalance) stops entities with StopAccount, not sharding's default PoisonPill:
+                // a PoisonPill stops the account's backoff supervisor at once, and with it an account whose provider may have
+                // rotated already, losing the new pair. StopAccount is the supervisor's final-stop message: it is passed to the
+                // account, which stops once a refresh in flight has journaled its outcome, and the supervisor follows it.
+                var region = await sharding.StartAsync(
                     ShardTypeName,
                     entityId => AccountRegion.SupervisedAccountProps(entityId, services),
-                    ClusterShardingSettings.Create(system),
-                    new AccountMessageExtractor(cluster.ShardCount)).ConfigureAwait(false);
+                    settings,
+                    new AccountMessageExtractor(cluster.ShardCount),
+                    sharding.DefaultShardAllocationStrategy(settings),
+                    StopAccount.Instance).ConfigureAwait(false);
                 registry.Register<AccountRegionKey>(region);
 
                 var options = services.Options;

@@ -183,8 +183,39 @@ internal sealed partial class AccountActor
         Stash.UnstashAll();
     }
 
+    /// <summary>The intent is journaled and the token endpoint called (or being called) in this attempt.</summary>
+    private bool UpstreamCallStarted => _callCts is not null;
+
+    /// <summary>
+    /// A drain or a stop (hand-off, passivation) came before the upstream call: end the attempt without calling. The intent
+    /// stays unopened (the refresh token is not in doubt), the permit is released, and waiting callers are told the account is
+    /// unavailable, so they ask again and are served by the account's next incarnation (after a hand-off, on its new node).
+    /// </summary>
+    private void AbandonRefreshBeforeCall()
+    {
+        _log.Info("Account {0}: a refresh not yet sent is dropped: the account is {1}.", _accountId, _stopWhenIdle ? "stopping (hand-off or passivation)" : "draining for shutdown");
+        Timers.Cancel(Timer.WithdrawTimeoutKey);
+        _confirmationsPending = 0;
+        _permit?.Dispose();
+        _permit = null;
+        _generation++; // a permit, confirmation or file read still on its way now belongs to no attempt
+        _interruptedBefore = false;
+        foreach (var waiter in _waiters) waiter.Tell(new Status.Failure(new Region.AccountUnavailableException(_accountId)));
+        _waiters.Clear();
+        EnterJournaledState();
+        AnswerDrains();
+        Stash.UnstashAll();
+        if (_stopWhenIdle) Context.Stop(Self);
+    }
+
     private void BeginUpstreamCall(int generation)
     {
+        if (_draining || _stopWhenIdle)
+        {
+            // Reached from a continuation that was already under way when the drain or stop arrived.
+            AbandonRefreshBeforeCall();
+            return;
+        }
         Testing.CrashPoints.At(Testing.CrashPoints.BeforeIntent);
         var refreshToken = _data.RefreshToken!;
         _services.Providers.TryGet(_data.Provider!, out var profile);

@@ -218,6 +218,7 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
         {
             _draining = true;
             _drains.Add(Sender);
+            if (!UpstreamCallStarted) AbandonRefreshBeforeCall();
         });
         Command<TokenWithdrawConfirmed>(m =>
         {
@@ -234,7 +235,13 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
             _confirmationsPending = 0;
             AcquirePermit(_generation);
         });
-        Command<StopAccount>(_ => _stopWhenIdle = true);
+        // A hand-off or passivation: a call already made is waited for (the provider may have rotated); one not yet made
+        // (waiting for withdraw confirmations, a limiter permit or the credentials file) is not made here at all.
+        Command<StopAccount>(_ =>
+        {
+            _stopWhenIdle = true;
+            if (!UpstreamCallStarted) AbandonRefreshBeforeCall();
+        });
         Command<SaveSnapshotSuccess>(_ => { });
         Command<SaveSnapshotFailure>(f => _log.Warning("Account {0}: snapshot failed: {1}", _accountId, f.Cause.GetType().Name));
         Command<LimiterAnswered>(OnLimiterAnswered);

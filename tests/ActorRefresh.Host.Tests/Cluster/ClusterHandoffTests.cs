@@ -5,6 +5,8 @@ using System.Text.Json;
 using ActorRefresh.TestKit;
 using Xunit.Abstractions;
 
+using static ActorRefresh.Host.Tests.Cluster.ClusterWait;
+
 namespace ActorRefresh.Host.Tests.Cluster;
 
 /// <summary>
@@ -188,26 +190,5 @@ public sealed class ClusterHandoffTests(ClusterFixture cluster, ITestOutputHelpe
         Assert.Equal(before.Rotations + 1, Server.CountersOf(id).Rotations);
     }
 
-    private static async Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout)
-    {
-        Assert.True(await WaitForAsync(() => Task.FromResult(condition()), timeout), "condition not met in time");
-    }
 
-    private static async Task<bool> WaitForAsync(Func<Task<bool>> condition, TimeSpan timeout)
-    {
-        var until = DateTime.UtcNow + timeout;
-        while (DateTime.UtcNow < until)
-        {
-            try
-            {
-                if (await condition()) return true;
-            }
-            catch (Exception e) when (e is HttpRequestException or TaskCanceledException or JsonException or AggregateException)
-            {
-                // Not yet.
-            }
-            await Task.Delay(50);
-        }
-        return false;
-    }
 }

@@ -6,6 +6,8 @@ using ActorRefresh.Testing;
 using ActorRefresh.TestKit;
 using Xunit.Abstractions;
 
+using static ActorRefresh.Host.Tests.Cluster.ClusterWait;
+
 namespace ActorRefresh.Host.Tests.Cluster;
 
 /// <summary>
@@ -88,21 +90,4 @@ public sealed class ClusterMembershipTests(ClusterFixture cluster, ITestOutputHe
         Assert.True(counters is { OverlappingRefreshes: 0, RefreshTokenReuse: 0 }, $"{counters}");
     }
 
-    private static async Task<bool> WaitForAsync(Func<Task<bool>> condition, TimeSpan timeout)
-    {
-        var until = DateTime.UtcNow + timeout;
-        while (DateTime.UtcNow < until)
-        {
-            try
-            {
-                if (await condition()) return true;
-            }
-            catch (Exception e) when (e is HttpRequestException or TaskCanceledException or JsonException or AggregateException)
-            {
-                // Not yet.
-            }
-            await Task.Delay(50);
-        }
-        return false;
-    }
 }

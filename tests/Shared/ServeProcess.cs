@@ -57,12 +57,29 @@ internal sealed class ServeProcess : IDisposable
         return serve;
     }
 
-    /// <summary>A loopback port free right now.</summary>
+    /// <summary>
+    /// A loopback port free right now, for a process to bind a moment later. Taken below the kernel's ephemeral range
+    /// (32768 and up on Linux), where the suite's many outgoing connections and port-0 listeners get their ports: a port
+    /// the kernel hands out would be free again here and could be taken by one of them before the process binds it, and a
+    /// health check would then reach another test's server.
+    /// </summary>
     public static int FreePort()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        for (var attempt = 0; attempt < 200; attempt++)
+        {
+            var port = Random.Shared.Next(20_000, 32_000);
+            try
+            {
+                using var listener = new TcpListener(IPAddress.Loopback, port);
+                listener.Start();
+                return port;
+            }
+            catch (SocketException)
+            {
+                // Taken: try another.
+            }
+        }
+        throw new InvalidOperationException("no free loopback port between 20000 and 32000");
     }
 
     /// <summary>SIGKILL, as an operator's kill -9 or the OOM killer would: no leave, no hand-off, sockets closed by the kernel.</summary>

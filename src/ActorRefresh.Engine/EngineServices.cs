@@ -82,6 +82,19 @@ public sealed class EngineServices : IAsyncDisposable
     public Clustering.ClusterOptions? Cluster { get; init; }
 
     /// <summary>
+    /// True when a recovered open refresh intent is waited out until its deadline (the journal fence). Only cluster mode
+    /// can have a previous incarnation still alive (a paused or cut-off node); a standalone process recovering an intent
+    /// outlived the process that wrote it, so waiting would only delay. Settable for engine tests.
+    /// </summary>
+    internal bool WaitsOutRecoveredIntents
+    {
+        get => _waitsOutRecoveredIntents ?? Cluster is not null;
+        set => _waitsOutRecoveredIntents = value;
+    }
+
+    private bool? _waitsOutRecoveredIntents;
+
+    /// <summary>
     /// How long a caller waits for an account's answer: <see cref="EngineOptions.AskTimeout"/> when set, else the sum of
     /// what an answer may legitimately wait for — the journal's recovery timeout, the longest provider request timeout
     /// plus <see cref="EngineOptions.RequestTimeoutGrace"/>, and in cluster mode the time a shard takes to move after its

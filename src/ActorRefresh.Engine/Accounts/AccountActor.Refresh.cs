@@ -220,11 +220,13 @@ internal sealed partial class AccountActor
         var refreshToken = _data.RefreshToken!;
         _services.Providers.TryGet(_data.Provider!, out var profile);
         _interruptedBefore = _data.InFlightRefresh is not null;
-        Persist(new RefreshStarted(refreshToken.Fingerprint, Now), e =>
+        // The deadline is the request timer's: by then this incarnation has given the call up, so a successor may call.
+        var now = Now;
+        Persist(new RefreshStarted(refreshToken.Fingerprint, now, now + profile!.RequestTimeout + _options.RequestTimeoutGrace), e =>
         {
             _data = _data.Apply(e);
             Testing.CrashPoints.At(Testing.CrashPoints.AfterIntent);
-            CallTokenEndpoint(profile!, refreshToken, generation);
+            CallTokenEndpoint(profile, refreshToken, generation);
         });
     }
 

@@ -109,10 +109,21 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
         {
             // A crash between intent and outcome, or an answer lost on the way: the refresh token may have been spent.
             _log.Warning("Account {0}: a refresh was interrupted (crash or lost answer); its refresh token may be consumed.", _accountId);
+            // The incarnation that opened the intent (a paused or replaced node) may still be waiting for its call: make
+            // none before that call's deadline.
+            var fenced = _services.WaitsOutRecoveredIntents ? _data.WaitOutOpenIntent(Now, LegacyIntentWindow()) : _data;
+            if (!ReferenceEquals(fenced, _data))
+                _log.Warning("Account {0}: no refresh before {1:O}, the deadline of the open refresh intent.", _accountId, fenced.RetryAt);
+            _data = fenced;
         }
         EnterJournaledState();
         if (_data.PolicyRecheckPending) ArmUsageCheck(TimeSpan.Zero);
     }
+
+    /// <summary>The deadline window assumed for an intent journaled without one: this provider's request timer today.</summary>
+    private TimeSpan LegacyIntentWindow() =>
+        (_data.Provider is { } name && _services.Providers.TryGet(name, out var profile) ? profile.RequestTimeout : TimeSpan.Zero)
+        + _options.RequestTimeoutGrace;
 
     // ---- behaviours ------------------------------------------------------------------------------
 

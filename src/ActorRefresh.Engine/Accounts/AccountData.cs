@@ -99,6 +99,15 @@ internal sealed record AccountData : IAccountPersisted
     public string? InFlightRefresh { get; init; }
 
     /// <summary>
+    /// The deadline the last journaled intent carried (<see cref="RefreshStarted.Deadline"/>); null when written before
+    /// intents carried one. Meaningful only while <see cref="InFlightRefresh"/> is set.
+    /// </summary>
+    public DateTimeOffset? InFlightDeadline { get; init; }
+
+    /// <summary>When the last journaled intent was written (to estimate the deadline of an intent that carries none).</summary>
+    public DateTimeOffset? InFlightStartedAt { get; init; }
+
+    /// <summary>
     /// Fingerprints of the refresh tokens this account has spent (rotated away by a refresh, or possibly consumed by an
     /// interrupted one and then replaced), newest first, space-separated, at most <see cref="SpentTokensKept"/>. A
     /// credentials file or an import holding one of them is stale, whatever expiry it claims: adopting it back would
@@ -183,7 +192,7 @@ internal sealed record AccountData : IAccountPersisted
             ExpiresAt = r.AccessToken is null ? null : r.ExpiresAt,
             CredentialsFile = r.CredentialsFile,
         },
-        RefreshStarted s => this with { InFlightRefresh = s.RefreshTokenFingerprint },
+        RefreshStarted s => this with { InFlightRefresh = s.RefreshTokenFingerprint, InFlightDeadline = s.Deadline, InFlightStartedAt = s.At },
         TokensRefreshed t => this with
         {
             // A rotation consumed the refresh token the account held; a provider that kept it returns none.
@@ -311,6 +320,28 @@ internal sealed record AccountData : IAccountPersisted
     /// <summary>True when the access token stays valid at least the (scaled) minimum validity: served while backing off.</summary>
     public bool HasStillValidToken(DateTimeOffset now, EngineOptions options) =>
         AccessToken is not null && now < ExpiresAt - Timing(options).MinimumValidity;
+
+    /// <summary>
+    /// When the open intent's call is given up at the latest: its journaled deadline or, for an intent written before
+    /// intents carried one, its start plus <paramref name="legacyWindow"/> (the provider's current RequestTimeout plus
+    /// grace: the timer the writing version used, unless the settings changed since). Null without an open intent, or
+    /// for an open intent known only from a snapshot written before the start was recorded (nothing to wait on).
+    /// </summary>
+    public DateTimeOffset? OpenIntentDeadline(TimeSpan legacyWindow) =>
+        InFlightRefresh is null ? null : InFlightDeadline ?? InFlightStartedAt + legacyWindow;
+
+    /// <summary>
+    /// The fence a new incarnation applies right after recovery: an open intent whose deadline has not passed may belong
+    /// to a call the previous incarnation (a paused or replaced node) is still waiting for, so no upstream call is made
+    /// before that deadline. Expressed as a backoff until the deadline, in memory only (not journaled): callers are served
+    /// a still-valid token or told to come back then, and the retry timer starts the refresh at the deadline. A later
+    /// backoff that is already journaled stays as it is.
+    /// </summary>
+    public AccountData WaitOutOpenIntent(DateTimeOffset now, TimeSpan legacyWindow)
+    {
+        if (!IsRegistered || IsBlocked || OpenIntentDeadline(legacyWindow) is not { } deadline || deadline <= now || RetryAt >= deadline) return this;
+        return this with { RetryAt = deadline, LastError = LastError ?? "waiting out a refresh that may still be in flight" };
+    }
 
     public TokenDecision DecideToken(DateTimeOffset now, EngineOptions options)
     {

@@ -34,8 +34,11 @@ internal sealed record AccountRegistered(
 /// <summary>
 /// Intent: the refresh token with this fingerprint is about to be spent. Journaled before the upstream call,
 /// so a crash between this and the outcome leaves the account knowing the token may be consumed.
+/// <see cref="Deadline"/>: when the call it opens is given up at the latest (started at + the provider's RequestTimeout +
+/// the engine's RequestTimeoutGrace). An incarnation that recovers the intent open makes no upstream call before it, since
+/// the incarnation that wrote it may still be waiting for that call. Null in events written before the field existed.
 /// </summary>
-internal sealed record RefreshStarted(string RefreshTokenFingerprint, DateTimeOffset At) : IAccountEvent;
+internal sealed record RefreshStarted(string RefreshTokenFingerprint, DateTimeOffset At, DateTimeOffset? Deadline = null) : IAccountEvent;
 
 /// <summary>A refresh succeeded. <see cref="RefreshToken"/> null means the provider kept the old one.</summary>
 internal sealed record TokensRefreshed(Secret AccessToken, DateTimeOffset ExpiresAt, Secret? RefreshToken, DateTimeOffset At) : ITokenEvent

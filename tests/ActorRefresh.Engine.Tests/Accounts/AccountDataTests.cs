@@ -336,4 +336,65 @@ public sealed class AccountDataTests
         Assert.False(lost.Apply(new CredentialsReplaced(new Secret("rt-new"), null, null, null, T0)).ToStatus(false, null, 9).RefreshTokenMaybeSpent);
         Assert.True(lost.Apply(new CredentialsReplaced(new Secret("rt-1"), new Secret("at-9"), T0.AddHours(1), null, T0)).ToStatus(false, null, 9).RefreshTokenMaybeSpent);
     }
+
+    // ---- the journal fence: an open intent is waited out until its deadline after recovery ----------------
+
+    private static readonly TimeSpan Window = TimeSpan.FromSeconds(35);
+
+    [Fact]
+    public void A_recovered_open_intent_before_its_deadline_means_no_refresh_until_then()
+    {
+        // The token is past its refresh point and no longer valid enough to be served while waiting.
+        var data = Registered(expiresAt: T0.AddSeconds(10)).Apply(new RefreshStarted(new Secret("rt-1").Fingerprint, T0, T0.AddSeconds(35)));
+        Assert.Equal(TokenDecision.Refresh, data.DecideToken(T0.AddSeconds(10), Options)); // without the fence
+
+        var fenced = data.WaitOutOpenIntent(T0.AddSeconds(10), Window);
+        Assert.Equal(T0.AddSeconds(35), fenced.RetryAt);
+        Assert.Equal(AccountState.BackingOff, fenced.State);
+        Assert.Equal(TokenDecision.BackOff, fenced.DecideToken(T0.AddSeconds(35) - TimeSpan.FromTicks(1), Options));
+        Assert.Equal(TokenDecision.Refresh, fenced.DecideToken(T0.AddSeconds(35), Options));
+        // The wait is not a failure: the counters and the interrupted-refresh marker are as recovered.
+        Assert.Equal(data.Counters, fenced.Counters);
+        Assert.Equal(data.InFlightRefresh, fenced.InFlightRefresh);
+    }
+
+    [Fact]
+    public void A_still_valid_token_is_served_while_an_open_intent_is_waited_out()
+    {
+        var data = Registered(expiresAt: T0.AddHours(1)).Apply(new RefreshStarted("fp", T0, T0.AddSeconds(35)));
+        var fenced = data.WaitOutOpenIntent(T0.AddSeconds(10), Window);
+        Assert.Equal(T0.AddSeconds(35), fenced.RetryAt);
+        Assert.Equal(TokenDecision.Serve, fenced.DecideToken(T0.AddSeconds(20), Options));
+    }
+
+    [Fact]
+    public void An_intent_past_its_deadline_or_settled_is_not_waited_on()
+    {
+        var open = Registered(expiresAt: T0.AddSeconds(10)).Apply(new RefreshStarted("fp", T0, T0.AddSeconds(35)));
+        Assert.Same(open, open.WaitOutOpenIntent(T0.AddSeconds(35), Window));
+        var settled = open.Apply(new TokensRefreshed(new Secret("at-2"), T0.AddHours(8), new Secret("rt-2"), T0.AddSeconds(1)));
+        Assert.Null(settled.OpenIntentDeadline(Window));
+        Assert.Same(settled, settled.WaitOutOpenIntent(T0.AddSeconds(2), Window));
+        // A journaled backoff that ends later than the deadline is kept as it is.
+        var backedOff = open.Apply(new RefreshFailed(ErrorClasses.RateLimited, "429", T0.AddMinutes(10), true, T0.AddSeconds(1), TokenMaybeSpent: true));
+        Assert.Equal(T0.AddMinutes(10), backedOff.WaitOutOpenIntent(T0.AddSeconds(2), Window).RetryAt);
+        // A shorter journaled backoff after a lost answer is extended to the deadline.
+        var lost = open.Apply(new RefreshFailed(ErrorClasses.Transient, "reset", T0.AddSeconds(3), false, T0.AddSeconds(1), TokenMaybeSpent: true));
+        Assert.Equal(T0.AddSeconds(35), lost.WaitOutOpenIntent(T0.AddSeconds(2), Window).RetryAt);
+        // A blocked account makes no call anyway.
+        var blocked = open.Apply(new AccountBlocked(ErrorClasses.Operator, "maintenance", T0.AddSeconds(1)));
+        Assert.Same(blocked, blocked.WaitOutOpenIntent(T0.AddSeconds(2), Window));
+    }
+
+    [Fact]
+    public void An_intent_journaled_without_a_deadline_is_given_the_current_request_window()
+    {
+        var legacy = Registered(expiresAt: T0.AddSeconds(10)).Apply(new RefreshStarted("fp", T0));
+        Assert.Equal(T0 + Window, legacy.OpenIntentDeadline(Window));
+        Assert.Equal(T0 + Window, legacy.WaitOutOpenIntent(T0.AddSeconds(10), Window).RetryAt);
+        // From a snapshot written before intents recorded their start: nothing to wait on.
+        var snapshot = legacy with { InFlightStartedAt = null };
+        Assert.Null(snapshot.OpenIntentDeadline(Window));
+        Assert.Same(snapshot, snapshot.WaitOutOpenIntent(T0.AddSeconds(10), Window));
+    }
 }

@@ -18,6 +18,9 @@ public sealed class SerializerTests(ITestOutputHelper output) : Akka.TestKit.Xun
         new AccountRegistered("claude", new Secret("sk-ant-ort01-abc"), new Secret("sk-ant-oat01-xyz"), T0.AddHours(8), "/home/u/.claude/.credentials.json", T0),
         new AccountRegistered("generic", new Secret("rt"), null, null, null, T0),
         new RefreshStarted("0123456789abcdef", T0),
+        new RefreshStarted("0123456789abcdef", T0, T0.AddSeconds(35)),
+        AccountData.Empty("a1").Apply(new AccountRegistered("claude", new Secret("rt"), new Secret("at"), T0.AddHours(8), null, T0))
+            .Apply(new RefreshStarted("0123456789abcdef", T0, T0.AddSeconds(35))),
         new TokensRefreshed(new Secret("sk-ant-oat01-new"), T0.AddHours(8), new Secret("sk-ant-ort01-new"), T0),
         new TokensRefreshed(new Secret("sk-ant-oat01-new"), T0.AddHours(8), null, T0),
         new RefreshFailed("rate_limited", "rate limited", T0.AddSeconds(30), true, T0),
@@ -203,5 +206,15 @@ public sealed class SerializerTests(ITestOutputHelper output) : Akka.TestKit.Xun
 
         var block = System.Text.Encoding.UTF8.GetBytes($$"""{"errorClass":"operator","reason":"blocked","at":"{{T0:O}}"}""");
         Assert.False(Assert.IsType<AccountBlocked>(serializer.FromBinary(block, "blk")).EndsRefresh);
+    }
+
+    [Fact]
+    public void An_intent_written_before_intents_carried_a_deadline_reads_as_no_deadline_known()
+    {
+        var serializer = Assert.IsType<AccountEventSerializer>(Sys.Serialization.FindSerializerFor(AccountData.Empty("a1")));
+        var intent = System.Text.Encoding.UTF8.GetBytes($$"""{"refreshTokenFingerprint":"0123456789abcdef","at":"{{T0:O}}"}""");
+        var old = Assert.IsType<RefreshStarted>(serializer.FromBinary(intent, "rs"));
+        Assert.Null(old.Deadline);
+        Assert.Equal(T0, old.At);
     }
 }

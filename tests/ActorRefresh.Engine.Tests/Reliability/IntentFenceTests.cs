@@ -1,0 +1,76 @@
+using ActorRefresh.Engine.Accounts;
+using ActorRefresh.Engine.Region;
+using ActorRefresh.Engine.Tests.Support;
+using ActorRefresh.TestKit;
+using Akka.Actor;
+using Xunit.Abstractions;
+using static ActorRefresh.Engine.Accounts.AccountProtocol;
+
+namespace ActorRefresh.Engine.Tests.Reliability;
+
+/// <summary>
+/// The journal fence: an incarnation that recovers an open refresh intent whose deadline has not passed (the previous
+/// incarnation's call may still be in flight) calls upstream only after that deadline. Standalone recovery is unchanged.
+/// </summary>
+public sealed class IntentFenceTests(ITestOutputHelper output) : EngineTest(output)
+{
+    protected override TimeSpan ProviderRequestTimeout => TimeSpan.FromSeconds(30);
+
+    [Fact]
+    public async Task A_recovered_open_intent_is_waited_out_until_its_deadline_before_calling_again()
+    {
+        // On in cluster mode; this region is standalone, so the fence is switched on for the test.
+        Services.WaitsOutRecoveredIntents = true;
+        await RegisterAsync("a1", lifetime: TimeSpan.FromSeconds(10));
+        Server.Script("a1", FakeFault.Hang);
+        var startedAt = Time.GetUtcNow();
+        _ = AskAsync(new GetToken("a1"));
+        // The upstream call has started, so the intent is in the journal.
+        await AwaitAssertAsync(() => Assert.Equal(1, Server.InFlightRefreshes("a1")), Wait);
+
+        // The incarnation goes away without an outcome (its node replaced); the call ends at the server.
+        Watch(Region);
+        Sys.Stop(Region);
+        ExpectTerminated(Region, Wait);
+        await AwaitAssertAsync(() => Assert.Equal(0, Server.InFlightRefreshes("a1")), Wait);
+
+        // A new incarnation recovers the open intent 10 s after it was written.
+        Advance(TimeSpan.FromSeconds(10));
+        var region = Sys.ActorOf(AccountRegion.Props(Services), "accounts-2");
+        var deadline = startedAt + ProviderRequestTimeout + Options.RequestTimeoutGrace;
+
+        var waiting = Assert.IsType<AccountProtocol.BackingOff>(await region.Ask<object>(new GetToken("a1"), Wait));
+        Assert.Equal(deadline, waiting.Until);
+        Assert.Equal(1, Server.RefreshCalls("a1"));
+
+        // Just before the deadline: still no second call.
+        Advance(deadline - Time.GetUtcNow() - TimeSpan.FromMilliseconds(1));
+        Assert.IsType<AccountProtocol.BackingOff>(await region.Ask<object>(new GetToken("a1"), Wait));
+        Assert.IsType<StatusReply>(await region.Ask<object>(new GetStatus("a1"), Wait));
+        Assert.Equal(1, Server.RefreshCalls("a1"));
+
+        // At the deadline the account refreshes, once.
+        Advance(TimeSpan.FromMilliseconds(1));
+        await AwaitAssertAsync(() => Assert.Equal(2, Server.RefreshCalls("a1")), Wait);
+        await AwaitAssertAsync(async () =>
+            Assert.Equal(AccountState.Valid, Assert.IsType<StatusReply>(await region.Ask<object>(new GetStatus("a1"), Wait)).Status.State), Wait);
+        Assert.Equal(2, Server.RefreshCalls("a1"));
+    }
+
+    [Fact]
+    public async Task A_standalone_process_recovering_an_open_intent_refreshes_at_once()
+    {
+        await RegisterAsync("a1", lifetime: TimeSpan.FromSeconds(10));
+        Server.Script("a1", FakeFault.Hang);
+        _ = AskAsync(new GetToken("a1"));
+        await AwaitAssertAsync(() => Assert.Equal(1, Server.InFlightRefreshes("a1")), Wait);
+        Watch(Region);
+        Sys.Stop(Region);
+        ExpectTerminated(Region, Wait);
+        await AwaitAssertAsync(() => Assert.Equal(0, Server.InFlightRefreshes("a1")), Wait);
+
+        var region = Sys.ActorOf(AccountRegion.Props(Services), "accounts-2");
+        Assert.IsType<TokenGranted>(await region.Ask<object>(new GetToken("a1"), Wait));
+        Assert.Equal(2, Server.RefreshCalls("a1"));
+    }
+}

@@ -63,6 +63,10 @@ public sealed class ClusterFixture : IAsyncLifetime
         _environment["ActorRefresh__Providers__claude__TokenEndpoint"] = Server.TokenEndpoint.ToString();
         // With 3 s tokens the lead is 0.75 s (a quarter of the lifetime, below RefreshLead): accounts refresh on their own
         // every couple of seconds.
+        // A recovered open intent is waited out until its deadline (request timeout + grace after the call began): short
+        // ones keep failovers in these tests to seconds. Longer than the slowest scripted answer (4 s) the tests expect.
+        _environment["ActorRefresh__Providers__claude__RequestTimeout"] = "00:00:06";
+        _environment["ActorRefresh__Engine__RequestTimeoutGrace"] = "00:00:01";
         _environment["ActorRefresh__Engine__RefreshLead"] = "00:00:05";
         _environment["ActorRefresh__Engine__RefreshJitter"] = "00:00:00.500";
         _environment["ActorRefresh__Engine__MinimumValidity"] = "00:00:01";

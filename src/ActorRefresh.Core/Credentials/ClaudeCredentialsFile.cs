@@ -198,11 +198,9 @@ public static class ClaudeCredentialsFile
             var mode = info.UnixFileMode;
             if ((mode & GroupOrOthers) != 0)
                 throw new CredentialsFileException(path,
-                    $"has insecure permissions {Octal(mode)} (group or others may access it); run chmod 600 on it.");
+                    $"has insecure permissions {Files.FileTrust.Octal(mode)} (group or others may access it); run chmod 600 on it.");
         }
     }
-
-    private static string Octal(UnixFileMode mode) => "0" + Convert.ToString((int)mode & 0x1FF, 8).PadLeft(3, '0');
 
     private static JsonNode? ParseNode(string json, string sourceName)
     {

@@ -175,7 +175,7 @@ internal static class ApiEndpoints
                 throw new BadRequestBodyException(exception.Message);
             }
             // Otherwise an import of one's own expired login would adopt whatever login the file holds.
-            if (!string.Equals(onDisk.RefreshToken.Reveal(), file.RefreshToken.Reveal(), StringComparison.Ordinal))
+            if (!onDisk.RefreshToken.Equals(file.RefreshToken))
                 throw new BadRequestBodyException($"The refresh token in the body is not the one in '{path}': import the file's own content.");
         }
 

@@ -20,7 +20,7 @@ public interface ITokenProvider
     Task ReportRejectedAsync(string accountId, string accessToken, CancellationToken cancellationToken = default);
 
     /// <summary>Registers a new account.</summary>
-    /// <exception cref="InvalidAccountCommandException">Unknown provider, invalid id, empty token, past expiry, or the id is taken.</exception>
+    /// <exception cref="InvalidAccountCommandException">Unknown provider, invalid id, empty token, or the id is taken.</exception>
     Task<AccountStatus> RegisterAsync(AccountCredentials credentials, CancellationToken cancellationToken = default);
 
     /// <summary>Gives an account new credentials (after a re-login); clears what was about the old ones.</summary>

@@ -34,7 +34,7 @@ public sealed class AccountBlockedException(string accountId, string reason)
 public sealed class AccountNotFoundException(string accountId)
     : ActorRefreshException(accountId, $"Account '{accountId}' is not registered.");
 
-/// <summary>A command was refused as invalid (bad id, unknown provider, empty token, past expiry, duplicate id).</summary>
+/// <summary>A command was refused as invalid (bad id, unknown provider, empty token, duplicate id).</summary>
 public sealed class InvalidAccountCommandException(string accountId, string reason)
     : ActorRefreshException(accountId, reason)
 {

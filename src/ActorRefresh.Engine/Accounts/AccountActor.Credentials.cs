@@ -48,34 +48,34 @@ internal sealed partial class AccountActor
 
     private void OnRegister(Register m)
     {
-        if (Validate(m.Credentials) is { } problem)
+        var c = AccountCredentialsRules.WithoutExpiredAccessToken(m.Credentials, Now);
+        if (Validate(c) is { } problem)
         {
             Refuse(m.AccountId, problem);
             return;
         }
-        var c = m.Credentials;
         PersistAndEnter(new AccountRegistered(c.Provider, c.RefreshToken, c.AccessToken, c.ExpiresAt, c.CredentialsFile, Now), ReplyStatus);
     }
 
     private void OnReplaceCredentials(ReplaceCredentials m)
     {
-        if (Validate(m.Credentials) is { } problem)
+        var c = AccountCredentialsRules.WithoutExpiredAccessToken(m.Credentials, Now);
+        if (Validate(c) is { } problem)
         {
             Refuse(m.AccountId, problem);
             return;
         }
-        if (!string.Equals(m.Credentials.Provider, _data.Provider, StringComparison.OrdinalIgnoreCase))
+        if (!string.Equals(c.Provider, _data.Provider, StringComparison.OrdinalIgnoreCase))
         {
-            Refuse(m.AccountId, $"account '{m.AccountId}' uses provider '{_data.Provider}', not '{m.Credentials.Provider}'");
+            Refuse(m.AccountId, $"account '{m.AccountId}' uses provider '{_data.Provider}', not '{c.Provider}'");
             return;
         }
-        if (_data.HasSpent(m.Credentials.RefreshToken))
+        if (_data.HasSpent(c.RefreshToken))
         {
             // Presenting a consumed refresh token gets invalid_grant at best, and may make the provider revoke the whole family.
             Refuse(m.AccountId, $"account '{m.AccountId}' already spent this refresh token (it holds a newer one); import the credentials of a new login");
             return;
         }
-        var c = m.Credentials;
         _currentTokenRejected = false;
         // A check under way was made with the old token: its answer is about the old credentials.
         AbandonUsageCheck();

@@ -40,7 +40,14 @@ internal static class AccountCredentialsRules
             return $"unknown provider '{credentials.Provider}' (configured: {string.Join(", ", providers.Names)})";
         if (credentials.AccessToken is not null && credentials.ExpiresAt is null) return "expiresAt is required with an access token";
         if (credentials.AccessToken is null && credentials.ExpiresAt is not null) return "expiresAt was given without an access token";
-        if (credentials.ExpiresAt is { } expiresAt && expiresAt <= now) return $"expiresAt {expiresAt:O} is in the past";
         return null;
     }
+
+    /// <summary>
+    /// <paramref name="credentials"/> without their access token when it has expired by <paramref name="now"/>: a
+    /// registration may wait in the engine (a shard moving to another node) past that expiry, and an expired access
+    /// token is the normal state of an idle login, so the account starts from the refresh token instead of refusing.
+    /// </summary>
+    public static AccountCredentials WithoutExpiredAccessToken(AccountCredentials credentials, DateTimeOffset now) =>
+        credentials.ExpiresAt is { } expiresAt && expiresAt <= now ? credentials with { AccessToken = null, ExpiresAt = null } : credentials;
 }

@@ -33,10 +33,12 @@ internal abstract class JournaledAccountDirectory : ReceivePersistentActor
         Recover<RecoveryCompleted>(_ => OnDirectoryRecovered());
 
         Command<ListAccounts>(_ => Sender.Tell(new AccountIds(_ids.Order(StringComparer.Ordinal).ToList())));
-        Command<Register>(m =>
+        Command<Register>(registration =>
         {
+            var now = services.Time.GetUtcNow();
+            var m = registration with { Credentials = AccountCredentialsRules.WithoutExpiredAccessToken(registration.Credentials, now) };
             // The account checks the same rules; checked here first, a refusal journals nothing.
-            if (AccountCredentialsRules.Problem(m.Credentials, services.Providers, services.Time.GetUtcNow()) is { } problem)
+            if (AccountCredentialsRules.Problem(m.Credentials, services.Providers, now) is { } problem)
             {
                 Sender.Tell(new CommandRefused(m.AccountId, problem));
                 return;

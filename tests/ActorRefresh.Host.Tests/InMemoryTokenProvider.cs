@@ -86,7 +86,7 @@ internal sealed class InMemoryTokenProvider(TimeProvider time) : ITokenProvider
     public Task<AccountStatus> RegisterAsync(AccountCredentials credentials, CancellationToken cancellationToken = default)
     {
         ThrowIfDown(credentials.AccountId);
-        Validate(credentials);
+        credentials = Validate(credentials);
         var account = new Account(credentials)
         {
             AccessToken = credentials.AccessToken,
@@ -99,7 +99,7 @@ internal sealed class InMemoryTokenProvider(TimeProvider time) : ITokenProvider
 
     public Task<AccountStatus> ReplaceCredentialsAsync(AccountCredentials credentials, CancellationToken cancellationToken = default)
     {
-        Validate(credentials);
+        credentials = Validate(credentials);
         Replaced.Enqueue(credentials);
         return Task.FromResult(Update(credentials.AccountId, a =>
         {
@@ -164,12 +164,12 @@ internal sealed class InMemoryTokenProvider(TimeProvider time) : ITokenProvider
         account.Version++;
     }
 
-    private void Validate(AccountCredentials credentials)
+    // As the engine: an access token that has already expired is dropped; the account starts from the refresh token.
+    private AccountCredentials Validate(AccountCredentials credentials)
     {
         if (!Providers.Contains(credentials.Provider))
             throw new InvalidAccountCommandException(credentials.AccountId, $"Unknown provider '{credentials.Provider}'.");
-        if (credentials.ExpiresAt is { } e && e <= time.GetUtcNow())
-            throw new InvalidAccountCommandException(credentials.AccountId, "The access token has already expired.");
+        return credentials.ExpiresAt is { } e && e <= time.GetUtcNow() ? credentials with { AccessToken = null, ExpiresAt = null } : credentials;
     }
 
     private Account Find(string accountId)

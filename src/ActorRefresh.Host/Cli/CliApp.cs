@@ -7,7 +7,9 @@ using ActorRefresh.Host.Demo;
 using ActorRefresh.Host.Logging;
 using ActorRefresh.Hosting;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
 using Spectre.Console;
 
 namespace ActorRefresh.Host.Cli;
@@ -24,8 +26,13 @@ internal sealed class CliApp(TextWriter output, TextWriter error, IAnsiConsole c
 
     private readonly Func<string, string?> _environment = environment ?? Environment.GetEnvironmentVariable;
 
-    public Task<int> RunAsync(string[] args, CancellationToken cancellationToken = default) =>
-        CreateRoot().Parse(args).InvokeAsync(new InvocationConfiguration { Output = output, Error = error }, cancellationToken);
+    public async Task<int> RunAsync(string[] args, CancellationToken cancellationToken = default)
+    {
+        var parse = CreateRoot().Parse(args);
+        var exitCode = await parse.InvokeAsync(new InvocationConfiguration { Output = output, Error = error }, cancellationToken).ConfigureAwait(false);
+        // A wrong argument is a usage error, as a wrong setting is.
+        return parse.Errors.Count > 0 ? UsageError : exitCode;
+    }
 
     public RootCommand CreateRoot()
     {
@@ -89,10 +96,17 @@ internal sealed class CliApp(TextWriter output, TextWriter error, IAnsiConsole c
             }
             catch (Exception exception) when (exception is InvalidOperationException or FileNotFoundException or InvalidDataException)
             {
-                return Fail(exception.Message);
+                return Fail(exception.Message, UsageError);
             }
             await using (app.ConfigureAwait(false))
             {
+                // The options are checked here, before the host starts, so a wrong setting is one line naming the key
+                // (the host would log it as a start failure with a stack trace).
+                if (StartupProblems(app.Services) is [_, ..] problems)
+                {
+                    foreach (var problem in problems) Fail(problem, UsageError);
+                    return UsageError;
+                }
                 await app.StartAsync(ct).ConfigureAwait(false);
                 await app.WaitForShutdownAsync(ct).ConfigureAwait(false);
             }
@@ -377,9 +391,27 @@ internal sealed class CliApp(TextWriter output, TextWriter error, IAnsiConsole c
     private static T Deserialize<T>(string body) =>
         JsonSerializer.Deserialize<T>(body, ApiJson.Options) ?? throw new JsonException("empty answer");
 
-    private int Fail(string message)
+    /// <summary>The exit code of a wrong setting or argument, as for a command-line usage error.</summary>
+    private const int UsageError = 2;
+
+    private int Fail(string message, int exitCode = 1)
     {
         error.WriteLine("actor-refresh: " + message.ReplaceLineEndings(" "));
-        return 1;
+        return exitCode;
+    }
+
+    /// <summary>What the options validated at start find wrong: every failure, each naming its key.</summary>
+    private static List<string> StartupProblems(IServiceProvider services)
+    {
+        try
+        {
+            services.GetService<IStartupValidator>()?.Validate();
+            return [];
+        }
+        catch (Exception exception) when (exception is OptionsValidationException or InvalidOperationException or AggregateException)
+        {
+            var failures = exception is AggregateException all ? all.Flatten().InnerExceptions : [exception];
+            return failures.SelectMany(f => f is OptionsValidationException v ? v.Failures : [f.Message]).ToList();
+        }
     }
 }

@@ -205,7 +205,7 @@ public sealed class ApiSecurityTests(ServeFixture serve) : IClassFixture<ServeFi
         var output = new StringWriter();
         var error = new StringWriter();
         var exit = await new CliApp(output, error, new TestConsole(), _ => null).RunAsync(["serve", "--urls", url]);
-        Assert.Equal(1, exit);
+        Assert.Equal(2, exit);
         Assert.Contains("Refusing to listen", error.ToString(), StringComparison.Ordinal);
     }
 

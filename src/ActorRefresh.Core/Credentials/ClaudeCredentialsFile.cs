@@ -127,6 +127,54 @@ public static class ClaudeCredentialsFile
         WriteAtomically(full, bytes);
     }
 
+    /// <summary>
+    /// Writes a Claude credentials file that holds an access token and <b>no refresh token</b>, for a sandbox or a CLI
+    /// that must use the account's token without being able to spend its grant: the existing JSON is kept except
+    /// <c>accessToken</c>, <c>expiresAt</c>, <c>scopes</c> (when <paramref name="scopes"/> is given), and a
+    /// <c>refreshToken</c> is removed. Atomic and mode 0600, as <see cref="Write"/>.
+    /// </summary>
+    /// <param name="path">The file.</param>
+    /// <param name="accessToken">The access token.</param>
+    /// <param name="expiresAt">When it expires.</param>
+    /// <param name="scopes">The scopes to record, or null to keep what the file has.</param>
+    /// <exception cref="CredentialsFileException">The path is a symbolic link or the file cannot be written.</exception>
+    public static void WriteAccessOnly(string path, Secret accessToken, DateTimeOffset expiresAt, IReadOnlyList<string>? scopes)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        ArgumentNullException.ThrowIfNull(accessToken);
+        var full = System.IO.Path.GetFullPath(path);
+        CheckFile(full, mustExist: false, checkMode: false);
+        JsonObject root;
+        try
+        {
+            root = File.Exists(full) && TryParseObject(File.ReadAllText(full, Encoding.UTF8)) is { } existing ? existing : new JsonObject();
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new CredentialsFileException(full, $"cannot be read before writing ({ex.GetType().Name}).", ex);
+        }
+        if (root[Section] is not JsonObject section)
+        {
+            section = new JsonObject();
+            root[Section] = section;
+        }
+        section["accessToken"] = accessToken.Reveal();
+        section.Remove("refreshToken");
+        section["expiresAt"] = expiresAt.ToUnixTimeMilliseconds();
+        if (scopes is not null)
+            section["scopes"] = new JsonArray(scopes.Select(s => (JsonNode?)JsonValue.Create(s)).ToArray());
+        WriteAtomically(full, Encoding.UTF8.GetBytes(root.ToJsonString(new JsonSerializerOptions { WriteIndented = true })));
+    }
+
+    /// <summary>Writes <paramref name="text"/> to <paramref name="path"/> atomically with mode 0600, refusing a symbolic link.</summary>
+    /// <exception cref="CredentialsFileException">The path is a symbolic link or the file cannot be written.</exception>
+    internal static void WritePrivateText(string path, string text)
+    {
+        var full = System.IO.Path.GetFullPath(path);
+        CheckFile(full, mustExist: false, checkMode: false);
+        WriteAtomically(full, Encoding.UTF8.GetBytes(text));
+    }
+
     private static void WriteAtomically(string path, byte[] bytes)
     {
         var directory = System.IO.Path.GetDirectoryName(path) ?? ".";

@@ -94,9 +94,18 @@ public sealed class AccountReadSide
             _lastPublished.TryRemove(new KeyValuePair<string, AccessToken>(accountId, last));
     }
 
+    /// <summary>
+    /// Raised on the publishing account's thread when an account publishes an access token other than the one it had
+    /// here (on every node that serves the account's tokens). Handlers must be quick and must not throw: hand the work
+    /// to a queue.
+    /// </summary>
+    internal event Action<string, AccessToken>? NewTokenPublished;
+
     internal void PublishToken(string accountId, AccessToken token, DateTimeOffset freshUntil, bool keepAsFallback = true)
     {
+        var previous = _tokens.TryGetValue(accountId, out var before) ? before.Token : null;
         _tokens[accountId] = new FreshToken(token, freshUntil.UtcTicks);
+        if (previous is null || !previous.Value.Equals(token.Value)) NewTokenPublished?.Invoke(accountId, token);
         // A token published by another node: the account is hosted there (maybe it just moved), this node keeps no fallback for it.
         if (keepAsFallback) _lastPublished[accountId] = token;
         else _lastPublished.TryRemove(accountId, out _);

@@ -9,6 +9,7 @@ using ActorRefresh.Engine.Persistence;
 using ActorRefresh.Engine.Pools;
 using ActorRefresh.Engine.Region;
 using ActorRefresh.Hosting;
+using ActorRefresh.Hosting.Materialize;
 using ActorRefresh.Hosting.Tokens;
 using Akka.Hosting;
 using Microsoft.Extensions.Configuration;
@@ -95,6 +96,13 @@ public static class ActorRefreshServiceCollectionExtensions
             provider.GetRequiredService<IOptions<StorageOptions>>().Value,
             provider.GetRequiredService<ILoggerFactory>().CreateLogger("ActorRefresh.Storage")));
         services.AddSingleton<ITokenProvider, TokenProvider>();
+        services.AddOptions<MaterializeOptions>().Configure(o => o.Targets = MaterializedFileTargets.Load(configuration, out o.Errors)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<MaterializeOptions>>(new DelegateValidator<MaterializeOptions>(o => o.Errors));
+        services.AddHostedService(provider => new MaterializedFiles(
+            provider.GetRequiredService<IOptions<MaterializeOptions>>().Value.Targets,
+            provider.GetRequiredService<EngineServices>(),
+            provider.GetRequiredService<IProviderRegistry>(),
+            provider.GetRequiredService<ILogger<MaterializedFiles>>()));
         return services;
     }
 
@@ -142,6 +150,12 @@ public static class ActorRefreshServiceCollectionExtensions
     }
 
     /// <summary>The pools read from configuration, and what was wrong with the others.</summary>
+    private sealed class MaterializeOptions
+    {
+        public IReadOnlyList<MaterializedFileTarget> Targets = [];
+        public IReadOnlyList<string> Errors = [];
+    }
+
     private sealed class PoolsOptions
     {
         public IReadOnlyList<PoolDefinition> Definitions = [];

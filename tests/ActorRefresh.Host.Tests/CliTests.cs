@@ -43,6 +43,74 @@ public sealed class CliTests
     }
 
     [Fact]
+    public async Task Materialize_once_writes_the_access_token_without_the_refresh_token()
+    {
+        await using var server = await StartAsync();
+        var folder = Directory.CreateTempSubdirectory("actorrefresh-cli-materialize-");
+        try
+        {
+            var path = Path.Combine(folder.FullName, ".credentials.json");
+            var run = await RunAsync(server, "materialize", "cli-acct", "--path", path, "--once");
+            Assert.True(run.ExitCode == 0, run.Error);
+            var text = File.ReadAllText(path);
+            Assert.Contains("\"accessToken\": \"sk-ant-oat01-CLI-ACCESS\"", text, StringComparison.Ordinal);
+            Assert.DoesNotContain("CLI-REFRESH", text, StringComparison.Ordinal);
+            Assert.DoesNotContain("refreshToken", text, StringComparison.Ordinal);
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(path));
+
+            var env = Path.Combine(folder.FullName, "claude.env");
+            Assert.Equal(0, (await RunAsync(server, "materialize", "cli-acct", "--path", env, "--format", "env", "--once")).ExitCode);
+            Assert.Equal("CLAUDE_CODE_OAUTH_TOKEN=sk-ant-oat01-CLI-ACCESS\n", File.ReadAllText(env));
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task Materialize_keeps_the_file_current_until_stopped()
+    {
+        await using var server = await StartAsync();
+        var folder = Directory.CreateTempSubdirectory("actorrefresh-cli-materialize-");
+        try
+        {
+            var path = Path.Combine(folder.FullName, "token");
+            var environment = new Dictionary<string, string?>
+            {
+                [CliApp.ApiKeyEnvironmentVariable] = server.Key,
+                [CliApp.ServerEnvironmentVariable] = server.BaseAddress.ToString(),
+            };
+            using var stop = new CancellationTokenSource();
+            var app = new CliApp(new StringWriter(), new StringWriter(), new Spectre.Console.Testing.TestConsole(), name => environment.GetValueOrDefault(name));
+            var running = app.RunAsync(["materialize", "cli-acct", "--path", path, "--format", "token", "--interval", "00:00:00.050"], stop.Token);
+
+            await WaitForFileAsync(path, "sk-ant-oat01-CLI-ACCESS\n");
+            await server.Tokens.ForceRefreshAsync("cli-acct");
+            var rotated = (await server.Tokens.GetTokenAsync("cli-acct")).Value.Reveal();
+            Assert.NotEqual("sk-ant-oat01-CLI-ACCESS", rotated);
+            await WaitForFileAsync(path, rotated + "\n");
+
+            await stop.CancelAsync();
+            Assert.Equal(0, await running);
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
+    }
+
+    private static async Task WaitForFileAsync(string path, string content)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
+        while (!(File.Exists(path) && File.ReadAllText(path) == content))
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"{path} never held the expected token");
+            await Task.Delay(20);
+        }
+    }
+
+    [Fact]
     public async Task Status_shows_a_table_and_json_on_request()
     {
         await using var server = await StartAsync();

@@ -1,4 +1,7 @@
+using ActorRefresh.Core.Credentials;
 using ActorRefresh.Core.Files;
+using ActorRefresh.Core.Providers;
+using ActorRefresh.Core.Tokens;
 using System.CommandLine;
 using System.Text.Json;
 using ActorRefresh.Engine.Accounts;
@@ -47,6 +50,7 @@ internal sealed class CliApp(TextWriter output, TextWriter error, IAnsiConsole c
         root.Subcommands.Add(PoolsCommand());
         root.Subcommands.Add(LeaseCommand());
         root.Subcommands.Add(ClusterCommand());
+        root.Subcommands.Add(MaterializeCommand());
         root.Subcommands.Add(DemoCommand());
         return root;
     }
@@ -196,6 +200,75 @@ internal sealed class CliApp(TextWriter output, TextWriter error, IAnsiConsole c
         {
             var body = await client.GetAsync(AccountPath(parse.GetValue(id)!) + "/token", ct).ConfigureAwait(false);
             output.WriteLine(json ? body : Deserialize<TokenResponse>(body).AccessToken);
+        });
+        return command;
+    }
+
+    private Command MaterializeCommand()
+    {
+        var id = new Argument<string>("id") { Description = "Account id." };
+        var path = new Option<string>("--path") { Description = "The file to keep (written atomically, mode 0600).", Required = true };
+        var format = new Option<string>("--format")
+        {
+            Description = "claude: a .credentials.json without refresh token (other keys kept); token: the bare token; env: NAME=token.",
+            DefaultValueFactory = _ => "claude",
+        };
+        format.AcceptOnlyFromAmong("claude", "token", "env");
+        var variable = new Option<string>("--variable") { Description = "Variable name of the env format.", DefaultValueFactory = _ => AccessTokenFile.DefaultVariable };
+        var once = new Option<bool>("--once") { Description = "Write the current token once and exit." };
+        var interval = new Option<TimeSpan>("--interval") { Description = "How often the broker is asked for the token.", DefaultValueFactory = _ => TimeSpan.FromSeconds(30) };
+        var command = ClientCommand("materialize",
+            "Keeps a file with the account's current access token and no refresh token, for programs that must not hold the refresh token.");
+        command.Arguments.Add(id);
+        command.Options.Add(path);
+        command.Options.Add(format);
+        command.Options.Add(variable);
+        command.Options.Add(once);
+        command.Options.Add(interval);
+        SetClientAction(command, async (client, parse, _, ct) =>
+        {
+            var account = AccountPath(parse.GetValue(id)!);
+            var file = Path.GetFullPath(parse.GetValue(path)!);
+            AccessTokenFile.TryParseFormat(parse.GetValue(format), out var fileFormat);
+            var name = parse.GetValue(variable)!;
+            if (!AccessTokenFile.IsVariableName(name)) throw new CliException($"--variable '{name}' is not a variable name (letters, digits, '_', not starting with a digit)");
+            var every = parse.GetValue(interval);
+            if (every <= TimeSpan.Zero) throw new CliException("--interval must be positive");
+            var scopes = BuiltInProviders.Claude.Scope?.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            var keepGoing = !parse.GetValue(once);
+            string? written = null;
+            do
+            {
+                try
+                {
+                    var token = Deserialize<TokenResponse>(await client.GetAsync(account + "/token", ct).ConfigureAwait(false));
+                    if (token.AccessToken != written)
+                    {
+                        AccessTokenFile.Write(file, fileFormat, name, new Secret(token.AccessToken), token.ExpiresAt, scopes);
+                        written = token.AccessToken;
+                        output.WriteLine($"wrote the access token (expires {token.ExpiresAt:O}) to {file}");
+                    }
+                }
+                catch (CredentialsFileException exception)
+                {
+                    throw new CliException(exception.Message);
+                }
+                catch (CliException exception) when (keepGoing)
+                {
+                    // Kept running, a broker that is down for a while is asked again at the next interval.
+                    error.WriteLine("actor-refresh: " + exception.Message + "; trying again in " + every);
+                }
+                if (!keepGoing) break;
+                try
+                {
+                    await Task.Delay(every, ct).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (ct.IsCancellationRequested)
+                {
+                    break;
+                }
+            }
+            while (true);
         });
         return command;
     }

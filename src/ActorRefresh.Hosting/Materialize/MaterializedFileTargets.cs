@@ -1,27 +1,15 @@
+using ActorRefresh.Core.Credentials;
 using ActorRefresh.Engine.Accounts;
 using Microsoft.Extensions.Configuration;
 
 namespace ActorRefresh.Hosting.Materialize;
 
-/// <summary>How a materialized file holds the access token.</summary>
-internal enum MaterializedFileFormat
-{
-    /// <summary>A Claude Code <c>.credentials.json</c> with the access token, its expiry and scopes, and no refresh token.</summary>
-    Claude,
-
-    /// <summary>The bare access token and a newline.</summary>
-    Token,
-
-    /// <summary>One <c>NAME=token</c> line, for <c>--env-file</c> and <c>source</c>.</summary>
-    Env,
-}
-
 /// <summary>One file kept up to date with an account's current access token.</summary>
 /// <param name="AccountId">The account.</param>
 /// <param name="Path">The file (absolute).</param>
 /// <param name="Format">How the token is written.</param>
-/// <param name="Variable">The variable name of the <see cref="MaterializedFileFormat.Env"/> format.</param>
-internal sealed record MaterializedFileTarget(string AccountId, string Path, MaterializedFileFormat Format, string Variable);
+/// <param name="Variable">The variable name of the <see cref="AccessTokenFileFormat.Env"/> format.</param>
+internal sealed record MaterializedFileTarget(string AccountId, string Path, AccessTokenFileFormat Format, string Variable);
 
 /// <summary>
 /// The files under <c>ActorRefresh:Accounts:&lt;id&gt;:Materialize:&lt;n&gt;</c> (<c>Path</c>, <c>Format</c>,
@@ -31,7 +19,6 @@ internal sealed record MaterializedFileTarget(string AccountId, string Path, Mat
 internal static class MaterializedFileTargets
 {
     public const string Section = "ActorRefresh:Accounts";
-    public const string DefaultVariable = "CLAUDE_CODE_OAUTH_TOKEN";
 
     /// <summary>Reads every target; each invalid entry is reported in <paramref name="errors"/> with its key.</summary>
     public static IReadOnlyList<MaterializedFileTarget> Load(IConfiguration configuration, out IReadOnlyList<string> errors)
@@ -55,13 +42,13 @@ internal static class MaterializedFileTargets
                     continue;
                 }
                 var formatText = entry["Format"] ?? "claude";
-                if (!Enum.TryParse<MaterializedFileFormat>(formatText, ignoreCase: true, out var format) || int.TryParse(formatText, out _))
+                if (!AccessTokenFile.TryParseFormat(formatText, out var format))
                 {
                     problems.Add($"{key}:Format '{formatText}' is not one of claude, token, env.");
                     continue;
                 }
-                var variable = entry["Variable"] ?? DefaultVariable;
-                if (!IsVariableName(variable))
+                var variable = entry["Variable"] ?? AccessTokenFile.DefaultVariable;
+                if (!AccessTokenFile.IsVariableName(variable))
                 {
                     problems.Add($"{key}:Variable '{variable}' is not a variable name (letters, digits, '_', not starting with a digit).");
                     continue;
@@ -78,6 +65,4 @@ internal static class MaterializedFileTargets
         return targets;
     }
 
-    private static bool IsVariableName(string name) =>
-        name.Length > 0 && !char.IsAsciiDigit(name[0]) && name.All(c => char.IsAsciiLetterOrDigit(c) || c == '_');
 }

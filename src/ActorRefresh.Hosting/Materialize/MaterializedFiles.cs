@@ -69,18 +69,7 @@ internal sealed partial class MaterializedFiles : BackgroundService
     {
         try
         {
-            switch (target.Format)
-            {
-                case MaterializedFileFormat.Claude:
-                    ClaudeCredentialsFile.WriteAccessOnly(target.Path, token.Value, token.ExpiresAt, ScopesOf(target.AccountId));
-                    break;
-                case MaterializedFileFormat.Token:
-                    ClaudeCredentialsFile.WritePrivateText(target.Path, token.Value.Reveal() + "\n");
-                    break;
-                case MaterializedFileFormat.Env:
-                    ClaudeCredentialsFile.WritePrivateText(target.Path, $"{target.Variable}={token.Value.Reveal()}\n");
-                    break;
-            }
+            AccessTokenFile.Write(target.Path, target.Format, target.Variable, token.Value, token.ExpiresAt, ScopesOf(target.AccountId));
             LogWritten(target.AccountId, target.Path, token.ExpiresAt);
         }
         catch (CredentialsFileException exception)

@@ -128,6 +128,7 @@ internal static class ActorRefreshWebHost
         app.UseMiddleware<ApiKeyMiddleware>();
         app.MapHealthEndpoints();
         app.MapActorRefreshApi();
+        app.MapEventStream();
         app.MapStatusPage();
         app.MapPrometheusScrapingEndpoint("/metrics");
 

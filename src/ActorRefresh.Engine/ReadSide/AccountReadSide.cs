@@ -130,9 +130,17 @@ public sealed class AccountReadSide
     /// <summary>Accounts with a fresh token and accounts with a fallback token, for diagnostics and tests.</summary>
     internal (int Fresh, int Fallback) TokenCounts => (_tokens.Count, _lastPublished.Count);
 
+    /// <summary>
+    /// Raised on the account's thread after it publishes a status here, with the status it had before (null for the
+    /// first since this node started serving it). Handlers must be quick and must not throw: hand the work to a queue.
+    /// </summary>
+    internal event Action<AccountStatus?, AccountStatus>? StatusPublished;
+
     internal void PublishStatus(AccountStatus status)
     {
+        var previous = _statuses.TryGetValue(status.AccountId, out var before) ? before : null;
         _statuses[status.AccountId] = status;
+        StatusPublished?.Invoke(previous, status);
         if (status.State == AccountState.PolicyBlocked) _lastPublished.TryRemove(status.AccountId, out _);
     }
 

@@ -10,6 +10,7 @@ using ActorRefresh.Engine.Pools;
 using ActorRefresh.Engine.Region;
 using ActorRefresh.Hosting;
 using ActorRefresh.Hosting.Materialize;
+using ActorRefresh.Hosting.Notifications;
 using ActorRefresh.Hosting.Tokens;
 using Akka.Hosting;
 using Microsoft.Extensions.Configuration;
@@ -96,6 +97,13 @@ public static class ActorRefreshServiceCollectionExtensions
             provider.GetRequiredService<IOptions<StorageOptions>>().Value,
             provider.GetRequiredService<ILoggerFactory>().CreateLogger("ActorRefresh.Storage")));
         services.AddSingleton<ITokenProvider, TokenProvider>();
+        services.AddOptions<NotificationOptions>().Bind(configuration.GetSection(NotificationOptions.Section)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<NotificationOptions>>(new DelegateValidator<NotificationOptions>(o => o.Validate()));
+        services.AddSingleton<AccountNoticeHub>();
+        services.AddSingleton<IAccountNotices>(provider => provider.GetRequiredService<AccountNoticeHub>());
+        services.AddHostedService(provider => provider.GetRequiredService<AccountNoticeHub>());
+        services.AddHttpClient(WebhookSender.ClientName, client => client.Timeout = TimeSpan.FromSeconds(10));
+        services.AddHostedService<WebhookSender>();
         services.AddOptions<MaterializeOptions>().Configure(o => o.Targets = MaterializedFileTargets.Load(configuration, out o.Errors)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<MaterializeOptions>>(new DelegateValidator<MaterializeOptions>(o => o.Errors));
         services.AddHostedService(provider => new MaterializedFiles(

@@ -37,6 +37,9 @@ public sealed class MaterializedFileTests : IDisposable
         for (var i = 0; i < 2; i++)
         {
             await engine.Tokens.ForceRefreshAsync("m1");
+            // The refresh is answered by the provider after the command returns: the rotation is waited for.
+            var rotations = i + 1;
+            await WaitForAsync(() => engine.Server.CountersOf("m1").Rotations >= rotations, "the forced refresh should rotate");
             var current = engine.Server.Current("m1");
             refreshTokens.Add(current.RefreshToken);
             await WaitForAccessTokenAsync(path, current.AccessToken);
@@ -47,7 +50,9 @@ public sealed class MaterializedFileTests : IDisposable
         var json = JsonNode.Parse(text)!.AsObject();
         var oauth = json["claudeAiOauth"]!.AsObject();
         Assert.False(oauth.ContainsKey("refreshToken"), "the file must hold no refresh token");
-        Assert.Equal(engine.Server.Current("m1").ExpiresAt.ToUnixTimeMilliseconds(), oauth["expiresAt"]!.GetValue<long>());
+        // The expiry the engine holds for the token (from the provider's expires_in, as it received it).
+        var status = await engine.Tokens.GetStatusAsync("m1");
+        Assert.Equal(status.AccessTokenExpiresAt!.Value.ToUnixTimeMilliseconds(), oauth["expiresAt"]!.GetValue<long>());
         Assert.Contains("user:inference", oauth["scopes"]!.AsArray().Select(s => s!.GetValue<string>()));
         Assert.Equal("max", oauth["subscriptionType"]!.GetValue<string>());
         Assert.Equal("y", json["mcpServers"]!["x"]!["command"]!.GetValue<string>());
@@ -69,6 +74,7 @@ public sealed class MaterializedFileTests : IDisposable
         var issued = engine.Server.CreateAccount("m2");
         await engine.Tokens.RegisterAsync(new AccountCredentials("m2", "claude", new Secret(issued.RefreshToken), new Secret(issued.AccessToken), issued.ExpiresAt));
         await engine.Tokens.ForceRefreshAsync("m2");
+        await WaitForAsync(() => engine.Server.CountersOf("m2").Rotations >= 1, "the forced refresh should rotate");
         var current = engine.Server.Current("m2");
 
         await WaitForAsync(() => ReadOrEmpty(tokenPath) == current.AccessToken + "\n" && ReadOrEmpty(envPath) == $"CLAUDE_CODE_OAUTH_TOKEN={current.AccessToken}\n",

@@ -80,6 +80,12 @@ public sealed class EngineOptions
     /// </summary>
     public double UtilisationThreshold { get; set; } = 90;
 
+    /// <summary>
+    /// Adds <c>actorrefresh_account_info{account,state}</c>: one series per account hosted on the node. Off by default:
+    /// it puts account ids into the metrics.
+    /// </summary>
+    public bool PerAccountMetrics { get; set; }
+
     /// <summary>API cooldown after a reported 429 that carried neither Retry-After nor a reset time.</summary>
     public TimeSpan ApiCooldownDefault { get; set; } = TimeSpan.FromSeconds(60);
 

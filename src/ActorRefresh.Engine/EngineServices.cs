@@ -42,7 +42,7 @@ public sealed class EngineServices : IAsyncDisposable
         ReadSide = new AccountReadSide(time);
         Limiter = new RefreshLimiter(options);
         UsageLimiter = RefreshLimiter.ForUsageChecks(options);
-        Metrics = new EngineMetrics(ReadSide);
+        Metrics = new EngineMetrics(ReadSide, options.PerAccountMetrics);
     }
 
     /// <summary>Provider profiles by name.</summary>

@@ -5,8 +5,8 @@ using ActorRefresh.Engine.ReadSide;
 namespace ActorRefresh.Engine.Observability;
 
 /// <summary>
-/// The engine's instruments on the <c>ActorRefresh</c> meter. Labels carry outcome and state names only:
-/// never an account id (unbounded) and never a token.
+/// The engine's instruments on the <c>ActorRefresh</c> meter. Labels carry outcome and state names only, never a
+/// token; account ids only on the opt-in <c>actorrefresh_account_info</c>.
 /// </summary>
 public sealed class EngineMetrics : IDisposable
 {
@@ -22,7 +22,7 @@ public sealed class EngineMetrics : IDisposable
     private readonly Counter<long> _leases;
     private readonly Counter<long> _credentialsFileReads;
 
-    internal EngineMetrics(AccountReadSide readSide)
+    internal EngineMetrics(AccountReadSide readSide, bool perAccount = false)
     {
         _meter = new Meter(MeterName);
         _refreshes = _meter.CreateCounter<long>("actorrefresh_refreshes", description: "Refresh calls by outcome.");
@@ -36,6 +36,12 @@ public sealed class EngineMetrics : IDisposable
         _meter.CreateObservableGauge("actorrefresh_accounts", () =>
             readSide.CountByState().Select(kv => new Measurement<int>(kv.Value, new KeyValuePair<string, object?>("state", kv.Key.ToString()))),
             description: "Accounts hosted on this node by state.");
+        // Opt-in: one series per registered account (bounded by them), so an operator can alert on a named account.
+        if (perAccount)
+            _meter.CreateObservableGauge("actorrefresh_account_info", () =>
+                readSide.Statuses().Select(status => new Measurement<int>(1,
+                    new KeyValuePair<string, object?>("account", status.AccountId), new KeyValuePair<string, object?>("state", status.State.ToString()))),
+                description: "1 per account hosted on this node, labelled with its id and state (ActorRefresh:Engine:PerAccountMetrics).");
     }
 
     internal void RefreshCompleted(string outcomeKind, TimeSpan duration)

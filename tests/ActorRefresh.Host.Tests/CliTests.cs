@@ -160,6 +160,10 @@ public sealed class CliTests
         Assert.Equal(0, blocked.ExitCode);
         Assert.Contains("PolicyBlocked", blocked.Output, StringComparison.Ordinal);
 
+        var status = await RunAsync(server, "status", "cli-acct");
+        Assert.Contains("nothing until an operator acts", status.Output, StringComparison.Ordinal);
+        Assert.Contains("blocked by an operator (offboarding): unblock it when done", status.Output, StringComparison.Ordinal);
+
         var token = await RunAsync(server, "token", "cli-acct");
         Assert.Equal(1, token.ExitCode);
         Assert.Equal("actor-refresh: 409 Conflict: offboarding", token.Error.Trim());

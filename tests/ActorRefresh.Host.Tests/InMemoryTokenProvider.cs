@@ -124,7 +124,7 @@ internal sealed class InMemoryTokenProvider(TimeProvider time) : ITokenProvider
         Task.FromResult(Update(accountId, a =>
         {
             a.State = AccountState.PolicyBlocked;
-            a.LastErrorClass = "operator_block";
+            a.LastErrorClass = "operator"; // as the engine (ErrorClasses.Operator)
             a.LastError = reason;
         }));
 

@@ -70,7 +70,7 @@ public sealed class StatusPageTests
         Assert.Contains("<span class=\"hot\" style=\"width:93.4%\"></span>", html, StringComparison.Ordinal);
         Assert.Contains("93.4% <span class=\"reset\">resets 2026-03-01 14:00:00Z</span>", html, StringComparison.Ordinal);
         Assert.Contains("style=\"width:0%\"></span></span>0% <span class=\"reset\">reset</span>", html, StringComparison.Ordinal);
-        Assert.Contains("<td>&lt;img src=x&gt;</td><td>—</td><td>—</td></tr>", html, StringComparison.Ordinal); // quiet: no quota known
+        Assert.Contains("<td>&lt;img src=x&gt;</td><td>—</td><td>—</td><td>—</td></tr>", html, StringComparison.Ordinal); // quiet: nothing to do, no quota known
 
         Assert.Contains("<h2>Pools</h2>", html, StringComparison.Ordinal);
         Assert.Contains("<td>main@team</td><td>round-robin</td><td class=\"Valid\">1/2</td>", html, StringComparison.Ordinal);

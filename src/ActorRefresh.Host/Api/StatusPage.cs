@@ -97,7 +97,7 @@ internal static class StatusPage
         else
         {
             html.Append("<table>\n<thead><tr><th>Account</th><th>Provider</th><th>State</th><th>Access token expires</th>")
-                .Append("<th>Next refresh</th><th>Retry at</th><th>Last error</th><th>Five-hour</th><th>Seven-day</th></tr></thead>\n<tbody>\n");
+                .Append("<th>Next</th><th>Last error</th><th>What to do</th><th>Five-hour</th><th>Seven-day</th></tr></thead>\n<tbody>\n");
             foreach (var account in accounts.OrderBy(a => a.AccountId, StringComparer.Ordinal))
             {
                 var state = account.State.ToString();
@@ -106,9 +106,9 @@ internal static class StatusPage
                     .Append(Cell(account.Provider))
                     .Append("<td class=\"").Append(Encode(state)).Append("\">").Append(Encode(state)).Append("</td>")
                     .Append(Cell(Format(account.AccessTokenExpiresAt)))
-                    .Append(Cell(Format(account.NextRefreshAt)))
-                    .Append(Cell(Format(account.RetryAt)))
+                    .Append(Cell(Cli.AccountGuidance.NextStep(account)))
                     .Append(Cell(account.LastErrorClass ?? "—"))
+                    .Append(Cell(Cli.AccountGuidance.Advice(account) ?? "—"))
                     .Append(UsageCells(account.Usage, now))
                     .Append("</tr>\n");
             }

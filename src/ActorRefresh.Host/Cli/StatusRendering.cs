@@ -18,15 +18,17 @@ internal static class StatusRendering
             return;
         }
         var table = new Table().Border(TableBorder.Rounded)
-            .AddColumns("Account", "Provider", "State", "Expires", "Next refresh", "Retry at", "Last error");
+            .AddColumns("Account", "Provider", "State", "Expires", "Next", "Last error");
         foreach (var a in accounts.OrderBy(a => a.AccountId, StringComparer.Ordinal))
         {
             table.AddRow(
                 new Text(a.AccountId), new Text(a.Provider), State(a.State),
-                new Text(Format(a.AccessTokenExpiresAt)), new Text(Format(a.NextRefreshAt)),
-                new Text(Format(a.RetryAt)), new Text(a.LastErrorClass ?? "-"));
+                new Text(Format(a.AccessTokenExpiresAt)), new Text(AccountGuidance.NextStep(a)),
+                new Text(a.LastErrorClass ?? "-"));
         }
         console.Write(table);
+        foreach (var a in accounts.OrderBy(a => a.AccountId, StringComparer.Ordinal))
+            if (AccountGuidance.Advice(a) is { } advice) console.Write(new Text($"{a.AccountId}: {advice}\n"));
     }
 
     public static void WriteOne(IAnsiConsole console, AccountStatus a)
@@ -39,7 +41,9 @@ internal static class StatusRendering
         Row("Access token expires", new Text(Format(a.AccessTokenExpiresAt)));
         Row("Next refresh", new Text(Format(a.NextRefreshAt)));
         Row("Retry at", new Text(Format(a.RetryAt)));
+        Row("Next", new Text(AccountGuidance.NextStep(a)));
         Row("Last error", new Text(a.LastErrorClass is null ? "-" : $"{a.LastErrorClass}: {a.LastError}"));
+        if (AccountGuidance.Advice(a) is { } advice) Row("What to do", new Text(advice));
         if (a.RefreshTokenMaybeSpent)
             Row("Warning", new Markup("[yellow]a refresh was interrupted; the refresh token may be spent[/]"));
         Row("Usage", new Text(Usage(a.Usage)));

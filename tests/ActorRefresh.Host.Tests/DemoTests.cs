@@ -48,4 +48,42 @@ public sealed class DemoTests
             Assert.DoesNotContain(token, json, StringComparison.Ordinal);
         });
     }
+
+    [Fact]
+    public async Task While_the_live_table_runs_no_log_line_tears_it_and_the_held_lines_come_under_it()
+    {
+        var writes = new System.Collections.Concurrent.ConcurrentQueue<(string Source, string Text)>();
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Ansi = AnsiSupport.Yes,
+            Interactive = InteractionSupport.Yes,
+            Out = new AnsiConsoleOutput(new TaggedWriter("console", writes)),
+        });
+        var report = await DemoRunner.RunAsync(new DemoOptions(Accounts: 10, Callers: 50, Duration: TimeSpan.FromSeconds(2)),
+            new TaggedWriter("log", writes), console, CancellationToken.None);
+
+        var sequence = writes.ToList();
+        var firstLog = sequence.FindIndex(w => w.Source == "log");
+        Assert.True(firstLog >= 0, "the demo should have logged");
+        Assert.True(firstLog > 0, "log output came before the table was first drawn");
+        // Once a log line is out, the table is not drawn again: every log line came after its last frame.
+        Assert.DoesNotContain(sequence.Skip(firstLog), w => w.Source == "console");
+        Assert.Contains("refreshed", string.Concat(sequence.Where(w => w.Source == "log").Select(w => w.Text)), StringComparison.Ordinal);
+        Assert.True(report.InvariantsHold);
+    }
+
+    /// <summary>Records which writer each write went through, in order.</summary>
+    private sealed class TaggedWriter(string source, System.Collections.Concurrent.ConcurrentQueue<(string, string)> writes) : TextWriter
+    {
+        public override System.Text.Encoding Encoding => System.Text.Encoding.UTF8;
+
+        public override void Write(char value) => writes.Enqueue((source, value.ToString()));
+
+        public override void Write(string? value)
+        {
+            if (!string.IsNullOrEmpty(value)) writes.Enqueue((source, value));
+        }
+
+        public override void Write(char[] buffer, int index, int count) => Write(new string(buffer, index, count));
+    }
 }

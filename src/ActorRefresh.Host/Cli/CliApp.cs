@@ -125,11 +125,16 @@ internal sealed class CliApp(TextWriter output, TextWriter error, IAnsiConsole c
         var callers = new Option<int>("--callers") { Description = "Concurrent callers asking for tokens.", DefaultValueFactory = _ => 2000 };
         var seconds = new Option<double>("--seconds") { Description = "How long the callers run.", DefaultValueFactory = _ => 5 };
         var json = new Option<bool>("--json") { Description = "Print the summary as one JSON object on the last line." };
-        var logFormat = new Option<string>("--log-format") { Description = "Log format (logs go to standard error).", DefaultValueFactory = _ => "text" };
+        var logFormat = new Option<string>("--log-format")
+        {
+            Description = "Log format (logs go to standard error; while the live table runs they are held and shown under it).",
+            DefaultValueFactory = _ => "text",
+        };
         logFormat.AcceptOnlyFromAmong("text", "json");
+        var quiet = new Option<bool>("--quiet") { Description = "No log output, only the table and the summary." };
         var command = new Command("demo", "Runs the real engine against a fake token server with scripted faults and many concurrent callers.")
         {
-            accounts, callers, seconds, json, logFormat,
+            accounts, callers, seconds, json, logFormat, quiet,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -141,7 +146,7 @@ internal sealed class CliApp(TextWriter output, TextWriter error, IAnsiConsole c
                 parse.GetValue(logFormat) == "json" ? LogFormat.Json : LogFormat.Text);
             if (options.Accounts < 1 || options.Callers < 1 || options.RunFor <= TimeSpan.Zero)
                 return Fail("--accounts, --callers and --seconds must be positive");
-            var report = await DemoRunner.RunAsync(options, error, console, ct).ConfigureAwait(false);
+            var report = await DemoRunner.RunAsync(options, parse.GetValue(quiet) ? TextWriter.Null : error, console, ct).ConfigureAwait(false);
             if (options.Json)
                 output.WriteLine(DemoRunner.ToJson(report));
             else

@@ -60,7 +60,10 @@ internal static class DemoRunner
 
         var dataDirectory = Path.Combine(Path.GetTempPath(), "actor-refresh-demo-" + Guid.NewGuid().ToString("N"));
         await using var server = await FakeTokenServer.StartAsync(new FakeTokenServerOptions { AccessTokenLifetime = TokenLifetime }, cancellationToken);
-        using var host = BuildEngine(server, dataDirectory, options.LogFormat, logOutput);
+        var liveTable = !options.Json && console.Profile.Capabilities.Interactive;
+        // Log lines written while the live table redraws would tear it: they are held and shown under it.
+        using var heldLog = new HeldLogWriter(logOutput);
+        using var host = BuildEngine(server, dataDirectory, options.LogFormat, liveTable ? heldLog : logOutput);
         await host.StartAsync(cancellationToken);
         try
         {
@@ -70,8 +73,17 @@ internal static class DemoRunner
             var run = new CallerRun(tokens, ids, options.Callers);
             var stopwatch = Stopwatch.StartNew();
             var callers = run.StartAsync(options.RunFor, cancellationToken);
-            if (!options.Json && console.Profile.Capabilities.Interactive)
-                await ShowLiveTableAsync(console, tokens, callers, cancellationToken);
+            if (liveTable)
+            {
+                try
+                {
+                    await ShowLiveTableAsync(console, tokens, callers, cancellationToken);
+                }
+                finally
+                {
+                    heldLog.Release();
+                }
+            }
             await callers;
             stopwatch.Stop();
 

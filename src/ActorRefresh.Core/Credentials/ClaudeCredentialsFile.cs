@@ -99,23 +99,7 @@ public static class ClaudeCredentialsFile
         ArgumentException.ThrowIfNullOrEmpty(path);
         ArgumentNullException.ThrowIfNull(credentials);
         var full = System.IO.Path.GetFullPath(path);
-        CheckFile(full, mustExist: false, checkMode: false);
-
-        JsonObject root;
-        try
-        {
-            root = File.Exists(full) && TryParseObject(File.ReadAllText(full, Encoding.UTF8)) is { } existing ? existing : new JsonObject();
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            throw new CredentialsFileException(full, $"cannot be read before writing ({ex.GetType().Name}).", ex);
-        }
-
-        if (root[Section] is not JsonObject section)
-        {
-            section = new JsonObject();
-            root[Section] = section;
-        }
+        var (root, section) = ReadForUpdate(full);
         section["accessToken"] = credentials.AccessToken.Reveal();
         section["refreshToken"] = credentials.RefreshToken.Reveal();
         section["expiresAt"] = credentials.ExpiresAt.ToUnixTimeMilliseconds();
@@ -143,6 +127,21 @@ public static class ClaudeCredentialsFile
         ArgumentException.ThrowIfNullOrEmpty(path);
         ArgumentNullException.ThrowIfNull(accessToken);
         var full = System.IO.Path.GetFullPath(path);
+        var (root, section) = ReadForUpdate(full);
+        section["accessToken"] = accessToken.Reveal();
+        section.Remove("refreshToken");
+        section["expiresAt"] = expiresAt.ToUnixTimeMilliseconds();
+        if (scopes is not null)
+            section["scopes"] = new JsonArray(scopes.Select(s => (JsonNode?)JsonValue.Create(s)).ToArray());
+        WriteAtomically(full, Encoding.UTF8.GetBytes(root.ToJsonString(new JsonSerializerOptions { WriteIndented = true })));
+    }
+
+    /// <summary>
+    /// The file's JSON (an empty object when it does not exist or is not JSON) and its <c>claudeAiOauth</c> object
+    /// (added when missing), for a write that keeps every key it does not own.
+    /// </summary>
+    private static (JsonObject Root, JsonObject Section) ReadForUpdate(string full)
+    {
         CheckFile(full, mustExist: false, checkMode: false);
         JsonObject root;
         try
@@ -158,12 +157,7 @@ public static class ClaudeCredentialsFile
             section = new JsonObject();
             root[Section] = section;
         }
-        section["accessToken"] = accessToken.Reveal();
-        section.Remove("refreshToken");
-        section["expiresAt"] = expiresAt.ToUnixTimeMilliseconds();
-        if (scopes is not null)
-            section["scopes"] = new JsonArray(scopes.Select(s => (JsonNode?)JsonValue.Create(s)).ToArray());
-        WriteAtomically(full, Encoding.UTF8.GetBytes(root.ToJsonString(new JsonSerializerOptions { WriteIndented = true })));
+        return (root, section);
     }
 
     /// <summary>Writes <paramref name="text"/> to <paramref name="path"/> atomically with mode 0600, refusing a symbolic link.</summary>

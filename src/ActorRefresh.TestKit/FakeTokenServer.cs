@@ -443,7 +443,12 @@ public sealed partial class FakeTokenServer : IAsyncDisposable
         var path = context.Request.Path;
         if (path.Equals("/v1/oauth/token", StringComparison.Ordinal))
         {
-            return HttpMethods.IsPost(context.Request.Method) ? HandleTokenAsync(context) : MethodNotAllowed(context, "POST");
+            return HttpMethods.IsPost(context.Request.Method) ? HandleTokenOrCodeAsync(context) : MethodNotAllowed(context, "POST");
+        }
+
+        if (path.Equals("/oauth/authorize", StringComparison.Ordinal))
+        {
+            return HttpMethods.IsGet(context.Request.Method) ? HandleAuthorizeAsync(context) : MethodNotAllowed(context, "GET");
         }
 
         if (path.Equals("/api/oauth/usage", StringComparison.Ordinal))
@@ -452,6 +457,11 @@ public sealed partial class FakeTokenServer : IAsyncDisposable
         }
 
         return Responses.WriteJsonAsync(context, StatusCodes.Status404NotFound, Responses.ApiError("not_found_error", "Not found"), CancellationToken.None);
+    }
+
+    private async Task HandleTokenOrCodeAsync(HttpContext context)
+    {
+        if (!await AnsweredAsCodeGrantAsync(context).ConfigureAwait(false)) await HandleTokenAsync(context).ConfigureAwait(false);
     }
 
     private static Task MethodNotAllowed(HttpContext context, string allow)

@@ -101,7 +101,7 @@ public sealed class RefreshTests : ServerTest
     public async Task Wrong_grant_type_is_unsupported_in_both_body_forms()
     {
         var first = Server.CreateAccount("a");
-        using (var json = await RefreshJson(first.RefreshToken, grantType: "authorization_code"))
+        using (var json = await RefreshJson(first.RefreshToken, grantType: "client_credentials"))
         {
             await AssertOAuthError(json, "unsupported_grant_type");
         }

@@ -61,6 +61,7 @@ public static class ActorRefreshCoreServiceCollectionExtensions
         services.TryAddSingleton<IProviderRegistry>(sp => new ProviderRegistry(sp.GetRequiredService<IOptions<ProviderRegistryOptions>>().Value));
 
         services.TryAddSingleton<ITokenEndpointClient, TokenEndpointClient>();
+        services.TryAddSingleton<ActorRefresh.Core.Login.CodeExchangeClient>();
         services.TryAddSingleton<IUsageClient, UsageClient>();
         return services;
     }

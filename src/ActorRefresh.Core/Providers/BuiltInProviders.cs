@@ -28,6 +28,9 @@ public static class BuiltInProviders
         ClientAuth = ClientAuthMethod.Basic,
         UserAgent = "ActorRefresh/1.0",
         UsageEndpoint = new Uri("https://api.anthropic.com/api/oauth/usage"),
+        AuthorizeEndpoint = new Uri("https://claude.ai/oauth/authorize"),
+        RedirectUri = new Uri("https://console.anthropic.com/oauth/code/callback"),
+        LoginScope = "org:create_api_key user:profile user:inference user:sessions:claude_code user:mcp_servers user:file_upload",
         UsageHeaders = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase)
         {
             ["anthropic-beta"] = "oauth-2025-04-20",

@@ -57,6 +57,15 @@ public sealed class ProviderProfile
     /// <summary>Usage/quota endpoint, for providers that have one.</summary>
     public Uri? UsageEndpoint { get; set; }
 
+    /// <summary>Authorization endpoint for logging in (authorization code with PKCE); null when the provider has no login here.</summary>
+    public Uri? AuthorizeEndpoint { get; set; }
+
+    /// <summary>Redirect URI registered for the client: the page that shows the code to paste back (Claude) or a loopback URL.</summary>
+    public Uri? RedirectUri { get; set; }
+
+    /// <summary>Scopes asked for at login; null to ask for <see cref="Scope"/>.</summary>
+    public string? LoginScope { get; set; }
+
     /// <summary>Extra headers for the usage endpoint (for Claude: <c>anthropic-beta</c>).</summary>
     public Dictionary<string, string> UsageHeaders { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 
@@ -74,6 +83,9 @@ public sealed class ProviderProfile
         Headers = new Dictionary<string, string>(Headers, StringComparer.OrdinalIgnoreCase),
         RequestTimeout = RequestTimeout,
         UsageEndpoint = UsageEndpoint,
+        AuthorizeEndpoint = AuthorizeEndpoint,
+        RedirectUri = RedirectUri,
+        LoginScope = LoginScope,
         UsageHeaders = new Dictionary<string, string>(UsageHeaders, StringComparer.OrdinalIgnoreCase),
     };
 
@@ -92,6 +104,12 @@ public sealed class ProviderProfile
             errors.Add($"{prefix}:RequestTimeout must be between 0 and 5 minutes.");
         if (UsageEndpoint is not null && !UsageEndpoint.IsAbsoluteUri)
             errors.Add($"{prefix}:UsageEndpoint must be an absolute URL.");
+        if (AuthorizeEndpoint is not null && !AuthorizeEndpoint.IsAbsoluteUri)
+            errors.Add($"{prefix}:AuthorizeEndpoint must be an absolute URL.");
+        if (RedirectUri is not null && !RedirectUri.IsAbsoluteUri)
+            errors.Add($"{prefix}:RedirectUri must be an absolute URL.");
+        if (AuthorizeEndpoint is not null && RedirectUri is null)
+            errors.Add($"{prefix}:RedirectUri is required with AuthorizeEndpoint.");
         return errors;
     }
 }

@@ -70,6 +70,12 @@ internal sealed partial class TokenEndpointClient : ITokenEndpointClient
         };
         if (provider.Scope is not null)
             fields.Add(new("scope", provider.Scope));
+        return BuildRequest(provider, fields);
+    }
+
+    /// <summary>A token endpoint request with <paramref name="fields"/> in the provider's body format, client authentication and headers.</summary>
+    internal static HttpRequestMessage BuildRequest(ProviderProfile provider, List<KeyValuePair<string, string>> fields)
+    {
         var secret = string.IsNullOrEmpty(provider.ClientSecret) ? null : provider.ClientSecret;
         if (secret is not null && provider.ClientAuth == ClientAuthMethod.Post)
             fields.Add(new("client_secret", secret));

@@ -98,6 +98,7 @@ internal static class ActorRefreshWebHost
     {
         services.AddOptions<ApiOptions>().Bind(configuration.GetSection(ApiOptions.Section));
         services.AddSingleton<Api.Limits>();
+        services.AddSingleton<LoginSessions>();
         services.AddOptions<SyncOptions>().Bind(configuration.GetSection(SyncOptions.Section));
         services.AddOptions<ActorRefresh.Engine.StorageOptions>().Bind(configuration.GetSection(ActorRefresh.Engine.StorageOptions.Section));
         services.AddSingleton<SyncBindings>();
@@ -129,6 +130,7 @@ internal static class ActorRefreshWebHost
         app.MapHealthEndpoints();
         app.MapActorRefreshApi();
         app.MapEventStream();
+        app.MapLoginApi();
         app.MapStatusPage();
         app.MapPrometheusScrapingEndpoint("/metrics");
 

@@ -140,7 +140,7 @@ internal sealed record ServerErrorFault(int Status) : FakeFault;
 
 internal sealed record DelayFault(TimeSpan Duration) : FakeFault;
 
-internal sealed record AfterFault(TimeSpan Delay, FakeFault Answer) : FakeFault;
+internal sealed record AfterFault(TimeSpan Wait, FakeFault Answer) : FakeFault;
 
 internal sealed record HangFault : FakeFault;
 

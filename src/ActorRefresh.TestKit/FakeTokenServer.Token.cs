@@ -131,7 +131,7 @@ public sealed partial class FakeTokenServer
                 await AnswerNormallyAsync(context, request, account, reuseCounted, rotateRefresh: _options.RotateRefreshTokens, omitRefresh: false, ct).ConfigureAwait(false);
                 return;
             case AfterFault after:
-                await DelayAsync(after.Delay, ct).ConfigureAwait(false);
+                await DelayAsync(after.Wait, ct).ConfigureAwait(false);
                 await AnswerAsync(context, request, account, after.Answer, reuseCounted, ct).ConfigureAwait(false);
                 return;
             case NoRotationFault:

@@ -23,6 +23,8 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
     private readonly EngineOptions _options;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly TokenFanout _fanout;
+    // Cluster mode: may this node still act as the account's owner (see MembershipGuard)? Null standalone.
+    private readonly Func<bool>? _ownershipCheck;
 
     private AccountData _data;
 
@@ -59,6 +61,7 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
         _options = services.Options;
         _data = AccountData.Empty(accountId);
         _fanout = TokenFanout.Create(Context, services);
+        _ownershipCheck = services.OwnershipCheck ?? (services.Cluster is null ? null : MembershipGuard.For(Context.System));
 
         Recover<SnapshotOffer>(offer =>
         {
@@ -102,6 +105,9 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
         Akka.Actor.Props.Create(() => new AccountActor(accountId, services));
 
     private DateTimeOffset Now => _services.Time.GetUtcNow();
+
+    /// <summary>False in cluster mode while this node cannot confirm it is still a member in good standing (see MembershipGuard).</summary>
+    private bool MayActAsOwner() => _ownershipCheck is null || _ownershipCheck();
 
     private void OnRecovered()
     {
@@ -210,8 +216,9 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
         Command<Timer.UsageCheck>(_ => _usageDueAt = null);
         Command<GetToken>(_ =>
         {
-            // A proactive refresh runs while the current token is still fresh: keep serving it.
-            if (!_currentTokenRejected && _data.HasFreshToken(Now, _options))
+            // A proactive refresh runs while the current token is still fresh: keep serving it (unless this node may have been
+            // replaced meanwhile: its successor may have replaced the token; the caller is answered with the outcome).
+            if (!_currentTokenRejected && _data.HasFreshToken(Now, _options) && MayActAsOwner())
                 ReplyToken(Sender, new TokenGranted(_accountId, new AccessToken(_data.AccessToken!, _data.ExpiresAt!.Value)));
             else
                 _waiters.Add(Sender);
@@ -260,6 +267,10 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
         Command<RefreshCompleted>(OnRefreshCompleted);
         Command<Timer.CredentialsFilePoll>(_ => { });
         Command<CredentialsFileObserved>(_ => { });
+        Command<Timer.OwnershipRecheck>(m =>
+        {
+            if (m.Generation == _generation && !UpstreamCallStarted) BeginUpstreamCall(m.Generation);
+        });
         Command<Timer.RequestTimeout>(m =>
         {
             if (m.Generation != _generation) return;
@@ -336,6 +347,7 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
         Command<RefreshCompleted>(OnLateRefreshCompleted);
         Command<LimiterAnswered>(m => m.Permit.Dispose());
         Command<Timer.RequestTimeout>(_ => { });
+        Command<Timer.OwnershipRecheck>(_ => { });
         Command<Timer.ProactiveRefresh>(_ => { });
         Command<Timer.Retry>(_ => { });
         Command<Timer.UsageCheck>(_ => { });
@@ -578,6 +590,10 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
         }
 
         public sealed record RequestTimeout(int Generation);
+
+        public const string OwnershipRecheckKey = "ownership-recheck";
+
+        public sealed record OwnershipRecheck(int Generation);
 
         public sealed record WithdrawTimeout(int Generation);
     }

@@ -92,9 +92,9 @@ public sealed class ClusterMembershipTests(ClusterFixture cluster, ITestOutputHe
 
     /// <summary>
     /// The fence against a paused node (issue 12 item 1). The node hosting an account is frozen (SIGSTOP) while its refresh
-    /// is held by a slow provider (the answer, a 503 that consumes nothing, comes 3 s later into the frozen process's
-    /// socket). The account fails over; the survivor waits out the open intent's deadline (request timeout + grace after the
-    /// call began), so it calls only once the old call is over, and refreshes. Then the frozen node resumes (SIGCONT): its
+    /// is held by a slow provider (the answer, a 503 that consumes nothing, comes 5 s later into the frozen process's
+    /// socket, before the request timeout of 6 s). The account fails over; the survivor waits out the open intent's deadline (request timeout + grace after the
+    /// call began), so it calls only once the old call is over: a refresh forced meanwhile is held. It refreshes then. Then the frozen node resumes (SIGCONT): its
     /// stale incarnation must neither call the provider again nor hand out the token the account had before (it answers
     /// the current token or refuses), and the node, downed meanwhile, shuts itself down.
     /// </summary>
@@ -116,7 +116,7 @@ public sealed class ClusterMembershipTests(ClusterFixture cluster, ITestOutputHe
         var host = await cluster.HostOfAsync(id);
         var others = cluster.Nodes.Where(n => n != host).ToList();
 
-        Server.Script(id, FakeFault.After(TimeSpan.FromSeconds(3), FakeFault.ServerError(503)));
+        Server.Script(id, FakeFault.After(TimeSpan.FromSeconds(5), FakeFault.ServerError(503)));
         var before = Server.CountersOf(id);
         using (var force = await host.Http.PostAsync($"v1/accounts/{id}/refresh", null))
             Assert.Equal(HttpStatusCode.OK, force.StatusCode);
@@ -129,10 +129,18 @@ public sealed class ClusterMembershipTests(ClusterFixture cluster, ITestOutputHe
         TimeSpan refreshedAfter;
         try
         {
-            // The survivor's refresh: after the old call's deadline, with the pair the old call did not consume.
-            Assert.True(await WaitForAsync(() => Task.FromResult(Server.CountersOf(id).RefreshCalls >= before.RefreshCalls + 2 && Server.CountersOf(id).InFlight == 0
-                && Server.Current(id).AccessToken != issued.AccessToken), TimeSpan.FromSeconds(40)),
-                $"no survivor refreshed: {Server.CountersOf(id)}\n" + cluster.Logs());
+            // The survivor's refresh, forced as soon as the account answers there (the access token is good for an hour, so
+            // nothing else would refresh it): held until the old call's deadline, then made with the pair the old call did
+            // not consume. A force that lands during the wait, or before the account moved, only reports the status.
+            var n = 0;
+            Assert.True(await WaitForAsync(async () =>
+            {
+                if (Server.CountersOf(id).RefreshCalls >= before.RefreshCalls + 2 && Server.CountersOf(id).InFlight == 0 && Server.Current(id).AccessToken != issued.AccessToken)
+                    return true;
+                using var force = await others[n++ % others.Count].Http.PostAsync($"v1/accounts/{id}/refresh", null);
+                await Task.Delay(250);
+                return false;
+            }, TimeSpan.FromSeconds(40)), $"no survivor refreshed: {Server.CountersOf(id)}\n" + cluster.Logs());
             refreshedAfter = clock.Elapsed;
             Assert.True(await WaitForAsync(async () =>
             {

@@ -97,13 +97,13 @@ internal sealed partial class AccountActor
         {
             // One node: the read side is this process's; the account keeps it current synchronously.
             if (_currentTokenRejected || !_data.HasFreshToken(Now, _options))
-                _fanout.Withdraw(_accountId, LastSequenceNr, doubt: true);
+                _fanout.Withdraw(_accountId, LastSequenceNr, doubt: true, FallbackExpiry());
             AcquirePermit(generation);
             return;
         }
         // Several nodes: before the token can be replaced upstream, every node must have stopped serving it from its
         // read side (the account itself goes on answering with it while it is fresh). Wait for their confirmations.
-        _confirmationsPending = _fanout.WithdrawConfirmed(_accountId, LastSequenceNr, Self);
+        _confirmationsPending = _fanout.WithdrawConfirmed(_accountId, LastSequenceNr, Self, FallbackExpiry());
         if (_confirmationsPending == 0)
         {
             AcquirePermit(generation);

@@ -105,6 +105,9 @@ public sealed class ClusterOutageTests(OutageClusterFixture cluster, ITestOutput
         }
         output.WriteLine(string.Join("\n", answers));
         Assert.True(rounds >= 1, "no full round of answers fitted before the token's minimum validity");
+        // The outage was real for 'due': its refresh could not journal (or its actor could not recover) and it restarted.
+        Assert.Contains(cluster.Nodes, n => n.Log.Contains("Account outage-due: journal write failed", StringComparison.Ordinal)
+                                            || n.Log.Contains("Account outage-due: recovery failed", StringComparison.Ordinal));
         // Nothing reached the provider: the intent could never be journaled.
         Assert.Equal(0, Server.CountersOf("outage-due").RefreshCalls);
     }

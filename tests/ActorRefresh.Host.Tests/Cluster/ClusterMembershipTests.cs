@@ -170,6 +170,9 @@ public sealed class ClusterMembershipTests(ClusterFixture cluster, ITestOutputHe
         foreach (var pending in queued) answers.Add(await pending);
         output.WriteLine($"the resumed node answered: {string.Join(", ", answers.GroupBy(a => a).Select(g => $"{g.Key} x{g.Count()}"))}; exited by itself after {watch.Elapsed.TotalSeconds:0.00} s: {exited}");
         var resumedLog = string.Join("\n", host.Log.Split('\n').Where(l => l.Contains(id, StringComparison.Ordinal) || l.Contains("WRN") || l.Contains("ERR")).TakeLast(60));
+        Console.WriteLine($"[cluster] frozen host mid-refresh: survivor refreshed {refreshedAfter.TotalSeconds:0.00} s after SIGSTOP; the resumed node exited {watch.Elapsed.TotalSeconds:0.00} s after SIGCONT");
+        foreach (var node in others)
+            output.WriteLine($"==== survivor {node.HttpPort} ====\n" + string.Join("\n", node.Log.Split('\n').Where(l => l.Contains(id, StringComparison.Ordinal))));
         output.WriteLine("==== the resumed node ====\n" + host.Tail(80));
         Assert.True(exited, "the resumed node, downed meanwhile, did not shut itself down:\n" + host.Tail(60));
         Assert.DoesNotContain(Stale, answers);

@@ -239,11 +239,11 @@ internal sealed partial class AccountActor
         {
             _data = _data.Apply(e);
             Testing.CrashPoints.At(Testing.CrashPoints.AfterIntent);
-            if (_services.WaitsOutRecoveredIntents && (Now - e.At > _options.RequestTimeoutGrace || !MayActAsOwner()))
+            if (!MayActAsOwner())
             {
-                // The intent took longer to journal than the grace (this node was frozen or starved meanwhile), or the node
-                // lost the cluster: a call sent now could outlive the deadline a successor waits for. Not sent.
-                _log.Warning("Account {0}: the refresh is not sent: its intent was journaled too late or this node lost the cluster.", _accountId);
+                // The node was frozen or cut off while the intent was being journaled: a successor may already be waiting out
+                // this intent, or past it. Not sent (the intent is closed as a failure that spent nothing).
+                _log.Warning("Account {0}: the refresh is not sent: this node lost the cluster while its intent was journaled.", _accountId);
                 _callStartedAt = Now;
                 FinishRefresh(new RefreshOutcome.Transient("refresh not sent: this node could not confirm it still owns the account in time"), generation);
                 return;

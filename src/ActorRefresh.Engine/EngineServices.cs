@@ -95,6 +95,12 @@ public sealed class EngineServices : IAsyncDisposable
     private bool? _waitsOutRecoveredIntents;
 
     /// <summary>
+    /// Replaces the check an account makes before it spends a refresh token (cluster mode: <see cref="Clustering.MembershipGuard"/>);
+    /// null uses that one in cluster mode and none standalone. Settable for engine tests.
+    /// </summary>
+    internal Func<bool>? OwnershipCheck { get; set; }
+
+    /// <summary>
     /// How long a caller waits for an account's answer: <see cref="EngineOptions.AskTimeout"/> when set, else the sum of
     /// what an answer may legitimately wait for — the journal's recovery timeout, the longest provider request timeout
     /// plus <see cref="EngineOptions.RequestTimeoutGrace"/>, and in cluster mode the time a shard takes to move after its

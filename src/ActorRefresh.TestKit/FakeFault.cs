@@ -55,6 +55,23 @@ public abstract record FakeFault
         return new DelayFault(delay);
     }
 
+    /// <summary>
+    /// Waits <paramref name="delay"/> on the server's clock, then answers as <paramref name="answer"/> does: a slow failure
+    /// (e.g. a 503 after several seconds) that, unlike <see cref="Delay"/>, consumes nothing when the answer is not a success.
+    /// The refresh token is checked after the wait, as with <see cref="Delay"/>.
+    /// </summary>
+    /// <param name="delay">How long to wait before answering.</param>
+    /// <param name="answer">The answer after the wait; <see cref="RotateOnReceipt"/> (which rotates on arrival) is refused.</param>
+    /// <returns>The fault.</returns>
+    public static FakeFault After(TimeSpan delay, FakeFault answer)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(delay, TimeSpan.Zero);
+        ArgumentNullException.ThrowIfNull(answer);
+        if (answer is RotateOnReceiptFault)
+            throw new ArgumentException("RotateOnReceipt rotates when the request arrives; it cannot follow a wait.", nameof(answer));
+        return new AfterFault(delay, answer);
+    }
+
     /// <summary>Never answers; the connection is aborted when the client gives up or the server is disposed.</summary>
     public static FakeFault Hang { get; } = new HangFault();
 
@@ -122,6 +139,8 @@ internal sealed record RateLimitedFault(TimeSpan? RetryAfter, DateTimeOffset? Un
 internal sealed record ServerErrorFault(int Status) : FakeFault;
 
 internal sealed record DelayFault(TimeSpan Duration) : FakeFault;
+
+internal sealed record AfterFault(TimeSpan Wait, FakeFault Answer) : FakeFault;
 
 internal sealed record HangFault : FakeFault;
 

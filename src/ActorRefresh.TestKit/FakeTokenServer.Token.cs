@@ -130,6 +130,10 @@ public sealed partial class FakeTokenServer
                 await DelayAsync(delay.Duration, ct).ConfigureAwait(false);
                 await AnswerNormallyAsync(context, request, account, reuseCounted, rotateRefresh: _options.RotateRefreshTokens, omitRefresh: false, ct).ConfigureAwait(false);
                 return;
+            case AfterFault after:
+                await DelayAsync(after.Wait, ct).ConfigureAwait(false);
+                await AnswerAsync(context, request, account, after.Answer, reuseCounted, ct).ConfigureAwait(false);
+                return;
             case NoRotationFault:
                 await AnswerNormallyAsync(context, request, account, reuseCounted, rotateRefresh: false, omitRefresh: true, ct).ConfigureAwait(false);
                 return;

@@ -252,6 +252,24 @@ public sealed class FaultTests : ServerTest
     }
 
     [Fact]
+    public async Task After_waits_on_the_server_clock_then_answers_with_the_given_fault_consuming_nothing()
+    {
+        var first = Server.CreateAccount("a");
+        Server.Script("a", FakeFault.After(TimeSpan.FromSeconds(5), FakeFault.ServerError(503)));
+        var call = RefreshJson(first.RefreshToken);
+        await Until(() => Server.DelayedRequests == 1);
+        Time.Advance(TimeSpan.FromSeconds(4));
+        Assert.False(call.IsCompleted);
+        Assert.Equal(1, Server.CountersOf("a").InFlight);
+        Time.Advance(TimeSpan.FromSeconds(1));
+        using var response = await call;
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        Assert.Equal(first, Server.Current("a"));
+        await AssertStillValid(first.RefreshToken);
+        Assert.Throws<ArgumentException>(() => FakeFault.After(TimeSpan.Zero, FakeFault.RotateOnReceipt(TimeSpan.Zero)));
+    }
+
+    [Fact]
     public async Task Scripted_faults_are_consumed_in_order_then_normal()
     {
         var first = Server.CreateAccount("a");

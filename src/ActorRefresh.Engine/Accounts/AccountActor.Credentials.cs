@@ -1,3 +1,4 @@
+using ActorRefresh.Engine.Clustering;
 using ActorRefresh.Engine.Credentials;
 using Akka.Actor;
 using Akka.Event;
@@ -76,6 +77,60 @@ internal sealed partial class AccountActor
             Refuse(m.AccountId, $"account '{m.AccountId}' already spent this refresh token (it holds a newer one); import the credentials of a new login");
             return;
         }
+        if (_services.Cluster is not null)
+        {
+            // Several nodes: the old token stops being served everywhere before the new credentials are journaled and the
+            // replacement is confirmed, as before a refresh replaces it upstream (a node that does not confirm in time is,
+            // or is about to be, unreachable, and drops this node's tokens anyway).
+            var pending = _fanout.WithdrawConfirmed(_accountId, LastSequenceNr, Self, fallbackExpiresAt: null);
+            if (pending > 0)
+            {
+                _replacing = new PendingReplacement(m, Sender, pending, ++_generation);
+                Timers.StartSingleTimer(Timer.WithdrawTimeoutKey, new Timer.WithdrawTimeout(_generation), _services.Cluster.EffectiveWithdrawTimeout);
+                Become(AwaitingReplacementConfirmations);
+                return;
+            }
+        }
+        PersistReplacement(m, Sender);
+    }
+
+    /// <summary>A replacement waiting for every node to confirm it dropped the old token.</summary>
+    private sealed record PendingReplacement(ReplaceCredentials Command, IActorRef ReplyTo, int Pending, int Generation)
+    {
+        public int Pending { get; set; } = Pending;
+    }
+
+    private PendingReplacement? _replacing;
+
+    private void AwaitingReplacementConfirmations()
+    {
+        Command<TokenWithdrawConfirmed>(m =>
+        {
+            if (_replacing is { } r && m.Version == LastSequenceNr * 2 + 1 && --r.Pending == 0) ContinueReplacement();
+        });
+        Command<Timer.WithdrawTimeout>(m =>
+        {
+            if (_replacing is not { } r || m.Generation != r.Generation) return;
+            _log.Warning("Account {0}: {1} node(s) did not confirm dropping the old token in time; replacing the credentials anyway.", _accountId, r.Pending);
+            ContinueReplacement();
+        });
+        Command<GetStatus>(_ => ReplyStatus());
+        // Everything else (callers included: they get the new token) waits until the new credentials are journaled.
+        CommandAny(_ => Stash.Stash());
+    }
+
+    private void ContinueReplacement()
+    {
+        var r = _replacing!;
+        _replacing = null;
+        Timers.Cancel(Timer.WithdrawTimeoutKey);
+        PersistReplacement(r.Command, r.ReplyTo);
+    }
+
+    private void PersistReplacement(ReplaceCredentials m, IActorRef replyTo)
+    {
+        // Checked again: confirmations may have taken long enough for the access token to expire meanwhile.
+        var c = AccountCredentialsRules.WithoutExpiredAccessToken(m.Credentials, Now);
         _currentTokenRejected = false;
         // A check under way was made with the old token: its answer is about the old credentials.
         AbandonUsageCheck();
@@ -83,7 +138,8 @@ internal sealed partial class AccountActor
         {
             // An organisation-policy block stands until a usage check with the new access token succeeds: check now.
             if (_data.PolicyRecheckPending) ArmUsageCheck(TimeSpan.Zero);
-            ReplyStatus();
+            replyTo.Tell(new StatusReply(Status()));
+            Stash.UnstashAll();
         });
     }
 

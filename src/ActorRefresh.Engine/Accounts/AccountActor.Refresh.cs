@@ -22,6 +22,10 @@ internal sealed partial class AccountActor
             case TokenDecision.Refresh:
                 StartRefresh(caller, "token requested near or past its refresh point");
                 break;
+            case TokenDecision.Serve when !MayActAsOwner():
+                // Cluster mode, and this node hears no majority: the account may have moved and replaced this token. Ask again.
+                caller.Tell(new Status.Failure(new Region.AccountUnavailableException(_accountId)));
+                break;
             default:
                 ReplyToken(caller, ReplyFor(decision, now));
                 break;
@@ -93,13 +97,13 @@ internal sealed partial class AccountActor
         {
             // One node: the read side is this process's; the account keeps it current synchronously.
             if (_currentTokenRejected || !_data.HasFreshToken(Now, _options))
-                _fanout.Withdraw(_accountId, LastSequenceNr, doubt: true);
+                _fanout.Withdraw(_accountId, LastSequenceNr, doubt: true, FallbackExpiry());
             AcquirePermit(generation);
             return;
         }
         // Several nodes: before the token can be replaced upstream, every node must have stopped serving it from its
         // read side (the account itself goes on answering with it while it is fresh). Wait for their confirmations.
-        _confirmationsPending = _fanout.WithdrawConfirmed(_accountId, LastSequenceNr, Self);
+        _confirmationsPending = _fanout.WithdrawConfirmed(_accountId, LastSequenceNr, Self, FallbackExpiry());
         if (_confirmationsPending == 0)
         {
             AcquirePermit(generation);
@@ -216,6 +220,15 @@ internal sealed partial class AccountActor
             AbandonRefreshBeforeCall();
             return;
         }
+        if (!MayActAsOwner())
+        {
+            // This node has heard no majority of the cluster lately (it was frozen or cut off): the account may have a new
+            // incarnation elsewhere. Spend nothing; look again shortly (the node is downed and stops, or hears the others).
+            if (!Timers.IsTimerActive(Timer.OwnershipRecheckKey))
+                _log.Warning("Account {0}: this node cannot confirm it is still a member in good standing (it hears no majority of the cluster); the refresh waits.", _accountId);
+            Timers.StartSingleTimer(Timer.OwnershipRecheckKey, new Timer.OwnershipRecheck(generation), OwnershipRecheckInterval);
+            return;
+        }
         Testing.CrashPoints.At(Testing.CrashPoints.BeforeIntent);
         var refreshToken = _data.RefreshToken!;
         _services.Providers.TryGet(_data.Provider!, out var profile);
@@ -226,15 +239,30 @@ internal sealed partial class AccountActor
         {
             _data = _data.Apply(e);
             Testing.CrashPoints.At(Testing.CrashPoints.AfterIntent);
-            CallTokenEndpoint(profile, refreshToken, generation);
+            if (!MayActAsOwner())
+            {
+                // The node was frozen or cut off while the intent was being journaled: a successor may already be waiting out
+                // this intent, or past it. Not sent (the intent is closed as a failure that spent nothing).
+                _log.Warning("Account {0}: the refresh is not sent: this node lost the cluster while its intent was journaled.", _accountId);
+                _callStartedAt = Now;
+                FinishRefresh(new RefreshOutcome.Transient("refresh not sent: this node could not confirm it still owns the account in time"), generation);
+                return;
+            }
+            CallTokenEndpoint(profile, refreshToken, generation, e.Deadline);
         });
     }
 
-    private void CallTokenEndpoint(ProviderProfile profile, Secret refreshToken, int generation)
+    /// <summary>How often a refresh held by <see cref="MayActAsOwner"/> looks again (a fraction of a heartbeat pause).</summary>
+    private static readonly TimeSpan OwnershipRecheckInterval = TimeSpan.FromMilliseconds(250);
+
+    private void CallTokenEndpoint(ProviderProfile profile, Secret refreshToken, int generation, DateTimeOffset? deadline)
     {
         _callCts = new CancellationTokenSource();
         _callStartedAt = Now;
-        Timers.StartSingleTimer(Timer.RequestTimeoutKey, new Timer.RequestTimeout(generation), profile.RequestTimeout + _options.RequestTimeoutGrace);
+        // The call is given up at the intent's deadline, which a successor waits for (never later than the full window).
+        var window = profile.RequestTimeout + _options.RequestTimeoutGrace;
+        var left = deadline is { } d && d - _callStartedAt < window ? Delay(d, _callStartedAt) : window;
+        Timers.StartSingleTimer(Timer.RequestTimeoutKey, new Timer.RequestTimeout(generation), left);
         var spent = refreshToken.Fingerprint;
         _services.TokenClient.RefreshAsync(profile, refreshToken, _callCts.Token).PipeTo(Self,
             success: outcome => new RefreshCompleted(generation, spent, outcome),

@@ -23,6 +23,8 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
     private readonly EngineOptions _options;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly TokenFanout _fanout;
+    // Cluster mode: may this node still act as the account's owner (see MembershipGuard)? Null standalone.
+    private readonly Func<bool>? _ownershipCheck;
 
     private AccountData _data;
 
@@ -59,6 +61,7 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
         _options = services.Options;
         _data = AccountData.Empty(accountId);
         _fanout = TokenFanout.Create(Context, services);
+        _ownershipCheck = services.OwnershipCheck ?? (services.Cluster is null ? null : MembershipGuard.For(Context.System));
 
         Recover<SnapshotOffer>(offer =>
         {
@@ -103,8 +106,18 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
 
     private DateTimeOffset Now => _services.Time.GetUtcNow();
 
+    /// <summary>
+    /// The expiry of the access token this account may still serve while it cannot refresh (kept as the outage fallback on
+    /// every node while it is this one); null when it may serve none: blocked, rejected, or no access token.
+    /// </summary>
+    private DateTimeOffset? FallbackExpiry() => _currentTokenRejected || _data.IsBlocked || _data.AccessToken is null ? null : _data.ExpiresAt;
+
+    /// <summary>False in cluster mode while this node cannot confirm it is still a member in good standing (see MembershipGuard).</summary>
+    private bool MayActAsOwner() => _ownershipCheck is null || _ownershipCheck();
+
     private void OnRecovered()
     {
+        _fanout.RecoveredAt(LastSequenceNr);
         if (_data.InFlightRefresh is not null)
         {
             // A crash between intent and outcome, or an answer lost on the way: the refresh token may have been spent.
@@ -183,7 +196,7 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
             {
                 // The token is refused and refreshing is paused: do not hand it out again.
                 _currentTokenRejected = true;
-                _fanout.Withdraw(_accountId, LastSequenceNr, doubt: true);
+                _fanout.Withdraw(_accountId, LastSequenceNr, doubt: true, FallbackExpiry());
             }
             OnTokenRequest(Sender);
         });
@@ -210,8 +223,9 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
         Command<Timer.UsageCheck>(_ => _usageDueAt = null);
         Command<GetToken>(_ =>
         {
-            // A proactive refresh runs while the current token is still fresh: keep serving it.
-            if (!_currentTokenRejected && _data.HasFreshToken(Now, _options))
+            // A proactive refresh runs while the current token is still fresh: keep serving it (unless this node may have been
+            // replaced meanwhile: its successor may have replaced the token; the caller is answered with the outcome).
+            if (!_currentTokenRejected && _data.HasFreshToken(Now, _options) && MayActAsOwner())
                 ReplyToken(Sender, new TokenGranted(_accountId, new AccessToken(_data.AccessToken!, _data.ExpiresAt!.Value)));
             else
                 _waiters.Add(Sender);
@@ -221,7 +235,7 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
             if (IsCurrentToken(m.TokenFingerprint))
             {
                 _currentTokenRejected = true;
-                _fanout.Withdraw(_accountId, LastSequenceNr, doubt: true);
+                _fanout.Withdraw(_accountId, LastSequenceNr, doubt: true, FallbackExpiry());
             }
             _waiters.Add(Sender);
         });
@@ -260,6 +274,10 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
         Command<RefreshCompleted>(OnRefreshCompleted);
         Command<Timer.CredentialsFilePoll>(_ => { });
         Command<CredentialsFileObserved>(_ => { });
+        Command<Timer.OwnershipRecheck>(m =>
+        {
+            if (m.Generation == _generation && !UpstreamCallStarted) BeginUpstreamCall(m.Generation);
+        });
         Command<Timer.RequestTimeout>(m =>
         {
             if (m.Generation != _generation) return;
@@ -336,6 +354,7 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
         Command<RefreshCompleted>(OnLateRefreshCompleted);
         Command<LimiterAnswered>(m => m.Permit.Dispose());
         Command<Timer.RequestTimeout>(_ => { });
+        Command<Timer.OwnershipRecheck>(_ => { });
         Command<Timer.ProactiveRefresh>(_ => { });
         Command<Timer.Retry>(_ => { });
         Command<Timer.UsageCheck>(_ => { });
@@ -436,12 +455,12 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
         switch (_data.State)
         {
             case AccountState.PolicyBlocked:
-                _fanout.Withdraw(_accountId, LastSequenceNr, doubt: false);
+                _fanout.Withdraw(_accountId, LastSequenceNr, doubt: false, FallbackExpiry());
                 _services.ReadSide.PublishRefusal(_accountId, new AccountRefusal(true, null, _data.LastError ?? "blocked"));
                 Become(PolicyBlocked);
                 break;
             case AccountState.BackingOff:
-                _fanout.Withdraw(_accountId, LastSequenceNr, doubt: false);
+                _fanout.Withdraw(_accountId, LastSequenceNr, doubt: false, FallbackExpiry());
                 if (_currentTokenRejected || !_data.HasStillValidToken(now, _options))
                     _services.ReadSide.PublishRefusal(_accountId, new AccountRefusal(false, _data.RetryAt, _data.LastError ?? "backing off"));
                 Timers.StartSingleTimer(Timer.RetryKey, Timer.Retry.Instance, Delay(_data.RetryAt!.Value, now));
@@ -452,7 +471,7 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
                 if (refreshPoint is { } point && !_currentTokenRejected && now < point)
                     _fanout.Publish(_accountId, new AccessToken(_data.AccessToken!, _data.ExpiresAt!.Value), point, LastSequenceNr);
                 else
-                    _fanout.Withdraw(_accountId, LastSequenceNr, doubt: false);
+                    _fanout.Withdraw(_accountId, LastSequenceNr, doubt: false, FallbackExpiry());
                 // Idle accounts refresh on their own, a little before the refresh point, jittered to spread storms (the
                 // jitter scaled like the lead, or a short-lived token would be refreshed as soon as it arrives).
                 var due = refreshPoint is { } p ? p - _data.Timing(_options).Jitter * _services.Random() : now;
@@ -507,7 +526,7 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
         {
             // Handed off, passivated or restarting: this node no longer hosts the account. Its next incarnation
             // (here or on another node) publishes again after recovery.
-            if (_data.IsRegistered) _fanout.Withdraw(_accountId, LastSequenceNr, doubt: false);
+            if (_data.IsRegistered) _fanout.Withdraw(_accountId, LastSequenceNr, doubt: false, FallbackExpiry());
             _services.ReadSide.ForgetStatus(_accountId);
         }
         base.PostStop();
@@ -578,6 +597,10 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
         }
 
         public sealed record RequestTimeout(int Generation);
+
+        public const string OwnershipRecheckKey = "ownership-recheck";
+
+        public sealed record OwnershipRecheck(int Generation);
 
         public sealed record WithdrawTimeout(int Generation);
     }

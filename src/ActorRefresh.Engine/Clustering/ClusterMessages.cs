@@ -25,8 +25,11 @@ internal sealed record ReplicaSync(string Origin, IReadOnlyList<TokenPublished> 
 /// An account tells a node's read side replica to stop serving its token. With <paramref name="Confirm"/> the replica
 /// answers <see cref="TokenWithdrawConfirmed"/>: a refresh waits for those before it replaces the token upstream.
 /// With <paramref name="Removed"/> the account was removed: the replica forgets it entirely.
+/// <paramref name="FallbackExpiresAt"/> is the expiry of the access token the account still holds and would serve while it
+/// backs off (or while its store is down); the replica keeps the token it last got from the account as the outage fallback
+/// only while it is that one. Null (blocked, rejected, no token, replaced by one without an access token) ends the fallback.
 /// </summary>
-internal sealed record TokenWithdrawn(string AccountId, long Version, bool Confirm, bool Removed = false) : IClusterMessage;
+internal sealed record TokenWithdrawn(string AccountId, long Version, bool Confirm, bool Removed = false, DateTimeOffset? FallbackExpiresAt = null) : IClusterMessage;
 
 /// <summary>Asks a replica how many accounts it keeps an entry for (diagnostics and tests). Replied with <see cref="ReplicaStats"/>.</summary>
 internal sealed record GetReplicaStats

@@ -13,8 +13,10 @@ namespace ActorRefresh.Engine.Clustering;
 /// When a member becomes reachable again (or joins), this replica sends it what this node publishes now
 /// (<see cref="ReplicaSync"/>): publications and withdrawals it missed while unreachable are caught up. A withdrawn account leaves a tombstone (its version, so an older publish still
 /// on its way cannot bring the token back); tombstones are pruned after <see cref="TombstoneLifetime"/>, and a removed
-/// account is forgotten at once. Only tokens of accounts hosted on this node are kept as the read side's outage
-/// fallback: the fallback serves when the local actor cannot answer, which concerns only local accounts.
+/// account is forgotten at once. The last token an account published is kept as this node's outage fallback (served while
+/// the account cannot answer, e.g. its store is down, and the token stays valid long enough), whichever node hosts the
+/// account, for as long as the account's withdrawals say it still holds that token (<see cref="TokenWithdrawn.FallbackExpiresAt"/>)
+/// and its node is a reachable member.
 /// </summary>
 internal sealed class ReadSideReplica : ReceiveActor, IWithTimers
 {
@@ -30,11 +32,15 @@ internal sealed class ReadSideReplica : ReceiveActor, IWithTimers
     private readonly AccountReadSide _readSide;
     private readonly TimeProvider _time;
     private readonly Dictionary<string, Entry> _entries = new(StringComparer.Ordinal);
+    // The node that published each account's fallback token (a tombstone keeps the fallback, but no origin).
+    private readonly Dictionary<string, Address> _fallbackOrigins = new(StringComparer.Ordinal);
 
     public ReadSideReplica(AccountReadSide readSide, TimeProvider time)
     {
         _readSide = readSide;
         _time = time;
+        // The fallback's validity follows the accounts' withdrawals here, not the status of a locally hosted actor.
+        _readSide.FallbackFollowsReplica = true;
         Receive<TokenPublished>(Apply);
         Receive<ReplicaSync>(m =>
         {
@@ -50,6 +56,7 @@ internal sealed class ReadSideReplica : ReceiveActor, IWithTimers
                 if (!_entries.TryGetValue(m.AccountId, out var known) || known.Version <= m.Version)
                 {
                     _entries.Remove(m.AccountId);
+                    _fallbackOrigins.Remove(m.AccountId);
                     _readSide.ForgetToken(m.AccountId);
                 }
             }
@@ -57,6 +64,7 @@ internal sealed class ReadSideReplica : ReceiveActor, IWithTimers
             {
                 _entries[m.AccountId] = new Entry(m.Version, null, _time.GetUtcNow(), null);
                 _readSide.WithdrawToken(m.AccountId);
+                if (!_readSide.KeepFallbackIf(m.AccountId, m.FallbackExpiresAt)) _fallbackOrigins.Remove(m.AccountId);
             }
             if (m.Confirm) Sender.Tell(new TokenWithdrawConfirmed(m.AccountId, m.Version));
         });
@@ -98,7 +106,8 @@ internal sealed class ReadSideReplica : ReceiveActor, IWithTimers
         if (_entries.TryGetValue(m.AccountId, out var entry) && entry.Version > m.Version) return;
         var origin = Address.Parse(m.Origin);
         _entries[m.AccountId] = new Entry(m.Version, origin, _time.GetUtcNow(), m);
-        _readSide.PublishToken(m.AccountId, m.Token, m.FreshUntil, keepAsFallback: origin.Equals(SelfAddress));
+        _readSide.PublishToken(m.AccountId, m.Token, m.FreshUntil);
+        _fallbackOrigins[m.AccountId] = origin;
     }
 
     /// <summary>Sends <paramref name="member"/> every token this node's accounts publish now (nothing to send to itself).</summary>
@@ -112,6 +121,13 @@ internal sealed class ReadSideReplica : ReceiveActor, IWithTimers
 
     private void DropFrom(Address address, IReadOnlySet<string>? keep = null)
     {
+        // The fallback of an account whose node is gone or cut off: it may be blocked or replaced without this node hearing.
+        foreach (var (accountId, origin) in _fallbackOrigins.ToList())
+        {
+            if (!address.Equals(origin) || keep?.Contains(accountId) == true) continue;
+            _fallbackOrigins.Remove(accountId);
+            _readSide.ForgetToken(accountId);
+        }
         foreach (var (accountId, entry) in _entries.ToList())
         {
             if (!address.Equals(entry.Origin) || keep?.Contains(accountId) == true) continue;

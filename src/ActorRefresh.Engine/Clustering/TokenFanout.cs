@@ -14,14 +14,27 @@ internal abstract class TokenFanout
     /// <summary>The fast path of every node may serve <paramref name="token"/> until <paramref name="freshUntil"/>.</summary>
     public abstract void Publish(string accountId, AccessToken token, DateTimeOffset freshUntil, long sequenceNr);
 
-    /// <summary>Stop serving the token. <paramref name="doubt"/>: a change not yet journaled is coming (outranks a publish at the same sequence number).</summary>
-    public abstract void Withdraw(string accountId, long sequenceNr, bool doubt);
+    /// <summary>
+    /// Stop serving the token. <paramref name="doubt"/>: a change not yet journaled is coming (outranks a publish at the same
+    /// sequence number). <paramref name="fallbackExpiresAt"/>: the expiry of the token the account still holds and may serve
+    /// while it cannot refresh (the outage fallback), null when it may serve none.
+    /// </summary>
+    public abstract void Withdraw(string accountId, long sequenceNr, bool doubt, DateTimeOffset? fallbackExpiresAt);
 
     /// <summary>
     /// Withdraws with confirmation before the token is replaced upstream. Returns the number of confirmations to wait
     /// for (<see cref="TokenWithdrawConfirmed"/> sent to <paramref name="self"/>); 0 when there is nothing to wait for.
     /// </summary>
-    public abstract int WithdrawConfirmed(string accountId, long sequenceNr, IActorRef self);
+    public abstract int WithdrawConfirmed(string accountId, long sequenceNr, IActorRef self, DateTimeOffset? fallbackExpiresAt);
+
+    /// <summary>
+    /// A new incarnation recovered at <paramref name="sequenceNr"/>: its predecessor may have withdrawn in doubt there (a
+    /// change that was never journaled: its intent write failed, or it stopped before calling). Its messages at that sequence
+    /// number then outrank the doubt, or every replica would ignore its publication until the next event.
+    /// </summary>
+    public virtual void RecoveredAt(long sequenceNr)
+    {
+    }
 
     /// <summary>Drops every trace of the account (removed).</summary>
     public abstract void Forget(string accountId, long sequenceNr);
@@ -36,14 +49,27 @@ internal abstract class TokenFanout
 
     private static long DoubtVersion(long sequenceNr) => sequenceNr * 2 + 1;
 
+    // Doubts are withdrawn at 2n+1; once a doubt at n may have been sent (by this incarnation or the one before), the
+    // account's publications and plain withdrawals at n go at that level too (a tie is won by the later message), so the
+    // doubt about a change that never happened does not hide the unchanged token until the next event.
+    private long _doubtAt = -1;
+
+    private long VersionAt(long sequenceNr) => sequenceNr == _doubtAt ? DoubtVersion(sequenceNr) : PublishVersion(sequenceNr);
+
+    private long Doubt(long sequenceNr)
+    {
+        _doubtAt = sequenceNr;
+        return DoubtVersion(sequenceNr);
+    }
+
     private sealed class Local(AccountReadSide readSide) : TokenFanout
     {
         public override void Publish(string accountId, AccessToken token, DateTimeOffset freshUntil, long sequenceNr) =>
             readSide.PublishToken(accountId, token, freshUntil);
 
-        public override void Withdraw(string accountId, long sequenceNr, bool doubt) => readSide.WithdrawToken(accountId);
+        public override void Withdraw(string accountId, long sequenceNr, bool doubt, DateTimeOffset? fallbackExpiresAt) => readSide.WithdrawToken(accountId);
 
-        public override int WithdrawConfirmed(string accountId, long sequenceNr, IActorRef self)
+        public override int WithdrawConfirmed(string accountId, long sequenceNr, IActorRef self, DateTimeOffset? fallbackExpiresAt)
         {
             readSide.WithdrawToken(accountId);
             return 0;
@@ -58,20 +84,22 @@ internal abstract class TokenFanout
         private readonly string _self = Akka.Cluster.Cluster.Get(system).SelfAddress.ToString();
 
         public override void Publish(string accountId, AccessToken token, DateTimeOffset freshUntil, long sequenceNr) =>
-            Send(new TokenPublished(accountId, token, freshUntil, PublishVersion(sequenceNr), _self), ActorRefs.NoSender);
+            Send(new TokenPublished(accountId, token, freshUntil, VersionAt(sequenceNr), _self), ActorRefs.NoSender);
 
-        public override void Withdraw(string accountId, long sequenceNr, bool doubt)
+        public override void Withdraw(string accountId, long sequenceNr, bool doubt, DateTimeOffset? fallbackExpiresAt)
         {
             // The own node stops at once; the others as soon as the message arrives.
             readSide.WithdrawToken(accountId);
-            Send(new TokenWithdrawn(accountId, doubt ? DoubtVersion(sequenceNr) : PublishVersion(sequenceNr), false), ActorRefs.NoSender);
+            Send(new TokenWithdrawn(accountId, doubt ? Doubt(sequenceNr) : VersionAt(sequenceNr), false, FallbackExpiresAt: fallbackExpiresAt), ActorRefs.NoSender);
         }
 
-        public override int WithdrawConfirmed(string accountId, long sequenceNr, IActorRef self)
+        public override int WithdrawConfirmed(string accountId, long sequenceNr, IActorRef self, DateTimeOffset? fallbackExpiresAt)
         {
             readSide.WithdrawToken(accountId);
-            return Send(new TokenWithdrawn(accountId, DoubtVersion(sequenceNr), true), self);
+            return Send(new TokenWithdrawn(accountId, Doubt(sequenceNr), true, FallbackExpiresAt: fallbackExpiresAt), self);
         }
+
+        public override void RecoveredAt(long sequenceNr) => _doubtAt = sequenceNr;
 
         public override void Forget(string accountId, long sequenceNr)
         {

@@ -75,10 +75,12 @@ public sealed class AccountReadSide
     public bool TryGetStillValidToken(string accountId, TimeSpan minimumValidity, out AccessToken token)
     {
         // Only while the account's last published status still names this token (same expiry) and it is not blocked:
-        // credentials replaced without an access token, a block or a removal end the fallback.
+        // credentials replaced without an access token, a block or a removal end the fallback. In cluster mode the replica
+        // keeps the fallback in step with the account's withdrawals instead (the status lives only where the account runs,
+        // and not while its actor is down).
         if (_lastPublished.TryGetValue(accountId, out var last) && _time.GetUtcNow() < last.ExpiresAt - minimumValidity
-            && _statuses.TryGetValue(accountId, out var status) && status.State != AccountState.PolicyBlocked
-            && status.AccessTokenExpiresAt == last.ExpiresAt)
+            && (FallbackFollowsReplica || (_statuses.TryGetValue(accountId, out var status) && status.State != AccountState.PolicyBlocked
+                && status.AccessTokenExpiresAt == last.ExpiresAt)))
         {
             token = last;
             return true;
@@ -101,17 +103,30 @@ public sealed class AccountReadSide
     /// </summary>
     internal event Action<string, AccessToken>? NewTokenPublished;
 
-    internal void PublishToken(string accountId, AccessToken token, DateTimeOffset freshUntil, bool keepAsFallback = true)
+    internal void PublishToken(string accountId, AccessToken token, DateTimeOffset freshUntil)
     {
         var previous = _tokens.TryGetValue(accountId, out var before) ? before.Token : null;
         _tokens[accountId] = new FreshToken(token, freshUntil.UtcTicks);
+        _lastPublished[accountId] = token;
         if (previous is null || !previous.Value.Equals(token.Value)) NewTokenPublished?.Invoke(accountId, token);
-        // A token published by another node: the account is hosted there (maybe it just moved), this node keeps no fallback for it.
-        if (keepAsFallback) _lastPublished[accountId] = token;
-        else _lastPublished.TryRemove(accountId, out _);
     }
 
     internal void WithdrawToken(string accountId) => _tokens.TryRemove(accountId, out _);
+
+    /// <summary>Cluster mode: the node's replica keeps the fallback tokens in step with the accounts (see <see cref="KeepFallbackIf"/>).</summary>
+    internal bool FallbackFollowsReplica { get; set; }
+
+    /// <summary>
+    /// Keeps the account's fallback token only if it is the one the account still holds (same expiry); drops it otherwise
+    /// (null: the account may serve none). Returns whether a fallback is kept.
+    /// </summary>
+    internal bool KeepFallbackIf(string accountId, DateTimeOffset? stillHeldExpiresAt)
+    {
+        if (!_lastPublished.TryGetValue(accountId, out var last)) return false;
+        if (stillHeldExpiresAt is { } expires && last.ExpiresAt == expires) return true;
+        _lastPublished.TryRemove(new KeyValuePair<string, AccessToken>(accountId, last));
+        return false;
+    }
 
     /// <summary>Drops the fresh token and the fallback token, keeping the status (the account is not hosted here, or was removed).</summary>
     internal void ForgetToken(string accountId)

@@ -228,6 +228,13 @@ internal sealed class TokenProvider(
             services.Metrics.TokenRequest("error");
             throw new EngineUnavailableException(message.AccountId, "store unavailable: the account is restarting", e);
         }
+        catch (TaskCanceledException e) when (!cancellationToken.IsCancellationRequested)
+        {
+            // A failure answered by the account's node in cluster mode (its store is down, it is restarting) crosses the
+            // network without its exception: Akka's ask then ends "cancelled by actor via Failure message".
+            services.Metrics.TokenRequest("error");
+            throw new EngineUnavailableException(message.AccountId, "store unavailable: the account is restarting", e);
+        }
     }
 
     /// <summary>

@@ -11,9 +11,9 @@ using Xunit.Abstractions;
 namespace ActorRefresh.Engine.Tests.ClusterMode;
 
 /// <summary>
-/// A node's read-side replica keeps nothing for accounts it does not host longer than it needs: tokens published from
-/// another node are no outage fallback here, a removed account is forgotten at once, and tombstones of withdrawn
-/// tokens are pruned once no older message can still be on its way. The peer is a second actor system on loopback,
+/// A node's read-side replica keeps nothing longer than it needs: a token published from any node is the outage fallback
+/// while its account still holds it, a removed account is forgotten at once, and tombstones of withdrawn tokens are
+/// pruned once no older message can still be on its way. The peer is a second actor system on loopback,
 /// so "another node" is a real remote sender.
 /// </summary>
 public sealed class ReadSideReplicaTests : Akka.TestKit.Xunit2.TestKit
@@ -45,25 +45,26 @@ public sealed class ReadSideReplicaTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
-    public void Tokens_from_other_nodes_are_no_fallback_removed_accounts_are_forgotten_and_tombstones_are_pruned()
+    public void Tokens_from_every_node_are_the_fallback_removed_accounts_are_forgotten_and_tombstones_are_pruned()
     {
         var remote = _peer.ActorSelection(new RootActorPath(Akka.Cluster.Cluster.Get(Sys).SelfAddress) / "user" / ReadSideReplica.Name);
         var here = Akka.Cluster.Cluster.Get(Sys).SelfAddress.ToString();
         var peer = Akka.Cluster.Cluster.Get(_peer).SelfAddress.ToString();
         var token = new AccessToken(new Secret("sk-ant-oat01-sample"), _time.GetUtcNow().AddHours(1));
 
-        // Hosted here: the token is also the fallback. Hosted on the peer: served while fresh, kept as no fallback.
+        // Hosted here or on the peer: served while fresh, and kept as the fallback.
         _replica.Tell(new TokenPublished("local", token, _time.GetUtcNow().AddMinutes(30), 2, here), TestActor);
         remote.Tell(new TokenPublished("elsewhere", token, _time.GetUtcNow().AddMinutes(30), 2, peer));
         AwaitCondition(() => _readSide.TryGetFreshToken("elsewhere", out _), TimeSpan.FromSeconds(10));
-        Assert.Equal((2, 1), _readSide.TokenCounts);
+        Assert.Equal((2, 2), _readSide.TokenCounts);
 
-        // "local" moves to the peer: its first publish from there ends this node's fallback for it.
+        // "local" moves to the peer: its token stays the fallback here.
         remote.Tell(new TokenPublished("local", token, _time.GetUtcNow().AddMinutes(30), 4, peer));
-        AwaitCondition(() => _readSide.TokenCounts.Fallback == 0, TimeSpan.FromSeconds(10));
+        AwaitCondition(() => Stats() == new ReplicaStats(2, 0), TimeSpan.FromSeconds(10));
+        Assert.Equal((2, 2), _readSide.TokenCounts);
 
         // Withdrawn: a tombstone keeps the version (an older publish still on its way cannot bring the token back).
-        remote.Tell(new TokenWithdrawn("elsewhere", 5, Confirm: false));
+        remote.Tell(new TokenWithdrawn("elsewhere", 5, Confirm: false, FallbackExpiresAt: null));
         AwaitCondition(() => !_readSide.TryGetFreshToken("elsewhere", out _), TimeSpan.FromSeconds(10));
         remote.Tell(new TokenPublished("elsewhere", token, _time.GetUtcNow().AddMinutes(30), 4, peer));
         Assert.Equal(new ReplicaStats(Tokens: 1, Tombstones: 1), Stats());

@@ -71,7 +71,7 @@ public sealed class ReplicaMembershipTests : Akka.TestKit.Xunit2.TestKit
         // During the partition A's account rotates (a publish B cannot receive); B's is withdrawn.
         var t2 = Token("t2");
         fanoutA(f => f.Publish("on-a", t2, DateTimeOffset.UtcNow.AddHours(1), 4));
-        fanoutB(f => f.Withdraw("on-b", 3, doubt: false));
+        fanoutB(f => f.Withdraw("on-b", 3, doubt: false, fallbackExpiresAt: null));
 
         // Healed: B learns A's current token, A does not get B's withdrawn one back.
         await BlackholeAsync(a, b, on: false);
@@ -86,12 +86,68 @@ public sealed class ReplicaMembershipTests : Akka.TestKit.Xunit2.TestKit
         await JoinAsync();
         OnNode(_b, TokenFanout.ForCluster(_b, _readSideB))(f => f.Publish("on-b", Token("t1"), DateTimeOffset.UtcNow.AddHours(1), 2));
         AwaitCondition(() => _readSideA.TryGetFreshToken("on-b", out _), Patience);
-        // B's own replica keeps its own token as the outage fallback; A's does not.
-        Assert.Equal((1, 0), _readSideA.TokenCounts);
+        // Every replica keeps the token as the outage fallback, B's and A's alike.
+        Assert.Equal((1, 1), _readSideA.TokenCounts);
 
         var cluster = Akka.Cluster.Cluster.Get(_b);
         cluster.Leave(cluster.SelfAddress);
         AwaitCondition(() => !_readSideA.TryGetFreshToken("on-b", out _), Patience, "A still serves the token of B, which left");
+        // Its fallback goes with it: the account moves, and may change where A does not hear of it.
+        AwaitCondition(() => _readSideA.TokenCounts == (0, 0), Patience, "A kept B's token as a fallback after B left");
+    }
+
+    /// <summary>
+    /// A refresh withdraws the token from every node in doubt (version 2n+1) before its intent is journaled. When that write
+    /// fails (the store is down), nothing changed at n: the account's next incarnation recovers at n and publishes the same
+    /// token, which every replica must serve again, not ignore as older than the doubt until the next event. Meanwhile the
+    /// token, still held by the account, is every node's outage fallback.
+    /// </summary>
+    [Fact]
+    public async Task A_token_withdrawn_in_doubt_about_a_refresh_never_journaled_is_served_again_when_the_next_incarnation_publishes_it()
+    {
+        await JoinAsync();
+        var token = Token("t1");
+        var freshUntil = DateTimeOffset.UtcNow.AddHours(1);
+        OnNode(_b, TokenFanout.ForCluster(_b, _readSideB))(f =>
+        {
+            f.Publish("doubted", token, freshUntil, 5);
+            f.WithdrawConfirmed("doubted", 5, ActorRefs.Nobody, token.ExpiresAt);
+        });
+        AwaitCondition(() => _readSideA.TokenCounts == (0, 1) && _readSideB.TokenCounts == (0, 1), Patience, "the doubt did not reach both replicas");
+        Assert.True(_readSideA.TryGetStillValidToken("doubted", TimeSpan.FromMinutes(1), out var fallback) && fallback.Value.Reveal() == token.Value.Reveal());
+
+        // The next incarnation (after the failed write, a restart and a recovery at 5) publishes the unchanged token.
+        OnNode(_b, TokenFanout.ForCluster(_b, _readSideB))(f =>
+        {
+            f.RecoveredAt(5);
+            f.Publish("doubted", token, freshUntil, 5);
+        });
+        AwaitCondition(() => _readSideA.TryGetFreshToken("doubted", out _) && _readSideB.TryGetFreshToken("doubted", out _), Patience,
+            "a replica ignored the next incarnation's token: it still holds the doubt's version");
+    }
+
+    /// <summary>A withdrawal says whether the account still holds the token: a block (or a rejection) ends every node's fallback.</summary>
+    [Fact]
+    public async Task The_fallback_on_every_node_lasts_while_the_account_still_holds_the_token_and_ends_when_it_is_blocked()
+    {
+        await JoinAsync();
+        var token = Token("t1");
+        var fanout = OnNode(_b, TokenFanout.ForCluster(_b, _readSideB));
+        fanout(f => f.Publish("blocked-later", token, DateTimeOffset.UtcNow.AddHours(1), 2));
+        AwaitCondition(() => _readSideA.TryGetFreshToken("blocked-later", out _), Patience);
+        // Backing off (or stopping) with the token still held: not fresh, still the fallback.
+        fanout(f => f.Withdraw("blocked-later", 3, doubt: false, token.ExpiresAt));
+        AwaitCondition(() => !_readSideA.TryGetFreshToken("blocked-later", out _), Patience);
+        Assert.True(_readSideA.TryGetStillValidToken("blocked-later", TimeSpan.FromMinutes(1), out _));
+        // Replaced by credentials whose token expires at another time: that older token is no fallback any more.
+        fanout(f => f.Withdraw("blocked-later", 4, doubt: false, token.ExpiresAt.AddMinutes(5)));
+        AwaitCondition(() => !_readSideA.TryGetStillValidToken("blocked-later", TimeSpan.FromMinutes(1), out _), Patience, "A kept a replaced token as the fallback");
+
+        fanout(f => f.Publish("blocked-later", token, DateTimeOffset.UtcNow.AddHours(1), 6));
+        AwaitCondition(() => _readSideA.TryGetFreshToken("blocked-later", out _), Patience);
+        fanout(f => f.Withdraw("blocked-later", 7, doubt: false, fallbackExpiresAt: null));
+        AwaitCondition(() => !_readSideA.TryGetStillValidToken("blocked-later", TimeSpan.FromMinutes(1), out _)
+                             && !_readSideB.TryGetStillValidToken("blocked-later", TimeSpan.FromMinutes(1), out _), Patience, "a node kept a blocked account's token as the fallback");
     }
 
     private async Task<(Address A, Address B)> JoinAsync()

@@ -73,4 +73,44 @@ public sealed class IntentFenceTests(ITestOutputHelper output) : EngineTest(outp
         Assert.IsType<TokenGranted>(await region.Ask<object>(new GetToken("a1"), Wait));
         Assert.Equal(2, Server.RefreshCalls("a1"));
     }
+
+    [Fact]
+    public async Task A_node_that_cannot_confirm_it_still_owns_the_account_spends_no_refresh_token_until_it_can()
+    {
+        // Cluster mode's MembershipGuard, replaced: false while this node hears no majority (frozen, cut off).
+        var owner = new System.Runtime.CompilerServices.StrongBox<bool>(false);
+        var checks = 0;
+        Services.WaitsOutRecoveredIntents = true;
+        Services.OwnershipCheck = () =>
+        {
+            Interlocked.Increment(ref checks);
+            return Volatile.Read(ref owner.Value);
+        };
+        await RegisterAsync("fresh", lifetime: TimeSpan.FromHours(1));
+        await RegisterAsync("a1", lifetime: TimeSpan.FromSeconds(1));
+
+        // A token the account would serve is not handed out either: its successor may have replaced it.
+        await Assert.ThrowsAsync<AccountUnavailableException>(() => AskAsync(new GetToken("fresh")));
+
+        var waiting = AskAsync(new GetToken("a1"));
+        await AwaitAssertAsync(() => Assert.True(Volatile.Read(ref checks) >= 2), Wait);
+        // However often it looks again, nothing is journaled and nothing is sent; the caller keeps waiting.
+        for (var i = 0; i < 8; i++)
+        {
+            var seen = Volatile.Read(ref checks);
+            Advance(TimeSpan.FromMilliseconds(250));
+            await AwaitAssertAsync(() => Assert.True(Volatile.Read(ref checks) > seen), Wait);
+        }
+        var held = await StatusAsync("a1");
+        Assert.Equal(AccountState.Refreshing, held.State);
+        Assert.Equal(0, Server.RefreshCalls("a1"));
+        Assert.False(waiting.IsCompleted);
+
+        // The node hears the cluster again: the refresh goes ahead, once, and the caller gets its token.
+        Volatile.Write(ref owner.Value, true);
+        Advance(TimeSpan.FromMilliseconds(250));
+        Assert.IsType<TokenGranted>(await waiting);
+        Assert.Equal(1, Server.RefreshCalls("a1"));
+        Assert.False((await StatusAsync("a1")).RefreshTokenMaybeSpent);
+    }
 }

@@ -98,7 +98,8 @@ public abstract class EngineTest : Akka.TestKit.Xunit2.TestKit, IAsyncLifetime
     }
 
     /// <summary>Engine services over the real token endpoint client pointed at <paramref name="server"/>.</summary>
-    internal static EngineServices CreateServices(FakeTokenServer server, TimeProvider time, EngineOptions options, BackoffOptions backoff, TimeSpan? requestTimeout = null)
+    internal static EngineServices CreateServices(FakeTokenServer server, TimeProvider time, EngineOptions options, BackoffOptions backoff, TimeSpan? requestTimeout = null,
+        Clustering.ClusterOptions? cluster = null)
     {
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
         {
@@ -114,7 +115,7 @@ public abstract class EngineTest : Akka.TestKit.Xunit2.TestKit, IAsyncLifetime
             options,
             time,
             random: () => 0.5,
-            usageClient: provider.GetRequiredService<IUsageClient>());
+            usageClient: provider.GetRequiredService<IUsageClient>()) { Cluster = cluster };
     }
 
     protected void Advance(TimeSpan by) => Scheduler.Advance(by);

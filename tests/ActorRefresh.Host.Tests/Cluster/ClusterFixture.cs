@@ -20,7 +20,7 @@ public sealed class ClusterFactAttribute : FactAttribute
 /// class, and the fake token server in this process. Tests that take a node away call <see cref="EnsureThreeNodesAsync"/>
 /// first thing, which starts replacements.
 /// </summary>
-public sealed class ClusterFixture : IAsyncLifetime
+public class ClusterFixture : IAsyncLifetime
 {
     public const string PgVariable = "ACTORREFRESH_TEST_PG";
     // A token is refreshed a quarter of its lifetime before it expires (when that is below RefreshLead): 3 s tokens are
@@ -42,7 +42,7 @@ public sealed class ClusterFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _adminConnection = Environment.GetEnvironmentVariable(PgVariable);
+        _adminConnection = AdminConnection();
         if (string.IsNullOrWhiteSpace(_adminConnection))
         {
             if (InCi) throw new InvalidOperationException($"{PgVariable} is not set: the cluster tests need PostgreSQL (tests/run.sh starts one).");
@@ -71,6 +71,7 @@ public sealed class ClusterFixture : IAsyncLifetime
         _environment["ActorRefresh__Engine__RefreshJitter"] = "00:00:00.500";
         _environment["ActorRefresh__Engine__MinimumValidity"] = "00:00:01";
         _environment["Serilog__MinimumLevel__Default"] = "Information";
+        Configure(_environment);
 
         for (var i = 0; i < 3; i++) _seedPorts.Add(ClusterNode.FreePort());
         foreach (var port in _seedPorts) Nodes.Add(StartNode(ClusterNode.FreePort(), port, _seedPorts));
@@ -111,7 +112,15 @@ public sealed class ClusterFixture : IAsyncLifetime
 
     public string Logs() => string.Join("\n", Nodes.Select(n => $"==== node {n.HttpPort} ====\n" + Tail(n.Log, 60)));
 
-    public async Task DisposeAsync()
+    /// <summary>The PostgreSQL server the class's database is created on (tests/run.sh's shared one unless overridden).</summary>
+    protected virtual string? AdminConnection() => Environment.GetEnvironmentVariable(PgVariable);
+
+    /// <summary>Changes the nodes' environment (settings) before they start.</summary>
+    protected virtual void Configure(IDictionary<string, string> environment)
+    {
+    }
+
+    public virtual async Task DisposeAsync()
     {
         await Task.WhenAll(Nodes.Select(n => n.DisposeAsync().AsTask()));
         if (Server is not null) await Server.DisposeAsync();

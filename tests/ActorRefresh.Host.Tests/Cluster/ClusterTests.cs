@@ -314,6 +314,99 @@ public sealed class ClusterTests(ClusterFixture cluster, ITestOutputHelper outpu
         AssertInvariants(all.Select(r => r.Id).ToArray());
     }
 
+    /// <summary>
+    /// Rolling restart (issue 12 item 4): each of the three nodes in turn is stopped with SIGTERM (a graceful leave: its
+    /// accounts are handed off) and started again, as a new instance at a new address (as a restarted pod is), while callers
+    /// hammer every node that is up. "No failed caller" means: every request to a node that was not stopping is answered 200
+    /// with a token; a request that was on its way to a node when the node was told to stop may instead be refused (its
+    /// connection refused or reset, or 503 while the node shuts down), never answered otherwise. Callers move off a node
+    /// before it is stopped and onto its replacement once that is an Up member. At the provider: no overlap, no reuse.
+    /// </summary>
+    [ClusterFact]
+    public async Task Rolling_restart_of_every_node_under_load_fails_no_caller_and_keeps_one_refresher()
+    {
+        await cluster.EnsureThreeNodesAsync();
+        string[] accounts = ["rolling-1", "rolling-2", "rolling-3"];
+        foreach (var id in accounts) await RegisterAsync(cluster.Nodes[0], id);
+
+        var live = new List<ClusterNode>(cluster.Nodes);
+        var stoppingSince = new ConcurrentDictionary<ClusterNode, DateTime>();
+        var answers = new ConcurrentBag<(ClusterNode Node, DateTime Sent, DateTime Done, string Outcome)>();
+        using var stop = new CancellationTokenSource();
+        var callers = Enumerable.Range(0, 12).Select(c => Task.Run(async () =>
+        {
+            var n = c;
+            while (!stop.IsCancellationRequested)
+            {
+                ClusterNode node;
+                lock (live) node = live[n % live.Count];
+                var account = accounts[n++ % accounts.Length];
+                var sent = DateTime.UtcNow;
+                string outcome;
+                try
+                {
+                    using var response = await node.Http.GetAsync($"v1/accounts/{account}/token", CancellationToken.None);
+                    outcome = response.StatusCode == HttpStatusCode.OK
+                        ? (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("accessToken").GetString() is { Length: > 0 } ? "200" : "200 without a token"
+                        : $"{(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}";
+                }
+                catch (HttpRequestException e)
+                {
+                    outcome = "refused: " + e.Message;
+                }
+                catch (TaskCanceledException)
+                {
+                    outcome = "no answer in time";
+                }
+                answers.Add((node, sent, DateTime.UtcNow, outcome));
+            }
+        }, CancellationToken.None)).ToList();
+
+        var clock = Stopwatch.StartNew();
+        foreach (var node in cluster.Nodes.ToList())
+        {
+            // Every account refreshes under the callers before each restart (bounded: a loaded machine is slower).
+            var calls = accounts.ToDictionary(id => id, Server.RefreshCalls);
+            await WaitForAsync(() => Task.FromResult(accounts.All(id => Server.RefreshCalls(id) > calls[id])), TimeSpan.FromSeconds(20));
+            lock (live) live.Remove(node);
+            stoppingSince[node] = DateTime.UtcNow;
+            node.Terminate();
+            Assert.True(await node.WaitForExitAsync(TimeSpan.FromSeconds(60)), "a stopped node did not exit:\n" + node.Tail(60));
+            var replacement = cluster.StartNode();
+            await cluster.WaitForMembersAsync(3);
+            lock (live) live.Add(replacement);
+            output.WriteLine($"restarted node {node.HttpPort} as {replacement.HttpPort} at {clock.Elapsed.TotalSeconds:0.0} s");
+        }
+        var afterLast = accounts.ToDictionary(id => id, Server.RefreshCalls);
+        await WaitForAsync(() => Task.FromResult(accounts.All(id => Server.RefreshCalls(id) > afterLast[id])), TimeSpan.FromSeconds(20));
+        await stop.CancelAsync();
+        await Task.WhenAll(callers);
+
+        var all = answers.ToList();
+        var failed = all.Where(a => a.Outcome != "200"
+            && !(stoppingSince.TryGetValue(a.Node, out var since) && a.Done >= since
+                 && (a.Outcome.StartsWith("refused", StringComparison.Ordinal) || a.Outcome.StartsWith("503", StringComparison.Ordinal)))).ToList();
+        var refused = all.Count(a => a.Outcome != "200") - failed.Count;
+        output.WriteLine($"rolling restart in {clock.Elapsed.TotalSeconds:0.0} s: {all.Count} answers, {refused} refused by a stopping node, {failed.Count} failed; refreshes: "
+            + string.Join(", ", accounts.Select(id => $"{id} {Server.RefreshCalls(id)}")));
+        Console.WriteLine($"[cluster] rolling restart of 3 nodes under load: {clock.Elapsed.TotalSeconds:0.0} s, {all.Count} answers, {refused} refused by stopping nodes");
+        Assert.True(failed.Count == 0, "failed callers: " + string.Join("; ", failed.Take(5).Select(f => $"{f.Node.HttpPort} at {f.Sent:HH:mm:ss.fff}: {f.Outcome}")) + "\n" + cluster.Logs());
+        Assert.True(all.Count(a => a.Outcome == "200") > 300, $"only {all.Count(a => a.Outcome == "200")} tokens served");
+        AssertInvariants(accounts);
+        foreach (var id in accounts)
+        {
+            Assert.True(await WaitForAsync(async () =>
+            {
+                foreach (var node in cluster.Nodes)
+                {
+                    var token = await node.Http.GetFromJsonAsync<JsonElement>($"v1/accounts/{id}/token");
+                    if (token.GetProperty("accessToken").GetString() != Server.Current(id).AccessToken) return false;
+                }
+                return true;
+            }, TimeSpan.FromSeconds(20)), $"{id} is not served with the provider's current token on every node: {Server.CountersOf(id)}");
+        }
+    }
+
     private async Task<List<(string Id, TimeSpan Took, int Status, string Body)>> RegisterManyAsync(IReadOnlyList<ClusterNode> via, string prefix, int count)
     {
         var clock = Stopwatch.StartNew();

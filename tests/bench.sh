@@ -4,12 +4,15 @@
 # PostgreSQL from tests/pg.sh), and writes artifacts/bench/results.json and artifacts/bench/results.md.
 #   tests/bench.sh           full run (100,000 accounts in the scale scenario, 30 s Retry-After; tens of minutes)
 #   tests/bench.sh --quick   under five minutes on a 2-core machine
+#   tests/bench.sh --cluster only scenario 6, full (5 failovers with test timings, 3 with production timings);
+#                            ACTORREFRESH_BENCH_TIMINGS=production (or test) measures only those timings (~2 min for production)
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 mode=()
-if [[ "${1:-}" == "--quick" ]]; then mode=(--quick); elif [[ -n "${1:-}" ]]; then echo "usage: tests/bench.sh [--quick]" >&2; exit 2; fi
+only_cluster=0
+if [[ "${1:-}" == "--quick" ]]; then mode=(--quick); elif [[ "${1:-}" == "--cluster" ]]; then only_cluster=1; elif [[ -n "${1:-}" ]]; then echo "usage: tests/bench.sh [--quick|--cluster]" >&2; exit 2; fi
 
 out="$root/artifacts/bench"
 project="tests/ActorRefresh.Benchmarks/ActorRefresh.Benchmarks.csproj"
@@ -23,9 +26,11 @@ dll="$root/tests/ActorRefresh.Benchmarks/bin/Release/net10.0/ActorRefresh.Benchm
 run() { dotnet "$dll" "$@" "${mode[@]}" --out "$out"; }
 
 # Each part in its own process: the scale scenario's heap figures must not include the other parts.
-run hot >&2
-run load >&2
-run scale >&2
+if [[ $only_cluster == 0 ]]; then
+  run hot >&2
+  run load >&2
+  run scale >&2
+fi
 # Scenario 6 needs PostgreSQL: a throwaway one on a free loopback port (not the tests' fixed one), removed at exit.
 if [[ -z "${ACTORREFRESH_TEST_PG:-}" ]]; then
   # shellcheck source=tests/pg.sh

@@ -76,6 +76,7 @@ public static class EngineHocon
             akka.remote.dot-netty.tcp {
               hostname = {{Quote(cluster.Hostname)}}
               port = {{cluster.Port}}
+              enable-ssl = {{(cluster.Tls.Configured ? "on" : "off")}}
             }
             akka.cluster {
               seed-nodes = [{{seeds}}]

@@ -60,6 +60,8 @@ public static class ActorRefreshAkkaExtensions
             });
         }
 
+        // TLS between nodes (validated at start, ClusterTlsOptions.Validate): given as a setup, which carries the validator.
+        if (cluster.Tls.Configured) builder.AddSetup(ClusterTls.CreateSetup(cluster.Tls));
         return builder
             .AddHocon(EngineHocon.Cluster(cluster), HoconAddMode.Prepend)
             .WithActors(new ActorStarter(async (system, registry) =>

@@ -3,7 +3,7 @@ namespace ActorRefresh.Engine.Clustering;
 /// <summary>Which set of cluster timings to run with.</summary>
 public enum ClusterTimings
 {
-    /// <summary>Akka's defaults: tolerant failure detection, failover after a hard crash takes tens of seconds.</summary>
+    /// <summary>For gateways of 3-10 nodes: a 3 s pause tolerated, failover after a hard crash in about 17 s (hocon.conf, docs/design.md).</summary>
     Production,
     /// <summary>Fast failure detection and sharding retries for tests on one machine: failover in a few seconds.</summary>
     Test,
@@ -46,14 +46,25 @@ public sealed class ClusterOptions
     /// </summary>
     public TimeSpan? WithdrawTimeout { get; set; }
 
+    /// <summary>TLS with mutual certificate checks for the remoting between nodes; required unless <see cref="Hostname"/> is loopback.</summary>
+    public ClusterTlsOptions Tls { get; set; } = new();
+
+    /// <summary>Akka's address protocol of this cluster: <c>akka.ssl.tcp</c> with TLS, <c>akka.tcp</c> without.</summary>
+    public string Protocol => Tls.Configured ? "akka.ssl.tcp" : "akka.tcp";
+
+    /// <summary>True when <see cref="Hostname"/> is <c>localhost</c> or a loopback address: remoting never leaves the machine.</summary>
+    public bool IsLoopback =>
+        string.Equals(Hostname, "localhost", StringComparison.OrdinalIgnoreCase)
+        || (System.Net.IPAddress.TryParse(Hostname, out var ip) && System.Net.IPAddress.IsLoopback(ip));
+
     /// <summary>The withdraw timeout in effect.</summary>
     public TimeSpan EffectiveWithdrawTimeout =>
         WithdrawTimeout ?? (Timings == ClusterTimings.Test ? TimeSpan.FromSeconds(1) : TimeSpan.FromSeconds(3));
 
     /// <summary>The seed nodes as full Akka addresses.</summary>
     public IReadOnlyList<string> SeedAddresses => SeedNodes.Count == 0
-        ? [$"akka.tcp://{SystemName}@{Hostname}:{Port}"]
-        : SeedNodes.Select(s => s.Contains("://", StringComparison.Ordinal) ? s : $"akka.tcp://{SystemName}@{s}").ToList();
+        ? [$"{Protocol}://{SystemName}@{Hostname}:{Port}"]
+        : SeedNodes.Select(s => s.Contains("://", StringComparison.Ordinal) ? s : $"{Protocol}://{SystemName}@{s}").ToList();
 
     /// <summary>Returns the problems with these options, each naming its configuration key; empty when valid.</summary>
     public IReadOnlyList<string> Validate()
@@ -65,11 +76,15 @@ public sealed class ClusterOptions
         if (ShardCount < 1) errors.Add($"{Section}:ShardCount must be at least 1 (and never change once accounts exist).");
         foreach (var seed in SeedNodes)
         {
-            var address = seed.Contains("://", StringComparison.Ordinal) ? seed : $"akka.tcp://{SystemName}@{seed}";
-            if (!Uri.TryCreate(address, UriKind.Absolute, out var uri) || uri.Port <= 0 || !address.Contains($"://{SystemName}@", StringComparison.Ordinal))
-                errors.Add($"{Section}:SeedNodes entry '{seed}' is not host:port or akka.tcp://{SystemName}@host:port.");
+            var address = seed.Contains("://", StringComparison.Ordinal) ? seed : $"{Protocol}://{SystemName}@{seed}";
+            if (!Uri.TryCreate(address, UriKind.Absolute, out var uri) || uri.Port <= 0 || !address.StartsWith($"{Protocol}://{SystemName}@", StringComparison.Ordinal))
+                errors.Add($"{Section}:SeedNodes entry '{seed}' is not host:port or {Protocol}://{SystemName}@host:port.");
         }
         if (WithdrawTimeout is { } t && t <= TimeSpan.Zero) errors.Add($"{Section}:WithdrawTimeout must be positive.");
+        // Plain remoting carries tokens and journal commands in clear and lets anyone who can reach the port join.
+        if (!IsLoopback && !Tls.Configured)
+            errors.Add($"{Section}:Hostname '{Hostname}' is not loopback: cluster remoting off this machine needs TLS; set {ClusterTlsOptions.Section}:CertificatePath (with {ClusterTlsOptions.Section}:CertificatePassword or {ClusterTlsOptions.Section}:KeyPath) and {ClusterTlsOptions.Section}:CaPath (docs/security.md).");
+        errors.AddRange(Tls.Validate());
         return errors;
     }
 }

@@ -33,10 +33,13 @@ public static class ClusterFailover
             return;
         }
         var reps = options.Quick ? 2 : 5;
-        result["test"] = await MeasureAsync(admin, "test", reps, options);
-        result["production"] = options.Quick
-            ? new JsonObject { ["status"] = "not in --quick: one kill with production timings takes about a minute (failure detection and the split-brain resolver's stable-after) on top of a second cluster start, more than the five-minute budget allows; measured once in the full run" }
-            : await MeasureAsync(admin, "production", 1, options);
+        // ACTORREFRESH_BENCH_TIMINGS=production (or test) measures only those timings, to rerun one figure.
+        var only = Environment.GetEnvironmentVariable("ACTORREFRESH_BENCH_TIMINGS");
+        if (only is not ("production" or "test" or null or "")) throw new ArgumentException($"ACTORREFRESH_BENCH_TIMINGS must be test or production, not '{only}'");
+        if (only != "production") result["test"] = await MeasureAsync(admin, "test", reps, options);
+        if (only != "test") result["production"] = options.Quick
+            ? new JsonObject { ["status"] = "not in --quick: one kill with production timings takes about a minute (failure detection and the split-brain resolver's stable-after) on top of a second cluster start, more than the five-minute budget allows; measured three times in the full run" }
+            : await MeasureAsync(admin, "production", 3, options);
         options.Write("cluster", result);
     }
 

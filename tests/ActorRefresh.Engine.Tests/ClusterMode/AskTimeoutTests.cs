@@ -38,7 +38,7 @@ public sealed class AskTimeoutTests
 
     [Theory]
     [InlineData(ClusterTimings.Test, 3, 10)]
-    [InlineData(ClusterTimings.Production, 40, 90)]
+    [InlineData(ClusterTimings.Production, 15, 25)]
     public void In_a_cluster_it_also_covers_the_move_of_a_lost_nodes_shards(ClusterTimings timings, int minMoveSeconds, int maxMoveSeconds)
     {
         var cluster = new ClusterOptions { Enabled = true, Timings = timings };

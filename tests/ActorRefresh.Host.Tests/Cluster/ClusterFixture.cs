@@ -168,7 +168,7 @@ public class ClusterFixture : IAsyncLifetime
     private static string Tail(string log, int lines) => string.Join('\n', log.Split('\n').TakeLast(lines));
 
     /// <summary>The built Host next to this test's build: src/ActorRefresh.Host/bin/&lt;configuration&gt;/net10.0/actor-refresh.dll.</summary>
-    private static string HostDll
+    internal static string HostDll
     {
         get
         {

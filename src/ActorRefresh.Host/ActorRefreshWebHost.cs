@@ -76,7 +76,10 @@ internal static class ActorRefreshWebHost
         try
         {
             // The key as the middleware will see it: from the setting or the key file, checked for strength.
-            builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { [ApiOptions.KeySetting] = ApiKeys.Resolve(builder.Configuration) ?? "" });
+            var singleKey = ApiKeys.Resolve(builder.Configuration);
+            var resolved = ApiKeys.ResolveNamed(builder.Configuration, singleKey);
+            resolved[ApiOptions.KeySetting] = singleKey ?? "";
+            builder.Configuration.AddInMemoryCollection(resolved);
             var apiOptions = builder.Configuration.GetSection(ApiOptions.Section).Get<ApiOptions>() ?? new ApiOptions();
             ListenGuard.EnsureSafe(urls.Concat(kestrelUrls), apiOptions);
             if (apiOptions.ValidateLimits() is [var first, ..]) throw new InvalidOperationException(first);
@@ -132,7 +135,8 @@ internal static class ActorRefreshWebHost
         app.MapEventStream();
         app.MapLoginApi();
         app.MapStatusPage();
-        app.MapPrometheusScrapingEndpoint("/metrics");
+        // Metrics carry counts and states, never a token or account secret: scrapers need no key.
+        app.MapPrometheusScrapingEndpoint("/metrics").Public();
 
         if (!app.Services.GetRequiredService<IOptions<ApiOptions>>().Value.HasKey)
             app.Logger.LogWarning("No API key is configured ({Setting}): /v1 and the status page are open to anyone on this machine (loopback only)",

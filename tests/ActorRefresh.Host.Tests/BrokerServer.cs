@@ -33,6 +33,9 @@ internal sealed class BrokerServer : IAsyncDisposable
     public string? Key { get; }
     public Uri BaseAddress { get; }
 
+    /// <summary>The application's services (its endpoints, options).</summary>
+    public IServiceProvider Services => _app.Services;
+
     /// <summary>Sends the API key when there is one.</summary>
     public HttpClient Client { get; }
 

@@ -21,18 +21,18 @@ internal static class ApiEndpoints
     public static IEndpointRouteBuilder MapActorRefreshApi(this IEndpointRouteBuilder endpoints)
     {
         var v1 = endpoints.MapGroup("/v1");
-        v1.MapGet("/accounts", ListAsync);
-        v1.MapPost("/accounts", RegisterAsync);
-        v1.MapGet("/accounts/{id}", StatusAsync);
-        v1.MapDelete("/accounts/{id}", RemoveAsync);
-        v1.MapGet("/accounts/{id}/token", TokenAsync);
-        v1.MapPost("/accounts/{id}/rejected", RejectedAsync);
-        v1.MapPost("/accounts/{id}/refresh", RefreshAsync);
-        v1.MapPost("/accounts/{id}/unblock", UnblockAsync);
-        v1.MapPost("/accounts/{id}/block", BlockAsync);
-        v1.MapPost("/import/claude", ImportClaudeAsync);
-        v1.MapGet("/cluster", ClusterAsync);
-        v1.MapGet("/cluster/read-side", ReadSide);
+        v1.MapGet("/accounts", ListAsync).RequireScope(ApiScopes.Read);
+        v1.MapPost("/accounts", RegisterAsync).RequireScope(ApiScopes.Admin);
+        v1.MapGet("/accounts/{id}", StatusAsync).RequireScope(ApiScopes.Read);
+        v1.MapDelete("/accounts/{id}", RemoveAsync).RequireScope(ApiScopes.Admin);
+        v1.MapGet("/accounts/{id}/token", TokenAsync).RequireScope(ApiScopes.Tokens);
+        v1.MapPost("/accounts/{id}/rejected", RejectedAsync).RequireScope(ApiScopes.Tokens);
+        v1.MapPost("/accounts/{id}/refresh", RefreshAsync).RequireScope(ApiScopes.Admin);
+        v1.MapPost("/accounts/{id}/unblock", UnblockAsync).RequireScope(ApiScopes.Admin);
+        v1.MapPost("/accounts/{id}/block", BlockAsync).RequireScope(ApiScopes.Admin);
+        v1.MapPost("/import/claude", ImportClaudeAsync).RequireScope(ApiScopes.Admin);
+        v1.MapGet("/cluster", ClusterAsync).RequireScope(ApiScopes.Read);
+        v1.MapGet("/cluster/read-side", ReadSide).RequireScope(ApiScopes.Read);
         endpoints.MapPoolApi();
         return endpoints;
     }

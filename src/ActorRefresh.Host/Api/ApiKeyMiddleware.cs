@@ -16,19 +16,28 @@ namespace ActorRefresh.Host.Api;
 /// <see cref="LocalRequestRules.RefusalWithoutKey"/>. Either way a request body must be JSON (<see cref="LocalRequestRules.RefusalOfBody"/>),
 /// protected answers are never stored by caches, and a peer address that presented
 /// <see cref="ApiOptions.FailedKeyLimit"/> wrong keys in a window is answered 429 until the window ends.
+/// A right key without the scope the route declares (<see cref="ScopeRequirement"/>) is answered 403 naming the scope.
 /// </summary>
 internal sealed class ApiKeyMiddleware
 {
     private readonly RequestDelegate _next;
-    private readonly byte[]? _keyHash;
+    private readonly IReadOnlyList<KnownKey> _keys;
     private readonly PartitionedRateLimiter<string> _failures;
 
     public ApiKeyMiddleware(RequestDelegate next, IOptions<ApiOptions> options, FailedKeyLimiter failures)
     {
         _next = next;
         var settings = options.Value;
-        // Hashing both sides first makes the comparison constant-time in the key length too.
-        _keyHash = settings.HasKey ? SHA256.HashData(Encoding.UTF8.GetBytes(settings.Key!.Trim())) : null;
+        var keys = new List<KnownKey>();
+        if (!string.IsNullOrWhiteSpace(settings.Key))
+            keys.Add(new KnownKey(Hash(settings.Key), ApiOptions.KeySetting, ApiScopes.All));
+        foreach (var (name, named) in settings.Keys)
+        {
+            if (string.IsNullOrWhiteSpace(named.Key)) continue;
+            var scopes = (named.Scopes ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).ToHashSet(StringComparer.Ordinal);
+            keys.Add(new KnownKey(Hash(named.Key), $"{ApiOptions.KeysSection}:{name}", scopes));
+        }
+        _keys = keys;
         _failures = failures.Limiter;
     }
 
@@ -47,7 +56,9 @@ internal sealed class ApiKeyMiddleware
             return Task.CompletedTask;
         }, context.Response);
 
-        if (_keyHash is null)
+        // A route declares its scope; an unknown path under /v1 has none and answers 404 to any valid key.
+        var required = context.GetEndpoint()?.Metadata.GetMetadata<ScopeRequirement>()?.Scope;
+        if (_keys.Count == 0)
         {
             if (LocalRequestRules.RefusalWithoutKey(context.Request, context.Connection.RemoteIpAddress) is { } refusal)
                 return Problems.Create(StatusCodes.Status403Forbidden, "Forbidden", refusal).ExecuteAsync(context);
@@ -61,7 +72,8 @@ internal sealed class ApiKeyMiddleware
                 if (!left.IsAcquired)
                     return TooManyFailures(context, left);
             }
-            if (!Matches(context.Request.Headers.Authorization.ToString()))
+            var key = Match(context.Request.Headers.Authorization.ToString());
+            if (key is null)
             {
                 _failures.AttemptAcquire(peer).Dispose();
                 context.Response.Headers.WWWAuthenticate = "Bearer";
@@ -69,6 +81,11 @@ internal sealed class ApiKeyMiddleware
                     "This endpoint needs 'Authorization: Bearer <key>' with the key configured as ActorRefresh:Api:Key.")
                     .ExecuteAsync(context);
             }
+            if (required is not null && !key.Scopes.Contains(required))
+                return Problems.Create(StatusCodes.Status403Forbidden, "Scope required",
+                    $"This endpoint needs a key with the '{required}' scope; the key presented ({key.Setting}) has " +
+                    $"{(key.Scopes.Count == 0 ? "none" : string.Join(", ", key.Scopes.Order(StringComparer.Ordinal)))}.")
+                    .ExecuteAsync(context);
         }
 
         if (LocalRequestRules.RefusalOfBody(context.Request) is { } bodyRefusal)
@@ -88,14 +105,27 @@ internal sealed class ApiKeyMiddleware
     private static string Peer(IPAddress? address) =>
         address is null ? "" : (address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address).ToString();
 
-    private bool Matches(string header)
+    // Hashing both sides first makes the comparison constant-time in the key length too.
+    private static byte[] Hash(string key) => SHA256.HashData(Encoding.UTF8.GetBytes(key.Trim()));
+
+    // Every known key is compared (no early exit), so the time does not tell which key came close.
+    private KnownKey? Match(string header)
     {
         const string scheme = "Bearer ";
         if (!header.StartsWith(scheme, StringComparison.OrdinalIgnoreCase))
-            return false;
-        var presented = SHA256.HashData(Encoding.UTF8.GetBytes(header[scheme.Length..].Trim()));
-        return CryptographicOperations.FixedTimeEquals(presented, _keyHash);
+            return null;
+        var presented = Hash(header[scheme.Length..]);
+        KnownKey? found = null;
+        foreach (var key in _keys)
+        {
+            if (CryptographicOperations.FixedTimeEquals(presented, key.Hash))
+                found = key;
+        }
+        return found;
     }
+
+    /// <summary>A configured key: its hash, the setting that names it (for messages) and its scopes.</summary>
+    private sealed record KnownKey(byte[] Hash, string Setting, IReadOnlySet<string> Scopes);
 }
 
 /// <summary>

@@ -14,6 +14,15 @@ internal sealed class ApiOptions
     /// <summary>A file holding the key (owner-only, not a link): keeps it out of the command line and the environment.</summary>
     public string? KeyFile { get; set; }
 
+    /// <summary>Section of the named keys: <c>ActorRefresh:Api:Keys:&lt;name&gt;:Key</c> or <c>:KeyFile</c>, and <c>:Scopes</c>.</summary>
+    public const string KeysSection = "ActorRefresh:Api:Keys";
+
+    /// <summary>
+    /// Named keys, each with its own scopes (<see cref="ApiScopes"/>), so a worker's key reads tokens and cannot
+    /// administer. <see cref="Key"/> stays a key with every scope.
+    /// </summary>
+    public Dictionary<string, NamedApiKey> Keys { get; set; } = new(StringComparer.Ordinal);
+
     /// <summary>Allows plain HTTP on a non-loopback address (the key and tokens then cross the network in clear).</summary>
     public bool AllowInsecureHttp { get; set; }
 
@@ -46,5 +55,18 @@ internal sealed class ApiOptions
     /// <summary>Largest request body accepted (64 KiB: credentials are small; anything bigger is a mistake or abuse).</summary>
     public const long MaxRequestBodyBytes = 64 * 1024;
 
-    public bool HasKey => !string.IsNullOrWhiteSpace(Key);
+    public bool HasKey => !string.IsNullOrWhiteSpace(Key) || Keys.Values.Any(k => !string.IsNullOrWhiteSpace(k.Key));
+}
+
+/// <summary>One named key of <see cref="ApiOptions.Keys"/>.</summary>
+internal sealed class NamedApiKey
+{
+    /// <summary>The key itself (or, after start-up, the content of <see cref="KeyFile"/>).</summary>
+    public string? Key { get; set; }
+
+    /// <summary>A file holding the key, with the same checks as <see cref="ApiOptions.KeyFile"/>.</summary>
+    public string? KeyFile { get; set; }
+
+    /// <summary>Comma-separated scopes: <c>tokens</c>, <c>admin</c>, <c>read</c>.</summary>
+    public string? Scopes { get; set; }
 }

@@ -11,8 +11,8 @@ internal static class HealthEndpoints
 {
     public static IEndpointRouteBuilder MapHealthEndpoints(this IEndpointRouteBuilder endpoints)
     {
-        endpoints.MapGet("/healthz", () => TypedResults.Ok(new { status = "alive" }));
-        endpoints.MapGet("/readyz", ReadyAsync);
+        endpoints.MapGet("/healthz", () => TypedResults.Ok(new { status = "alive" })).Public();
+        endpoints.MapGet("/readyz", ReadyAsync).Public();
         return endpoints;
     }
 

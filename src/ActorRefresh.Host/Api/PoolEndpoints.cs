@@ -19,12 +19,12 @@ internal static class PoolEndpoints
     public static IEndpointRouteBuilder MapPoolApi(this IEndpointRouteBuilder endpoints)
     {
         var v1 = endpoints.MapGroup("/v1");
-        v1.MapGet("/pools", List);
-        v1.MapGet("/pools/{name}", GetAsync);
-        v1.MapPut("/pools/{name}", DefineAsync);
-        v1.MapDelete("/pools/{name}", Remove);
-        v1.MapGet("/pools/{name}/lease", LeaseAsync);
-        v1.MapPost("/accounts/{id}/usage", ReportUsageAsync);
+        v1.MapGet("/pools", List).RequireScope(ApiScopes.Read);
+        v1.MapGet("/pools/{name}", GetAsync).RequireScope(ApiScopes.Read);
+        v1.MapPut("/pools/{name}", DefineAsync).RequireScope(ApiScopes.Admin);
+        v1.MapDelete("/pools/{name}", Remove).RequireScope(ApiScopes.Admin);
+        v1.MapGet("/pools/{name}/lease", LeaseAsync).RequireScope(ApiScopes.Tokens);
+        v1.MapPost("/accounts/{id}/usage", ReportUsageAsync).RequireScope(ApiScopes.Tokens);
         return endpoints;
     }
 

@@ -23,7 +23,7 @@ internal static class StatusPage
 {
     public static IEndpointRouteBuilder MapStatusPage(this IEndpointRouteBuilder endpoints)
     {
-        endpoints.MapGet("/", RenderAsync);
+        endpoints.MapGet("/", RenderAsync).RequireScope(ApiScopes.Read);
         return endpoints;
     }
 

@@ -1,0 +1,38 @@
+using Microsoft.AspNetCore.Builder;
+
+namespace ActorRefresh.Host.Api;
+
+/// <summary>
+/// What a key may do. Every mapped route declares one scope (<see cref="RequireScope{TBuilder}"/>) or is declared
+/// public (<see cref="Public{TBuilder}"/>); a test enumerates the endpoints so a new route cannot go undeclared.
+/// </summary>
+internal static class ApiScopes
+{
+    /// <summary>What a worker needs: read a token, lease from a pool, report a rejected token or usage.</summary>
+    public const string Tokens = "tokens";
+
+    /// <summary>Changing accounts and pools: register, import, replace, block, unblock, refresh, remove, pool definitions.</summary>
+    public const string Admin = "admin";
+
+    /// <summary>Read-only views: the status page, account and pool status, lists, the cluster view. No token.</summary>
+    public const string Read = "read";
+
+    /// <summary>Every scope: what the single <see cref="ApiOptions.KeySetting"/> key (and keyless loopback mode) has.</summary>
+    public static readonly IReadOnlySet<string> All = new HashSet<string>(StringComparer.Ordinal) { Tokens, Admin, Read };
+
+    public static TBuilder RequireScope<TBuilder>(this TBuilder builder, string scope) where TBuilder : IEndpointConventionBuilder =>
+        builder.WithMetadata(new ScopeRequirement(scope));
+
+    /// <summary>Marks a route that needs no key (probes, the metrics scrape).</summary>
+    public static TBuilder Public<TBuilder>(this TBuilder builder) where TBuilder : IEndpointConventionBuilder =>
+        builder.WithMetadata(PublicEndpoint.Instance);
+}
+
+/// <summary>Endpoint metadata: the scope a key needs for this route.</summary>
+internal sealed record ScopeRequirement(string Scope);
+
+/// <summary>Endpoint metadata: this route needs no key.</summary>
+internal sealed class PublicEndpoint
+{
+    public static readonly PublicEndpoint Instance = new();
+}

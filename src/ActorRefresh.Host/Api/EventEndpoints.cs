@@ -16,7 +16,7 @@ internal static class EventEndpoints
 {
     public static IEndpointRouteBuilder MapEventStream(this IEndpointRouteBuilder endpoints)
     {
-        endpoints.MapGet("/v1/events", StreamAsync);
+        endpoints.MapGet("/v1/events", StreamAsync).RequireScope(ApiScopes.Read);
         return endpoints;
     }
 

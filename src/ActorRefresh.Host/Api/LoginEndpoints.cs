@@ -24,8 +24,8 @@ internal static class LoginEndpoints
     public static IEndpointRouteBuilder MapLoginApi(this IEndpointRouteBuilder endpoints)
     {
         var v1 = endpoints.MapGroup("/v1");
-        v1.MapPost("/accounts/{id}/login", StartAsync);
-        v1.MapPost("/logins/{loginId}", CompleteAsync);
+        v1.MapPost("/accounts/{id}/login", StartAsync).RequireScope(ApiScopes.Admin);
+        v1.MapPost("/logins/{loginId}", CompleteAsync).RequireScope(ApiScopes.Admin);
         return endpoints;
     }
 

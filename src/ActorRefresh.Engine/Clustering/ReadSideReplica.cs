@@ -41,6 +41,7 @@ internal sealed class ReadSideReplica : ReceiveActor, IWithTimers
         _time = time;
         // The fallback's validity follows the accounts' withdrawals here, not the status of a locally hosted actor.
         _readSide.FallbackFollowsReplica = true;
+        _readSide.FallbackGate = MembershipGuard.For(Context.System);
         Receive<TokenPublished>(Apply);
         Receive<ReplicaSync>(m =>
         {

@@ -79,6 +79,7 @@ public sealed class AccountReadSide
         // keeps the fallback in step with the account's withdrawals instead (the status lives only where the account runs,
         // and not while its actor is down).
         if (_lastPublished.TryGetValue(accountId, out var last) && _time.GetUtcNow() < last.ExpiresAt - minimumValidity
+            && (FallbackGate is not { } gate || gate())
             && (FallbackFollowsReplica || (_statuses.TryGetValue(accountId, out var status) && status.State != AccountState.PolicyBlocked
                 && status.AccessTokenExpiresAt == last.ExpiresAt)))
         {
@@ -115,6 +116,12 @@ public sealed class AccountReadSide
 
     /// <summary>Cluster mode: the node's replica keeps the fallback tokens in step with the accounts (see <see cref="KeepFallbackIf"/>).</summary>
     internal bool FallbackFollowsReplica { get; set; }
+
+    /// <summary>
+    /// Cluster mode: the fallback is served only while this holds (the node hears a majority of the cluster). A node woken
+    /// from a pause cannot reach its accounts' actors, and its fallback may name a token the accounts have replaced since.
+    /// </summary>
+    internal Func<bool>? FallbackGate { get; set; }
 
     /// <summary>
     /// Keeps the account's fallback token only if it is the one the account still holds (same expiry); drops it otherwise

@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using ActorRefresh.Hosting.Tests.Reliability;
 using ActorRefresh.TestKit;
+using Npgsql;
 using Xunit.Abstractions;
 
 using static ActorRefresh.Host.Tests.Cluster.ClusterWait;
@@ -35,10 +36,18 @@ public sealed class OutageClusterFixture : ClusterFixture
 
     public override async Task DisposeAsync()
     {
-        // The nodes and the database are removed with the server running.
-        try { Postgres?.Start(); } catch (InvalidOperationException) { }
-        await base.DisposeAsync();
-        Postgres?.Dispose();
+        try
+        {
+            // The nodes and the database are removed with the server running (it is already, if the test failed early).
+            try { Postgres?.Start(); } catch (InvalidOperationException) { }
+            // Connections pooled before the server stopped are dead: the database is dropped over new ones.
+            NpgsqlConnection.ClearAllPools();
+            await base.DisposeAsync();
+        }
+        finally
+        {
+            Postgres?.Dispose();
+        }
     }
 }
 

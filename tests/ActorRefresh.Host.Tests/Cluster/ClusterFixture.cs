@@ -1,3 +1,4 @@
+using System.Net.Http.Json;
 using ActorRefresh.Testing;
 using System.Text.Json;
 using ActorRefresh.TestKit;
@@ -76,6 +77,25 @@ public class ClusterFixture : IAsyncLifetime
         for (var i = 0; i < 3; i++) _seedPorts.Add(ClusterNode.FreePort());
         foreach (var port in _seedPorts) Nodes.Add(StartNode(ClusterNode.FreePort(), port, _seedPorts));
         await WaitForMembersAsync(3);
+    }
+
+    /// <summary>
+    /// Creates the account at the fake server and registers it on the first node with an access token said to last an
+    /// hour: fresh everywhere for the whole test, so nothing but the refreshes a test forces reaches the provider.
+    /// </summary>
+    public async Task<FakeAccountTokens> RegisterWithHourLongTokenAsync(string id)
+    {
+        var issued = Server.CreateAccount(id);
+        using var register = await Nodes[0].Http.PostAsJsonAsync("v1/accounts", new
+        {
+            id,
+            provider = "claude",
+            refreshToken = issued.RefreshToken,
+            accessToken = issued.AccessToken,
+            expiresAt = DateTimeOffset.UtcNow.AddHours(1),
+        });
+        Assert.True(register.StatusCode == System.Net.HttpStatusCode.Created, $"register {id}: {(int)register.StatusCode} {await register.Content.ReadAsStringAsync()}");
+        return issued;
     }
 
     /// <summary>Replaces nodes that exited with new ones (new ports) and waits until three members are up and reachable.</summary>

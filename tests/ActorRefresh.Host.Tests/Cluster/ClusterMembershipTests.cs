@@ -25,17 +25,8 @@ public sealed class ClusterMembershipTests(ClusterFixture cluster, ITestOutputHe
     {
         await cluster.EnsureThreeNodesAsync();
         const string id = "frozen-host";
-        var issued = Server.CreateAccount(id);
         // An access token good for an hour: fresh everywhere for the whole test, no refresh in the way.
-        var register = await cluster.Nodes[0].Http.PostAsJsonAsync("v1/accounts", new
-        {
-            id,
-            provider = "claude",
-            refreshToken = issued.RefreshToken,
-            accessToken = issued.AccessToken,
-            expiresAt = DateTimeOffset.UtcNow.AddHours(1),
-        });
-        Assert.Equal(HttpStatusCode.Created, register.StatusCode);
+        var issued = await cluster.RegisterWithHourLongTokenAsync(id);
         Assert.True(await WaitForAsync(async () => (await Task.WhenAll(cluster.Nodes.Select(n => n.FreshTokensAsync()))).All(t => t?.Contains(id) == true),
             TimeSpan.FromSeconds(15)), "the token did not reach every node's read side:\n" + cluster.Logs());
 
@@ -103,16 +94,7 @@ public sealed class ClusterMembershipTests(ClusterFixture cluster, ITestOutputHe
     {
         await cluster.EnsureThreeNodesAsync();
         const string id = "fence-frozen";
-        var issued = Server.CreateAccount(id);
-        var register = await cluster.Nodes[0].Http.PostAsJsonAsync("v1/accounts", new
-        {
-            id,
-            provider = "claude",
-            refreshToken = issued.RefreshToken,
-            accessToken = issued.AccessToken,
-            expiresAt = DateTimeOffset.UtcNow.AddHours(1),
-        });
-        Assert.Equal(HttpStatusCode.Created, register.StatusCode);
+        var issued = await cluster.RegisterWithHourLongTokenAsync(id);
         var host = await cluster.HostOfAsync(id);
         var others = cluster.Nodes.Where(n => n != host).ToList();
 

@@ -126,17 +126,8 @@ public sealed class ClusterTests(ClusterFixture cluster, ITestOutputHelper outpu
     {
         await cluster.EnsureThreeNodesAsync();
         const string id = "rotated-kill";
-        var issued = Server.CreateAccount(id);
         // The access token is said to last an hour, so nothing but the refreshes this test forces reaches the provider.
-        var register = await cluster.Nodes[0].Http.PostAsJsonAsync("v1/accounts", new
-        {
-            id,
-            provider = "claude",
-            refreshToken = issued.RefreshToken,
-            accessToken = issued.AccessToken,
-            expiresAt = DateTimeOffset.UtcNow.AddHours(1),
-        });
-        Assert.Equal(HttpStatusCode.Created, register.StatusCode);
+        var issued = await cluster.RegisterWithHourLongTokenAsync(id);
         Server.Script(id, FakeFault.RotateOnReceipt(TimeSpan.FromSeconds(60)));
 
         var host = await cluster.HostOfAsync(id);

@@ -192,7 +192,9 @@ public abstract class OutageHarness : Akka.TestKit.Xunit2.TestKit, IAsyncLifetim
         for (var i = 0; i < 180 && !recovered; i++)
         {
             Scheduler.Advance(TimeSpan.FromSeconds(1));
-            await Task.Delay(25); // the persistence plugins retry their initialisation on the wall clock (every second)
+            // The persistence plugins retry their initialisation on the wall clock (every second): each virtual second
+            // gets 100 ms of it, so a loaded machine still sees the retries within the 180 steps (the loop ends at recovery).
+            await Task.Delay(100);
             var answers = await AskAllAsync(ids);
             recovered = answers.All(a => a.Token is not null && a.Token.ExpiresAt > Time.GetUtcNow().AddMinutes(10));
         }

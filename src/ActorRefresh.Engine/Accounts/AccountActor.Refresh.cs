@@ -259,9 +259,11 @@ internal sealed partial class AccountActor
     {
         _callCts = new CancellationTokenSource();
         _callStartedAt = Now;
-        // The call is given up at the intent's deadline, which a successor waits for (never later than the full window).
+        // In cluster mode the call is given up at the intent's deadline, which a successor waits for (never later than the
+        // full window). Standalone there is no successor: the call gets the full window, so a slow journal write does not
+        // cut it short and turn an answered refresh into "the answer may be lost".
         var window = profile.RequestTimeout + _options.RequestTimeoutGrace;
-        var left = deadline is { } d && d - _callStartedAt < window ? Delay(d, _callStartedAt) : window;
+        var left = _services.WaitsOutRecoveredIntents && deadline is { } d && d - _callStartedAt < window ? Delay(d, _callStartedAt) : window;
         Timers.StartSingleTimer(Timer.RequestTimeoutKey, new Timer.RequestTimeout(generation), left);
         var spent = refreshToken.Fingerprint;
         _services.TokenClient.RefreshAsync(profile, refreshToken, _callCts.Token).PipeTo(Self,

@@ -248,6 +248,15 @@ internal sealed partial class AccountActor
                 FinishRefresh(new RefreshOutcome.Transient("refresh not sent: this node could not confirm it still owns the account in time"), generation);
                 return;
             }
+            if (_services.WaitsOutRecoveredIntents && !_data.LeavesTimeToCall(Now, profile.RequestTimeout))
+            {
+                // Journaling the intent took longer than the grace: the call would not fit before the deadline a successor
+                // waits for. Not sent (closed as a failure that spent nothing; the backoff retries it).
+                _log.Warning("Account {0}: the refresh is not sent: journaling its intent took longer than the request timeout grace.", _accountId);
+                _callStartedAt = Now;
+                FinishRefresh(new RefreshOutcome.Transient("refresh not sent: its intent took too long to journal"), generation);
+                return;
+            }
             CallTokenEndpoint(profile, refreshToken, generation, e.Deadline);
         });
     }
@@ -260,7 +269,7 @@ internal sealed partial class AccountActor
         _callCts = new CancellationTokenSource();
         _callStartedAt = Now;
         // In cluster mode the call is given up at the intent's deadline, which a successor waits for (never later than the
-        // full window). Standalone there is no successor: the call gets the full window, so a slow journal write does not
+        // full window; never sooner than RequestTimeout, see LeavesTimeToCall). Standalone there is no successor: the call gets the full window, so a slow journal write does not
         // cut it short and turn an answered refresh into "the answer may be lost".
         var window = profile.RequestTimeout + _options.RequestTimeoutGrace;
         var left = _services.WaitsOutRecoveredIntents && deadline is { } d && d - _callStartedAt < window ? Delay(d, _callStartedAt) : window;

@@ -331,6 +331,15 @@ internal sealed record AccountData : IAccountPersisted
         InFlightRefresh is null ? null : InFlightDeadline ?? InFlightStartedAt + legacyWindow;
 
     /// <summary>
+    /// True when the call of the intent just journaled may still be sent: its deadline (which a successor waits out in
+    /// cluster mode) leaves at least a whole <paramref name="requestTimeout"/>. When writing the intent took longer than
+    /// the grace, a call sent now would be given up before the provider's own timeout and counted as "the answer may be
+    /// lost"; not sending it spends nothing. An intent without a deadline sets no limit.
+    /// </summary>
+    public bool LeavesTimeToCall(DateTimeOffset now, TimeSpan requestTimeout) =>
+        InFlightDeadline is not { } deadline || deadline - now >= requestTimeout;
+
+    /// <summary>
     /// The fence a new incarnation applies right after recovery: an open intent whose deadline has not passed may belong
     /// to a call the previous incarnation (a paused or replaced node) is still waiting for, so no upstream call is made
     /// before that deadline. Expressed as a backoff until the deadline, in memory only (not journaled): callers are served

@@ -113,4 +113,39 @@ public sealed class IntentFenceTests(ITestOutputHelper output) : EngineTest(outp
         Assert.Equal(1, Server.RefreshCalls("a1"));
         Assert.False((await StatusAsync("a1")).RefreshTokenMaybeSpent);
     }
+
+    [Fact]
+    public async Task In_cluster_mode_a_refresh_whose_intent_took_longer_than_the_grace_to_journal_is_not_sent()
+    {
+        // Cluster mode: a successor waits out the intent's deadline, so the call must fit before it. Here journaling the
+        // intent "takes" longer than the grace: the clock moves on while the account checks its membership after the write.
+        Services.WaitsOutRecoveredIntents = true;
+        var armed = false;
+        var checks = 0;
+        Services.OwnershipCheck = () =>
+        {
+            // The second check of the refresh is the one after the intent's write.
+            if (Volatile.Read(ref armed) && Interlocked.Increment(ref checks) == 2) Advance(Options.RequestTimeoutGrace + TimeSpan.FromSeconds(1));
+            return true;
+        };
+        await RegisterAsync("a1", lifetime: TimeSpan.FromSeconds(1));
+        Volatile.Write(ref armed, true);
+        Advance(TimeSpan.FromSeconds(2)); // past the token's expiry: the next request refreshes
+
+        _ = AskAsync(new GetToken("a1"));
+        await AwaitAssertAsync(() => Assert.True(Volatile.Read(ref checks) >= 2), Wait);
+        var status = await AwaitStatus("a1", s => s.State != AccountState.Refreshing);
+
+        // Not sent: nothing reached the server and the refresh token is not counted as spent.
+        Assert.Equal(0, Server.RefreshCalls("a1"));
+        Assert.Equal(AccountState.BackingOff, status.State);
+        Assert.False(status.RefreshTokenMaybeSpent);
+    }
+
+    private async Task<AccountStatus> AwaitStatus(string id, Func<AccountStatus, bool> until)
+    {
+        AccountStatus? status = null;
+        await AwaitAssertAsync(async () => Assert.True(until(status = await StatusAsync(id))), Wait);
+        return status!;
+    }
 }

@@ -9,7 +9,7 @@ namespace ActorRefresh.Engine;
 /// parts that come from settings (connection string, encryption key), and Akka.Persistence.Sql's own
 /// reference configuration, which is not loaded by itself.
 /// </summary>
-public static class EngineHocon
+internal static class EngineHocon
 {
     private static readonly Lazy<Config> Embedded = new(() =>
     {

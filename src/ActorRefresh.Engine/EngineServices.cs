@@ -12,7 +12,7 @@ namespace ActorRefresh.Engine;
 /// What the account actors of one node share: provider profiles, the token endpoint client, the backoff
 /// policy, the refresh limiter, the read side, the clock and the metrics. Created once per actor system.
 /// </summary>
-public sealed class EngineServices : IAsyncDisposable
+internal sealed class EngineServices : IAsyncDisposable
 {
     /// <summary>Bundles the engine's collaborators.</summary>
     /// <param name="providers">Provider profiles by name.</param>

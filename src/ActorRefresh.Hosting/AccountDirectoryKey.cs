@@ -4,4 +4,4 @@ namespace ActorRefresh.Hosting;
 /// Key of the account directory in Akka.Hosting's registry: the actor that registers, removes and lists accounts.
 /// Standalone it is the account region itself; in cluster mode a proxy of the cluster-wide directory singleton.
 /// </summary>
-public sealed class AccountDirectoryKey;
+internal sealed class AccountDirectoryKey;

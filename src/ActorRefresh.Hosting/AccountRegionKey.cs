@@ -1,4 +1,4 @@
 namespace ActorRefresh.Hosting;
 
 /// <summary>Key of the account region in Akka.Hosting's registry (<c>IRequiredActor&lt;AccountRegionKey&gt;</c>).</summary>
-public sealed class AccountRegionKey;
+internal sealed class AccountRegionKey;

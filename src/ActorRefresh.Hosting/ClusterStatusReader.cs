@@ -41,7 +41,7 @@ public sealed class ClusterStatusReader
     private readonly EngineServices _services;
 
     /// <summary>Created by dependency injection.</summary>
-    public ClusterStatusReader(IServiceProvider provider, EngineServices services)
+    internal ClusterStatusReader(IServiceProvider provider, EngineServices services)
     {
         _provider = provider;
         _services = services;

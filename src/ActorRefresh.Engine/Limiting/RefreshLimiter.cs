@@ -8,7 +8,7 @@ namespace ActorRefresh.Engine.Limiting;
 /// counts as Refreshing for its account. Usage checks have their own instance (<see cref="ForUsageChecks"/>), so a
 /// slow or hanging usage endpoint never holds up a refresh.
 /// </summary>
-public sealed class RefreshLimiter : IAsyncDisposable
+internal sealed class RefreshLimiter : IAsyncDisposable
 {
     private readonly PartitionedRateLimiter<string> _limiter;
     private readonly PartitionedRateLimiter<string> _rate;

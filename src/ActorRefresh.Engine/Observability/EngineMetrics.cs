@@ -8,7 +8,7 @@ namespace ActorRefresh.Engine.Observability;
 /// The engine's instruments on the <c>ActorRefresh</c> meter. Labels carry outcome and state names only, never a
 /// token; account ids only on the opt-in <c>actorrefresh_account_info</c>.
 /// </summary>
-public sealed class EngineMetrics : IDisposable
+internal sealed class EngineMetrics : IDisposable
 {
     /// <summary>Name of the meter every ActorRefresh instrument lives on.</summary>
     public const string MeterName = "ActorRefresh";

@@ -14,7 +14,7 @@ namespace ActorRefresh.Engine.Persistence;
 /// upgrade). Token fields are encrypted with AES-GCM, at rest and on the wire; the key comes from HOCON
 /// <c>actor-refresh.token-encryption-key</c> (base64), which the host fills in and every node of a cluster shares.
 /// </summary>
-public sealed class AccountEventSerializer : SerializerWithStringManifest
+internal sealed class AccountEventSerializer : SerializerWithStringManifest
 {
     /// <summary>HOCON path of the base64 encryption key.</summary>
     public const string KeyConfigPath = "actor-refresh.token-encryption-key";

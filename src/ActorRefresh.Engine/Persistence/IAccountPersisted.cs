@@ -4,4 +4,4 @@ namespace ActorRefresh.Engine.Persistence;
 /// Marker of everything the engine writes to the journal or snapshot store. Bound in hocon.conf to the
 /// project's own serializer, so stored data never depends on CLR type names.
 /// </summary>
-public interface IAccountPersisted;
+internal interface IAccountPersisted;

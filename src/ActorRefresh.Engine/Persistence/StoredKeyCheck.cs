@@ -8,7 +8,7 @@ namespace ActorRefresh.Engine.Persistence;
 /// Compares the key id written in the store's token fields with the configured key's id before the engine starts,
 /// so a wrong key stops the start with one message instead of failing every account's recovery.
 /// </summary>
-public static partial class StoredKeyCheck
+internal static partial class StoredKeyCheck
 {
     // Rows read from each table: with a single key every field carries its id, so a few recent rows suffice.
     private const int RowsRead = 32;

@@ -8,7 +8,7 @@ namespace ActorRefresh.Engine.Persistence;
 /// base64 of 32 bytes) or, when none is configured, from a key file in the data folder, created with mode 0600
 /// on first start.
 /// </summary>
-public static class TokenEncryptionKey
+internal static class TokenEncryptionKey
 {
     /// <summary>Configuration key of the base64 encryption key.</summary>
     public const string ConfigurationKey = "ActorRefresh:Storage:EncryptionKey";

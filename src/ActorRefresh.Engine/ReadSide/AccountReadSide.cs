@@ -8,7 +8,7 @@ namespace ActorRefresh.Engine.ReadSide;
 /// entries: it publishes its fresh token (with the instant it stops being fresh) and its status.
 /// Token callers look here first, so a valid token costs one dictionary lookup and no actor round trip.
 /// </summary>
-public sealed class AccountReadSide
+internal sealed class AccountReadSide
 {
     private readonly ConcurrentDictionary<string, FreshToken> _tokens = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, AccountStatus> _statuses = new(StringComparer.Ordinal);

@@ -7,7 +7,7 @@ namespace ActorRefresh.Engine.Time;
 /// engine's "now", its timers and anything else given this provider (e.g. a fake token server) on one
 /// virtual clock that a test advances.
 /// </summary>
-public sealed class SchedulerTimeProvider(IScheduler scheduler) : TimeProvider
+internal sealed class SchedulerTimeProvider(IScheduler scheduler) : TimeProvider
 {
     /// <inheritdoc />
     public override DateTimeOffset GetUtcNow() => scheduler.Now.ToUniversalTime();

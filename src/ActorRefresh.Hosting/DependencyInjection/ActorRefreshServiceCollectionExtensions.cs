@@ -89,7 +89,7 @@ public static class ActorRefreshServiceCollectionExtensions
             var needed = drain + HostShutdownMargin;
             if (host.ShutdownTimeout < needed) host.ShutdownTimeout = needed;
         });
-        services.AddSingleton<ClusterStatusReader>();
+        services.AddSingleton(sp => new ClusterStatusReader(sp, sp.GetRequiredService<EngineServices>()));
         services.AddOptions<PoolsOptions>().Configure(o => o.Definitions = AccountPools.Load(configuration, out o.Errors)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<PoolsOptions>>(new DelegateValidator<PoolsOptions>(o => o.Errors));
         services.AddSingleton(provider => new AccountPools(provider.GetRequiredService<IOptions<PoolsOptions>>().Value.Definitions));
@@ -182,7 +182,7 @@ public static class ActorRefreshServiceCollectionExtensions
 
 /// <summary>The token encryption key in effect (configured or generated).</summary>
 /// <param name="Key">32 bytes.</param>
-public sealed record StorageKey(byte[] Key)
+internal sealed record StorageKey(byte[] Key)
 {
     /// <summary>Never prints the key.</summary>
     public override string ToString() => "StorageKey { Key = [redacted] }";

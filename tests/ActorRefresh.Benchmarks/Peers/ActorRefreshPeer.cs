@@ -34,7 +34,7 @@ public sealed class ActorRefreshPeer : ITokenPeer
     public ITokenProvider Provider { get; }
 
     /// <summary>The engine's shared services (read side, limiter).</summary>
-    public EngineServices Engine { get; }
+    internal EngineServices Engine { get; }
 
     /// <summary>Folder of the SQLite journal.</summary>
     public string DataDirectory { get; }

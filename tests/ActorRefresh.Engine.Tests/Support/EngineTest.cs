@@ -69,7 +69,7 @@ public abstract class EngineTest : Akka.TestKit.Xunit2.TestKit, IAsyncLifetime
     protected EngineTestStore Store { get; }
     protected TimeProvider Time { get; }
     protected FakeTokenServer Server { get; private set; } = null!;
-    protected EngineServices Services { get; private set; } = null!;
+    private protected EngineServices Services { get; private set; } = null!;
     protected IActorRef Region { get; private set; } = null!;
     protected TestScheduler Scheduler => (TestScheduler)Sys.Scheduler;
 

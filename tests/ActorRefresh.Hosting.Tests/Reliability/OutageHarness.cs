@@ -39,7 +39,7 @@ public abstract class OutageHarness : Akka.TestKit.Xunit2.TestKit, IAsyncLifetim
     protected StorageOptions Storage { get; }
     protected TimeProvider Time { get; }
     protected FakeTokenServer Server { get; private set; } = null!;
-    protected EngineServices Services { get; private set; } = null!;
+    private protected EngineServices Services { get; private set; } = null!;
     protected IActorRef Region { get; private set; } = null!;
     protected ITokenProvider Tokens { get; private set; } = null!;
     protected TestScheduler Scheduler => (TestScheduler)Sys.Scheduler;

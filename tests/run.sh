@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of ActorRefresh: installs and starts what the tests need (a throwaway
-# PostgreSQL on 127.0.0.1 for the cluster tests), builds, runs `dotnet test ActorRefresh.sln`,
+# PostgreSQL on 127.0.0.1 for the cluster tests), builds, packs into artifacts/packages, runs `dotnet test ActorRefresh.sln`,
 # prints one "N passed, N failed" line and exits non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +17,12 @@ results="$root/artifacts/test-results"
 rm -rf "$results"; mkdir -p "$results"
 
 dotnet build ActorRefresh.sln -c Release -nologo -v q || { echo "0 passed, 1 failed"; exit 1; }
+# The NuGet packages and the actor-refresh tool; the Packaging tests restore and install them from this folder.
+packages="$root/artifacts/packages"
+rm -rf "$packages"
+dotnet pack ActorRefresh.sln -c Release --no-build -nologo -v q -o "$packages" \
+  || { echo "tests/run.sh: dotnet pack failed" >&2; echo "0 passed, 1 failed"; exit 1; }
+export ACTORREFRESH_PACKAGES="$packages"
 dotnet test ActorRefresh.sln -c Release --no-build -nologo \
   --logger "console;verbosity=minimal" --logger "trx" --results-directory "$results"
 status=$?

@@ -12,6 +12,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
 using Serilog;
 
 namespace ActorRefresh.Host;
@@ -114,7 +115,7 @@ internal static class ActorRefreshWebHost
             o.Limits.MaxRequestBodySize = ApiOptions.MaxRequestBodyBytes;
             o.AddServerHeader = false;
         });
-        services.AddOpenTelemetry()
+        var telemetry = services.AddOpenTelemetry()
             .ConfigureResource(resource => resource.AddService("actor-refresh"))
             .WithMetrics(metrics => metrics
                 .AddMeter(HostMetrics.MeterName)
@@ -122,6 +123,22 @@ internal static class ActorRefreshWebHost
                 .AddMeter("System.Runtime")
                 // No cache: a scrape right after a request must see it.
                 .AddPrometheusExporter(o => o.ScrapeResponseCacheDurationMilliseconds = 0));
+        // Traces go out only to a collector the operator names, with the standard variables (read here because the
+        // host's configuration holds only its own sources).
+        if (Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_ENDPOINT") is { Length: > 0 } endpoint)
+            telemetry.WithTracing(tracing => tracing
+                .AddSource(ActorRefresh.Engine.Observability.ActorRefreshDiagnostics.ActivitySourceName)
+                .AddOtlpExporter(o =>
+                {
+                    // As the variables define it: gRPC at the endpoint, or HTTP at the endpoint's /v1/traces.
+                    if (Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_PROTOCOL") is "http/protobuf")
+                    {
+                        o.Protocol = OpenTelemetry.Exporter.OtlpExportProtocol.HttpProtobuf;
+                        o.Endpoint = new Uri(endpoint.TrimEnd('/') + "/v1/traces");
+                    }
+                    else
+                        o.Endpoint = new Uri(endpoint);
+                }));
         return services;
     }
 

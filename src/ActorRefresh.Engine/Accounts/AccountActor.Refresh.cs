@@ -268,6 +268,7 @@ internal sealed partial class AccountActor
     {
         _callCts = new CancellationTokenSource();
         _callStartedAt = Now;
+        _callSent = true;
         // In cluster mode the call is given up at the intent's deadline, which a successor waits for (never later than the
         // full window; never sooner than RequestTimeout, see LeavesTimeToCall). Standalone there is no successor: the call gets the full window, so a slow journal write does not
         // cut it short and turn an answered refresh into "the answer may be lost".
@@ -304,7 +305,8 @@ internal sealed partial class AccountActor
         _generation = generation + 1; // a late answer of this call is now "late"
 
         var now = Now;
-        _services.Metrics.RefreshCompleted(outcome.Kind, now - _callStartedAt);
+        _services.Metrics.RefreshCompleted(_accountId, _data.Provider ?? "", outcome.Kind, outcome is RefreshOutcome.Refreshed, _callSent ? _callStartedAt : null, now);
+        _callSent = false;
         var events = OutcomeEvents(_data.DecideOutcome(outcome, now, _services.Backoff, _interruptedBefore));
         _interruptedBefore = false;
         var last = events[^1];

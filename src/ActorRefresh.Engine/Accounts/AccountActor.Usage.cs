@@ -81,6 +81,7 @@ internal sealed partial class AccountActor
         var fingerprint = token.Fingerprint;
         var generation = answer.Generation;
         Timers.StartSingleTimer(Timer.UsageTimeoutKey, new Timer.UsageTimeout(generation), profile.RequestTimeout + _options.RequestTimeoutGrace);
+        _usageCallStartedAt = Now;
         _services.UsageClient!.CheckAsync(profile, token, _usageCts.Token).PipeTo(Self,
             success: outcome => new UsageCompleted(generation, fingerprint, outcome),
             failure: ex => new UsageCompleted(generation, fingerprint, new UsageOutcome.QuotaCheckTransient("usage call failed: " + ex.GetType().Name)));
@@ -115,13 +116,15 @@ internal sealed partial class AccountActor
         _usageCts?.Dispose();
         _usageCts = null;
         _usageInFlight = false;
+        _usageCallStartedAt = null;
         _usageGeneration++;
     }
 
     private void FinishUsage(UsageOutcome outcome, string? tokenFingerprint)
     {
+        var callStartedAt = _usageCallStartedAt;
         EndUsageCheck();
-        _services.Metrics.UsageCheck(outcome.Kind);
+        _services.Metrics.UsageCheck(_accountId, _data.Provider ?? "", outcome.Kind, outcome is UsageOutcome.QuotaObserved, callStartedAt, Now);
 
         // An answer about a token that is no longer current says nothing about the current credentials.
         if (tokenFingerprint is not null && !IsCurrentToken(tokenFingerprint) && outcome is not UsageOutcome.QuotaObserved)

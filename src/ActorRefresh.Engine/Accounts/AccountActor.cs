@@ -37,6 +37,7 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
     private bool _currentTokenRejected;
     private bool _interruptedBefore;
     private DateTimeOffset _callStartedAt;
+    private bool _callSent; // the attempt's call reached the token client (for its span; a call not sent has none)
     private DateTimeOffset? _nextRefreshAt;
     private bool _refreshing;
     private bool _draining;
@@ -49,6 +50,7 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
 
     // Usage checks (in memory only; results that change a decision are journaled).
     private bool _usageInFlight;
+    private DateTimeOffset? _usageCallStartedAt; // set while the usage call itself runs (for its span)
     private int _usageGeneration;
     private LimiterPermit? _usagePermit;
     private CancellationTokenSource? _usageCts;

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using ActorRefresh.Engine.Accounts;
 using ActorRefresh.Engine.ReadSide;
@@ -11,7 +12,10 @@ namespace ActorRefresh.Engine.Observability;
 internal sealed class EngineMetrics : IDisposable
 {
     /// <summary>Name of the meter every ActorRefresh instrument lives on.</summary>
-    public const string MeterName = "ActorRefresh";
+    public const string MeterName = ActorRefreshDiagnostics.MeterName;
+
+    // Shared by every engine in the process, as activity sources are meant to be; a listener tells engines apart by tags.
+    private static readonly ActivitySource Spans = new(ActorRefreshDiagnostics.ActivitySourceName);
 
     private readonly Meter _meter;
     private readonly Counter<long> _refreshes;
@@ -44,16 +48,40 @@ internal sealed class EngineMetrics : IDisposable
                 description: "1 per account hosted on this node, labelled with its id and state (ActorRefresh:Engine:PerAccountMetrics).");
     }
 
-    internal void RefreshCompleted(string outcomeKind, TimeSpan duration)
+    /// <summary>
+    /// Counts one refresh attempt; when its call was sent (<paramref name="start"/> not null) records the call's latency
+    /// and span (from the engine's clock: virtual in tests).
+    /// </summary>
+    internal void RefreshCompleted(string account, string provider, string outcomeKind, bool succeeded, DateTimeOffset? start, DateTimeOffset end)
     {
         _refreshes.Add(1, new KeyValuePair<string, object?>("outcome", outcomeKind));
-        _refreshSeconds.Record(duration.TotalSeconds);
+        if (start is not { } s) return;
+        _refreshSeconds.Record((end - s).TotalSeconds);
+        Span("actorrefresh.refresh", account, provider, outcomeKind, succeeded, s, end);
     }
 
     /// <summary>Counts one token request by its answer (served, backing_off, blocked, not_found, error).</summary>
     public void TokenRequest(string answer) => _tokenRequests.Add(1, new KeyValuePair<string, object?>("answer", answer));
 
-    internal void UsageCheck(string outcomeKind) => _usageChecks.Add(1, new KeyValuePair<string, object?>("outcome", outcomeKind));
+    /// <summary>Counts one usage check; records its span when the call was sent (<paramref name="start"/> not null).</summary>
+    internal void UsageCheck(string account, string provider, string outcomeKind, bool succeeded, DateTimeOffset? start, DateTimeOffset end)
+    {
+        _usageChecks.Add(1, new KeyValuePair<string, object?>("outcome", outcomeKind));
+        if (start is { } s) Span("actorrefresh.usage_check", account, provider, outcomeKind, succeeded, s, end);
+    }
+
+    // Recorded after the fact: the call's start and end come from the actor, which never holds an activity across messages.
+    private static void Span(string name, string account, string provider, string outcome, bool succeeded, DateTimeOffset start, DateTimeOffset end)
+    {
+        if (!Spans.HasListeners()) return;
+        using var activity = Spans.StartActivity(name, ActivityKind.Client, parentContext: default, startTime: start);
+        if (activity is null) return;
+        activity.SetTag(ActorRefreshDiagnostics.AccountTag, account);
+        activity.SetTag(ActorRefreshDiagnostics.ProviderTag, provider);
+        activity.SetTag(ActorRefreshDiagnostics.OutcomeTag, outcome);
+        activity.SetStatus(succeeded ? ActivityStatusCode.Ok : ActivityStatusCode.Error, succeeded ? null : outcome);
+        activity.SetEndTime(end.UtcDateTime);
+    }
 
     internal void UsageReported(string kind) => _usageReports.Add(1, new KeyValuePair<string, object?>("kind", kind));
 

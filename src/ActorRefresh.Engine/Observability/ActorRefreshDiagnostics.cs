@@ -1,0 +1,29 @@
+namespace ActorRefresh.Engine.Observability;
+
+/// <summary>
+/// Names under which the engine publishes its telemetry, for a host's OpenTelemetry set-up:
+/// <c>.WithMetrics(m =&gt; m.AddMeter(ActorRefreshDiagnostics.MeterName))</c> and
+/// <c>.WithTracing(t =&gt; t.AddSource(ActorRefreshDiagnostics.ActivitySourceName))</c>.
+/// Spans and instruments carry account ids, provider names and outcome kinds, never a token.
+/// </summary>
+public static class ActorRefreshDiagnostics
+{
+    /// <summary>The meter every ActorRefresh instrument lives on.</summary>
+    public const string MeterName = "ActorRefresh";
+
+    /// <summary>
+    /// The activity source of the engine's spans: <c>actorrefresh.refresh</c> (one token endpoint call, client kind) and
+    /// <c>actorrefresh.usage_check</c> (one usage endpoint call). Each span covers the upstream call only; a call that was
+    /// not sent has no span.
+    /// </summary>
+    public const string ActivitySourceName = "ActorRefresh";
+
+    /// <summary>Span tag: the account id.</summary>
+    public const string AccountTag = "actorrefresh.account";
+
+    /// <summary>Span tag: the provider profile name.</summary>
+    public const string ProviderTag = "actorrefresh.provider";
+
+    /// <summary>Span tag: the outcome kind (as on the <c>actorrefresh_refreshes</c> counter).</summary>
+    public const string OutcomeTag = "actorrefresh.outcome";
+}

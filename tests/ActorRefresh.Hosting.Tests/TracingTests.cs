@@ -1,0 +1,59 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using ActorRefresh.Core.Tokens;
+using ActorRefresh.Engine.Accounts;
+using ActorRefresh.Engine.Observability;
+using ActorRefresh.TestKit;
+
+namespace ActorRefresh.Hosting.Tests;
+
+/// <summary>The engine's spans, seen by a real <see cref="ActivityListener"/> as an OpenTelemetry exporter sees them.</summary>
+[Collection(HostCollection.Name)]
+public sealed class TracingTests
+{
+    [Fact]
+    public async Task A_refresh_is_one_client_span_with_account_provider_and_outcome_and_no_token()
+    {
+        // Other engines in this process share the source: this test's spans are told apart by its own account id.
+        var account = "traced-" + Guid.NewGuid().ToString("N")[..8];
+        var spans = new ConcurrentQueue<Activity>();
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = source => source.Name == ActorRefreshDiagnostics.ActivitySourceName,
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = activity =>
+            {
+                if (Equals(activity.GetTagItem(ActorRefreshDiagnostics.AccountTag), account)) spans.Enqueue(activity);
+            },
+        };
+        ActivitySource.AddActivityListener(listener);
+
+        await using var engine = await HostedEngine.StartAsync();
+        var tokens = engine.Server.CreateAccount(account);
+        await engine.Tokens.RegisterAsync(new AccountCredentials(account, "claude", new Secret(tokens.RefreshToken)));
+        var before = DateTimeOffset.UtcNow;
+        var token = await engine.Tokens.GetTokenAsync(account);
+        Assert.Equal(1, engine.Server.RefreshCalls(account));
+
+        var span = Assert.Single(spans, s => s.OperationName == "actorrefresh.refresh");
+        Assert.Equal(ActivityKind.Client, span.Kind);
+        Assert.Equal("claude", span.GetTagItem(ActorRefreshDiagnostics.ProviderTag));
+        Assert.Equal("refreshed", span.GetTagItem(ActorRefreshDiagnostics.OutcomeTag));
+        Assert.Equal(ActivityStatusCode.Ok, span.Status);
+        Assert.InRange(span.StartTimeUtc, before.UtcDateTime.AddSeconds(-1), DateTime.UtcNow);
+        Assert.True(span.Duration > TimeSpan.Zero, $"duration {span.Duration}");
+        var values = string.Join("|", span.TagObjects.Select(t => t.Value?.ToString()));
+        Assert.DoesNotContain(tokens.RefreshToken, values, StringComparison.Ordinal);
+        Assert.DoesNotContain(token.Value.Reveal(), values, StringComparison.Ordinal);
+
+        // A failed call is a span too, marked as an error with its outcome.
+        engine.Server.Script(account, FakeFault.ServerError(500));
+        await engine.Tokens.ForceRefreshAsync(account);
+        var deadline = Stopwatch.StartNew();
+        while (!spans.Any(s => s.Status == ActivityStatusCode.Error) && deadline.Elapsed < TimeSpan.FromSeconds(20))
+            await Task.Delay(20); // the outcome is recorded when the answer reaches the account
+        Assert.Equal(2, engine.Server.RefreshCalls(account));
+        var failed = Assert.Single(spans, s => s.OperationName == "actorrefresh.refresh" && s.Status == ActivityStatusCode.Error);
+        Assert.Equal("transient", failed.GetTagItem(ActorRefreshDiagnostics.OutcomeTag));
+    }
+}

@@ -1,13 +1,14 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using ActorRefresh.Core.Tokens;
 using ActorRefresh.Engine.Accounts;
 using ActorRefresh.Engine.Observability;
 using ActorRefresh.TestKit;
+using OpenTelemetry;
+using OpenTelemetry.Trace;
 
 namespace ActorRefresh.Hosting.Tests;
 
-/// <summary>The engine's spans, seen by a real <see cref="ActivityListener"/> as an OpenTelemetry exporter sees them.</summary>
+/// <summary>The engine's spans, as OpenTelemetry's in-memory exporter receives them.</summary>
 [Collection(HostCollection.Name)]
 public sealed class TracingTests
 {
@@ -16,17 +17,15 @@ public sealed class TracingTests
     {
         // Other engines in this process share the source: this test's spans are told apart by its own account id.
         var account = "traced-" + Guid.NewGuid().ToString("N")[..8];
-        var spans = new ConcurrentQueue<Activity>();
-        using var listener = new ActivityListener
+        var exported = new ExportedSpans();
+        using var tracing = Sdk.CreateTracerProviderBuilder()
+            .AddSource(ActorRefreshDiagnostics.ActivitySourceName)
+            .AddInMemoryExporter(exported)
+            .Build();
+        Activity[] Spans() // exported at each span's end; other engines' spans are left out by account id
         {
-            ShouldListenTo = source => source.Name == ActorRefreshDiagnostics.ActivitySourceName,
-            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
-            ActivityStopped = activity =>
-            {
-                if (Equals(activity.GetTagItem(ActorRefreshDiagnostics.AccountTag), account)) spans.Enqueue(activity);
-            },
-        };
-        ActivitySource.AddActivityListener(listener);
+            lock (exported) return [.. exported.Where(a => Equals(a.GetTagItem(ActorRefreshDiagnostics.AccountTag), account))];
+        }
 
         await using var engine = await HostedEngine.StartAsync();
         var tokens = engine.Server.CreateAccount(account);
@@ -35,7 +34,7 @@ public sealed class TracingTests
         var token = await engine.Tokens.GetTokenAsync(account);
         Assert.Equal(1, engine.Server.RefreshCalls(account));
 
-        var span = Assert.Single(spans, s => s.OperationName == "actorrefresh.refresh");
+        var span = Assert.Single(Spans(), s => s.OperationName == "actorrefresh.refresh");
         Assert.Equal(ActivityKind.Client, span.Kind);
         Assert.Equal("claude", span.GetTagItem(ActorRefreshDiagnostics.ProviderTag));
         Assert.Equal("refreshed", span.GetTagItem(ActorRefreshDiagnostics.OutcomeTag));
@@ -50,10 +49,19 @@ public sealed class TracingTests
         engine.Server.Script(account, FakeFault.ServerError(500));
         await engine.Tokens.ForceRefreshAsync(account);
         var deadline = Stopwatch.StartNew();
-        while (!spans.Any(s => s.Status == ActivityStatusCode.Error) && deadline.Elapsed < TimeSpan.FromSeconds(20))
+        while (!Spans().Any(s => s.Status == ActivityStatusCode.Error) && deadline.Elapsed < TimeSpan.FromSeconds(20))
             await Task.Delay(20); // the outcome is recorded when the answer reaches the account
         Assert.Equal(2, engine.Server.RefreshCalls(account));
-        var failed = Assert.Single(spans, s => s.OperationName == "actorrefresh.refresh" && s.Status == ActivityStatusCode.Error);
+        var failed = Assert.Single(Spans(), s => s.OperationName == "actorrefresh.refresh" && s.Status == ActivityStatusCode.Error);
         Assert.Equal("transient", failed.GetTagItem(ActorRefreshDiagnostics.OutcomeTag));
+    }
+
+    /// <summary>The exporter's list; engines of other tests export into it from their own threads.</summary>
+    private sealed class ExportedSpans : System.Collections.ObjectModel.Collection<Activity>
+    {
+        protected override void InsertItem(int index, Activity item)
+        {
+            lock (this) base.InsertItem(index, item);
+        }
     }
 }

@@ -250,9 +250,9 @@ internal sealed partial class AccountActor
             }
             if (_services.WaitsOutRecoveredIntents && !_data.LeavesTimeToCall(Now, profile.RequestTimeout))
             {
-                // Journaling the intent took longer than the grace: the call would not fit before the deadline a successor
-                // waits for. Not sent (closed as a failure that spent nothing; the backoff retries it).
-                _log.Warning("Account {0}: the refresh is not sent: journaling its intent took longer than the request timeout grace.", _accountId);
+                // Journaling the intent ate more than half the call's window before the deadline a successor waits for.
+                // Not sent (closed as a failure that spent nothing; the backoff retries it).
+                _log.Warning("Account {0}: the refresh is not sent: journaling its intent took more than half of the request window.", _accountId);
                 _callStartedAt = Now;
                 FinishRefresh(new RefreshOutcome.Transient("refresh not sent: its intent took too long to journal"), generation);
                 return;
@@ -270,8 +270,9 @@ internal sealed partial class AccountActor
         _callStartedAt = Now;
         _callSent = true;
         // In cluster mode the call is given up at the intent's deadline, which a successor waits for (never later than the
-        // full window; never sooner than RequestTimeout, see LeavesTimeToCall). Standalone there is no successor: the call gets the full window, so a slow journal write does not
-        // cut it short and turn an answered refresh into "the answer may be lost".
+        // full window; never sooner than half the RequestTimeout, see LeavesTimeToCall). Standalone there is no successor:
+        // the call gets the full window, so a slow journal write does not cut it short and turn an answered refresh into
+        // "the answer may be lost".
         var window = profile.RequestTimeout + _options.RequestTimeoutGrace;
         var left = _services.WaitsOutRecoveredIntents && deadline is { } d && d - _callStartedAt < window ? Delay(d, _callStartedAt) : window;
         Timers.StartSingleTimer(Timer.RequestTimeoutKey, new Timer.RequestTimeout(generation), left);

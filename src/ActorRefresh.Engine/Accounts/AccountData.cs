@@ -332,12 +332,13 @@ internal sealed record AccountData : IAccountPersisted
 
     /// <summary>
     /// True when the call of the intent just journaled may still be sent: its deadline (which a successor waits out in
-    /// cluster mode) leaves at least a whole <paramref name="requestTimeout"/>. When writing the intent took longer than
-    /// the grace, a call sent now would be given up before the provider's own timeout and counted as "the answer may be
-    /// lost"; not sending it spends nothing. An intent without a deadline sets no limit.
+    /// cluster mode) leaves at least half of <paramref name="requestTimeout"/>. A call sent with less would likely be given
+    /// up before an answer that is merely slow and counted as "the answer may be lost"; not sending it spends nothing.
+    /// Half, not the whole timeout: a write slower than the grace on a loaded node is common and harmless (the call still
+    /// has most of its window); one that ate half the window is a store in trouble. No deadline: no limit.
     /// </summary>
     public bool LeavesTimeToCall(DateTimeOffset now, TimeSpan requestTimeout) =>
-        InFlightDeadline is not { } deadline || deadline - now >= requestTimeout;
+        InFlightDeadline is not { } deadline || deadline - now >= requestTimeout / 2;
 
     /// <summary>
     /// The fence a new incarnation applies right after recovery: an open intent whose deadline has not passed may belong

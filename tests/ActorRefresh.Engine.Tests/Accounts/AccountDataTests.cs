@@ -368,14 +368,15 @@ public sealed class AccountDataTests
     }
 
     [Fact]
-    public void A_call_is_sent_under_its_intent_only_while_a_whole_request_timeout_is_left_before_the_deadline()
+    public void A_call_is_sent_under_its_intent_only_while_half_a_request_timeout_is_left_before_the_deadline()
     {
         var requestTimeout = TimeSpan.FromSeconds(30);
         var open = Registered(expiresAt: T0.AddSeconds(10)).Apply(new RefreshStarted("fp", T0, T0.AddSeconds(35)));
         Assert.True(open.LeavesTimeToCall(T0, requestTimeout));
-        Assert.True(open.LeavesTimeToCall(T0.AddSeconds(5), requestTimeout)); // the grace used up, the full window left
-        // Journaling took longer than the grace: a call now would be given up before its request timeout.
-        Assert.False(open.LeavesTimeToCall(T0.AddSeconds(5) + TimeSpan.FromTicks(1), requestTimeout));
+        Assert.True(open.LeavesTimeToCall(T0.AddSeconds(6), requestTimeout)); // a write slower than the 5 s grace: still sent
+        Assert.True(open.LeavesTimeToCall(T0.AddSeconds(20), requestTimeout)); // 15 s left
+        // Journaling ate more than half the window: a call now would likely be given up before a slow answer.
+        Assert.False(open.LeavesTimeToCall(T0.AddSeconds(20) + TimeSpan.FromTicks(1), requestTimeout));
         // An intent without a deadline (written by an older version) sets no limit.
         Assert.True(Registered(expiresAt: T0.AddSeconds(10)).Apply(new RefreshStarted("fp", T0)).LeavesTimeToCall(T0.AddMinutes(1), requestTimeout));
     }

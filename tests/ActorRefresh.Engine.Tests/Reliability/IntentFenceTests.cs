@@ -115,17 +115,17 @@ public sealed class IntentFenceTests(ITestOutputHelper output) : EngineTest(outp
     }
 
     [Fact]
-    public async Task In_cluster_mode_a_refresh_whose_intent_took_longer_than_the_grace_to_journal_is_not_sent()
+    public async Task In_cluster_mode_a_refresh_whose_intent_took_half_its_window_to_journal_is_not_sent()
     {
         // Cluster mode: a successor waits out the intent's deadline, so the call must fit before it. Here journaling the
-        // intent "takes" longer than the grace: the clock moves on while the account checks its membership after the write.
+        // intent "takes" more than half the window: the clock moves on while the account checks its membership after the write.
         Services.WaitsOutRecoveredIntents = true;
         var armed = false;
         var checks = 0;
         Services.OwnershipCheck = () =>
         {
             // The second check of the refresh is the one after the intent's write.
-            if (Volatile.Read(ref armed) && Interlocked.Increment(ref checks) == 2) Advance(Options.RequestTimeoutGrace + TimeSpan.FromSeconds(1));
+            if (Volatile.Read(ref armed) && Interlocked.Increment(ref checks) == 2) Advance(Options.RequestTimeoutGrace + ProviderRequestTimeout / 2 + TimeSpan.FromSeconds(1));
             return true;
         };
         await RegisterAsync("a1", lifetime: TimeSpan.FromSeconds(1));

@@ -51,6 +51,16 @@ public interface ITokenProvider
     Task CheckReadyAsync(CancellationToken cancellationToken = default) => ListAsync(cancellationToken);
 
     /// <summary>
+    /// How many accounts are registered and whether <paramref name="accountId"/> is one of them, from the account
+    /// directory's own count (no account is asked). The default lists the accounts.
+    /// </summary>
+    async Task<(int Count, bool Includes)> CountAccountsAsync(string accountId, CancellationToken cancellationToken = default)
+    {
+        var accounts = await ListAsync(cancellationToken).ConfigureAwait(false);
+        return (accounts.Count, accounts.Any(a => string.Equals(a.AccountId, accountId, StringComparison.Ordinal)));
+    }
+
+    /// <summary>
     /// Hands an account what an API response said about its quota: its status code and headers (the
     /// <c>anthropic-ratelimit-unified-*</c> ones and, with a 429, <c>Retry-After</c>). A 429 puts the account in API
     /// cooldown (pools avoid it) until Retry-After, else the unified reset, else <c>ActorRefresh:Engine:ApiCooldownDefault</c>.

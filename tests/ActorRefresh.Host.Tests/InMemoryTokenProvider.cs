@@ -148,8 +148,20 @@ internal sealed class InMemoryTokenProvider(TimeProvider time) : ITokenProvider
             return Task.FromResult(Status(account));
     }
 
+    /// <summary>How many times the accounts were listed.</summary>
+    public int ListCalls => _listCalls;
+
+    private int _listCalls;
+
+    public Task<(int Count, bool Includes)> CountAccountsAsync(string accountId, CancellationToken cancellationToken = default)
+    {
+        ThrowIfDown("*");
+        return Task.FromResult((_accounts.Count, _accounts.ContainsKey(accountId)));
+    }
+
     public async Task<IReadOnlyList<AccountStatus>> ListAsync(CancellationToken cancellationToken = default)
     {
+        Interlocked.Increment(ref _listCalls);
         ThrowIfDown("*");
         if (ListGate is { } gate)
             await gate.ConfigureAwait(false);

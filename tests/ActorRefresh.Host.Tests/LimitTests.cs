@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using System.Net;
 using System.Text;
 using System.Text.Json;
@@ -30,6 +31,7 @@ public sealed class LimitTests
         await using var server = await BrokerServer.StartAsync(settings: new() { ["ActorRefresh:Api:MaxAccounts"] = "2" });
         Assert.Equal(HttpStatusCode.Created, (await Register(server, "a")).StatusCode);
         Assert.Equal(HttpStatusCode.Created, (await Register(server, "b")).StatusCode);
+        var listed = server.Tokens.ListCalls;
 
         var reason = await ConflictReason(await Register(server, "c"));
         Assert.Contains("ActorRefresh:Api:MaxAccounts", reason, StringComparison.Ordinal);
@@ -44,6 +46,41 @@ public sealed class LimitTests
         Assert.Equal(HttpStatusCode.OK, (await server.Client.PostAsync("v1/import/claude?id=a", Json(file))).StatusCode);
         Assert.True((await server.Client.DeleteAsync("v1/accounts/b")).IsSuccessStatusCode);
         Assert.Equal(HttpStatusCode.Created, (await Register(server, "c")).StatusCode);
+        // Every check took the provider's count: no registration or import listed the accounts.
+        Assert.Equal(listed, server.Tokens.ListCalls);
+    }
+
+    [Fact]
+    public async Task The_engine_directory_count_holds_the_limit_and_a_removal_frees_a_slot()
+    {
+        var serve = new Reliability.ServeFixture();
+        serve.Settings["ActorRefresh:Api:MaxAccounts"] = "2";
+        await serve.InitializeAsync();
+        try
+        {
+            var issued = new Dictionary<string, string>();
+            Task<HttpResponseMessage> RegisterReal(string id)
+            {
+                if (!issued.TryGetValue(id, out var refresh)) issued[id] = refresh = serve.Server.CreateAccount(id).RefreshToken;
+                return serve.Client.PostAsync("v1/accounts", Json($$"""{"id":"{{id}}","provider":"claude","refreshToken":"{{refresh}}"}"""));
+            }
+            Assert.Equal(HttpStatusCode.Created, (await RegisterReal("ea")).StatusCode);
+            Assert.Equal(HttpStatusCode.Created, (await RegisterReal("eb")).StatusCode);
+            var reason = await ConflictReason(await RegisterReal("ec"));
+            Assert.Contains("ActorRefresh:Api:MaxAccounts", reason, StringComparison.Ordinal);
+            Assert.Equal(HttpStatusCode.NotFound, (await serve.Client.GetAsync("v1/accounts/ec")).StatusCode);
+
+            Assert.True((await serve.Client.DeleteAsync("v1/accounts/eb")).IsSuccessStatusCode);
+            Assert.Equal(HttpStatusCode.Created, (await RegisterReal("ec")).StatusCode);
+            await ConflictReason(await RegisterReal("ed"));
+            var tokens = serve.App.Services.GetRequiredService<ActorRefresh.Hosting.ITokenProvider>();
+            Assert.Equal((2, true), await tokens.CountAccountsAsync("ec"));
+            Assert.Equal((2, false), await tokens.CountAccountsAsync("eb"));
+        }
+        finally
+        {
+            await serve.StopAsync();
+        }
     }
 
     [Fact]

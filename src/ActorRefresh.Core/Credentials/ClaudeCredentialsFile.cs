@@ -100,16 +100,37 @@ public static class ClaudeCredentialsFile
         ArgumentNullException.ThrowIfNull(credentials);
         var full = System.IO.Path.GetFullPath(path);
         var (root, section) = ReadForUpdate(full);
+        WriteAtomically(full, Merged(root, section, credentials));
+    }
+
+    /// <summary>
+    /// The bytes <see cref="Write"/> would write over a file holding <paramref name="existingJson"/> (null, or text that
+    /// is not a JSON object, for a fresh file), for callers that do their own file access.
+    /// </summary>
+    internal static byte[] Merge(string? existingJson, ClaudeCredentials credentials)
+    {
+        var root = existingJson is not null && TryParseObject(existingJson) is { } existing ? existing : new JsonObject();
+        if (root[Section] is not JsonObject section)
+        {
+            section = new JsonObject();
+            root[Section] = section;
+        }
+        return Merged(root, section, credentials);
+    }
+
+    private static byte[] Merged(JsonObject root, JsonObject section, ClaudeCredentials credentials)
+    {
         section["accessToken"] = credentials.AccessToken.Reveal();
         section["refreshToken"] = credentials.RefreshToken.Reveal();
         section["expiresAt"] = credentials.ExpiresAt.ToUnixTimeMilliseconds();
         section["scopes"] = new JsonArray(credentials.Scopes.Select(s => (JsonNode?)JsonValue.Create(s)).ToArray());
         if (credentials.SubscriptionType is not null && !section.ContainsKey("subscriptionType"))
             section["subscriptionType"] = credentials.SubscriptionType;
-
-        var bytes = Encoding.UTF8.GetBytes(root.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-        WriteAtomically(full, bytes);
+        return Encoding.UTF8.GetBytes(root.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
     }
+
+    /// <summary>Largest credentials file read.</summary>
+    internal const long MaxBytes = MaxFileBytes;
 
     /// <summary>
     /// Writes a Claude credentials file that holds an access token and <b>no refresh token</b>, for a sandbox or a CLI

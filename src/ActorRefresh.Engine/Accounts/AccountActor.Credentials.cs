@@ -17,8 +17,10 @@ internal sealed partial class AccountActor
         {
             _services.Metrics.CredentialsFileRead("unreadable");
             if (observed.Snapshot.Error is { } error) _log.Warning("Account {0}: credentials file not readable: {1}", _accountId, error);
+            NoteCredentialsFile(observed.Snapshot.Error);
             return;
         }
+        NoteCredentialsFile(null);
         var decision = _data.DecideCredentialsFile(file, Now);
         _services.Metrics.CredentialsFileRead(ReadResult(decision));
         switch (decision)

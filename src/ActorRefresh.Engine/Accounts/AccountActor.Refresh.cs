@@ -152,6 +152,7 @@ internal sealed partial class AccountActor
         if (read.Snapshot.Credentials is not { } file || !adopt)
         {
             if (read.Snapshot.Error is { } error) _log.Warning("Account {0}: credentials file not read before refresh: {1}", _accountId, error);
+            NoteCredentialsFile(read.Snapshot.Error);
             BeginUpstreamCall(read.Generation);
             return;
         }

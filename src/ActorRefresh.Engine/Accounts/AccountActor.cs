@@ -348,6 +348,7 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
         Command<CredentialsFileWritten>(m =>
         {
             if (m.Error is not null) _log.Warning("Account {0}: writing its credentials file failed: {1}", _accountId, m.Error);
+            NoteCredentialsFile(m.Error);
         });
         Command<PreRefreshFileRead>(_ => { });
         Command<StopAccount>(_ => Context.Stop(Self));
@@ -508,7 +509,17 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
         SaveSnapshot(_data);
     }
 
-    private AccountStatus Status() => _data.ToStatus(_refreshing, _nextRefreshAt, LastSequenceNr);
+    private AccountStatus Status() => _data.ToStatus(_refreshing, _nextRefreshAt, LastSequenceNr) with { CredentialsFileError = _credentialsFileError };
+
+    /// <summary>Why the last read or write of the synced credentials file failed (no path outside its folder, no token); null after one succeeds.</summary>
+    private string? _credentialsFileError;
+
+    private void NoteCredentialsFile(string? error)
+    {
+        if (error == _credentialsFileError) return;
+        _credentialsFileError = error;
+        if (_data.IsRegistered) _services.ReadSide.PublishStatus(Status());
+    }
 
     private void PublishStatus(bool refreshing)
     {

@@ -113,4 +113,10 @@ public static class AccountProtocol
 
     /// <summary>Ids of every registered account.</summary>
     public sealed record AccountIds(IReadOnlyList<string> Ids);
+
+    /// <summary>Asks the directory how many accounts it holds and whether one of them is <paramref name="AccountId"/>. Replied with <see cref="AccountCount"/>.</summary>
+    internal sealed record CountAccounts(string AccountId);
+
+    /// <summary>How many accounts the directory holds, and whether the asked id is one of them.</summary>
+    internal sealed record AccountCount(int Count, bool Includes);
 }

@@ -46,6 +46,10 @@ public sealed record AccountCounters(long Refreshes, long Failures, long RateLim
 /// <param name="Counters">Per-account counters.</param>
 /// <param name="Version">Journal sequence number the status reflects.</param>
 /// <param name="Usage">What is known of the account's quota, if anything.</param>
+/// <param name="CredentialsFileError">
+/// Why the last read or write of the account's synced Claude credentials file failed (e.g. a folder on the way became a
+/// symbolic link), or null. Names no path and no token; the account keeps serving from its journal.
+/// </param>
 public sealed record AccountStatus(
     string AccountId,
     string Provider,
@@ -58,7 +62,8 @@ public sealed record AccountStatus(
     bool RefreshTokenMaybeSpent,
     AccountCounters Counters,
     long Version,
-    AccountUsage? Usage = null);
+    AccountUsage? Usage = null,
+    string? CredentialsFileError = null);
 
 /// <summary>What is known of an account's quota (from usage checks and from API responses callers reported).</summary>
 /// <param name="FiveHourUtilization">Utilisation of the five-hour window, 0–100, if known.</param>

@@ -59,6 +59,8 @@ internal sealed class AccountEventSerializer : SerializerWithStringManifest
         [typeof(AccountProtocol.CommandRefused)] = "m.refused",
         [typeof(AccountProtocol.ListAccounts)] = "m.list",
         [typeof(AccountProtocol.AccountIds)] = "m.ids",
+        [typeof(AccountProtocol.CountAccounts)] = "m.count",
+        [typeof(AccountProtocol.AccountCount)] = "m.counted",
         [typeof(Clustering.TokenPublished)] = "c.pub",
         [typeof(Clustering.TokenWithdrawn)] = "c.wd",
         [typeof(Clustering.ReplicaSync)] = "c.sync",

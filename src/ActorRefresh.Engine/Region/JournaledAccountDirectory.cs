@@ -33,6 +33,7 @@ internal abstract class JournaledAccountDirectory : ReceivePersistentActor
         Recover<RecoveryCompleted>(_ => OnDirectoryRecovered());
 
         Command<ListAccounts>(_ => Sender.Tell(new AccountIds(_ids.Order(StringComparer.Ordinal).ToList())));
+        Command<CountAccounts>(m => Sender.Tell(new AccountCount(_ids.Count, _ids.Contains(m.AccountId))));
         Command<Register>(registration =>
         {
             var now = services.Time.GetUtcNow();

@@ -23,8 +23,9 @@ internal sealed class Limits(IOptions<ApiOptions> options)
         try
         {
             var max = options.Value.MaxAccounts;
-            var accounts = await tokens.ListAsync(ct).ConfigureAwait(false);
-            if (accounts.Count >= max && !accounts.Any(a => string.Equals(a.AccountId, accountId, StringComparison.Ordinal)))
+            // The directory's own count: no account is listed or asked.
+            var (count, includes) = await tokens.CountAccountsAsync(accountId, ct).ConfigureAwait(false);
+            if (count >= max && !includes)
                 throw new LimitReachedException(
                     $"The broker holds its limit of {max} accounts ({ApiOptions.MaxAccountsSetting}); remove an account or raise the limit.");
             return await create().ConfigureAwait(false);

@@ -96,6 +96,19 @@ internal sealed class TokenProvider(
     public Task<IReadOnlyList<AccountStatus>> ListAsync(CancellationToken cancellationToken = default) =>
         services.Cluster is null ? Task.FromResult(services.ReadSide.Statuses()) : ListClusterAsync(cancellationToken);
 
+    public async Task<(int Count, bool Includes)> CountAccountsAsync(string accountId, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            var count = (AccountCount)await AskResendingAsync(directory.ActorRef, new CountAccounts(accountId), cancellationToken).ConfigureAwait(false);
+            return (count.Count, count.Includes);
+        }
+        catch (AskTimeoutException e)
+        {
+            throw new EngineUnavailableException("*", "the account directory did not answer in time", e);
+        }
+    }
+
     public async Task CheckReadyAsync(CancellationToken cancellationToken = default)
     {
         // Standalone: the account region answers an Identify (the read side alone would outlive a stopped engine).

@@ -135,6 +135,53 @@ public sealed class CredentialsFileSyncTests(ITestOutputHelper output) : Credent
         Assert.Equal(Server.Current("s1").AccessToken, (await TokenAsync("s1")).Value.Reveal());
     }
 
+
+    [Fact]
+    public async Task A_folder_swapped_for_a_link_after_import_is_not_followed_and_the_status_says_so()
+    {
+        if (!OperatingSystem.IsLinux()) return; // openat with O_NOFOLLOW is the Linux write-back
+        await RegisterSyncedAsync("l1", TimeSpan.FromHours(1));
+        var imported = Server.Current("l1");
+
+        // After the import, the folder holding the file is swapped for a link to a folder elsewhere holding a bait file.
+        var folder = Path.GetDirectoryName(CredentialsPath)!;
+        var elsewhere = Path.Combine(Store.Directory, "elsewhere");
+        Directory.CreateDirectory(elsewhere);
+        var bait = Path.Combine(elsewhere, ".credentials.json");
+        File.WriteAllText(bait, "{\"bait\":true}");
+        File.SetUnixFileMode(bait, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        var baitBefore = File.ReadAllBytes(bait);
+        Directory.Move(folder, folder + "-moved");
+        File.CreateSymbolicLink(folder, elsewhere);
+
+        Assert.IsType<StatusReply>(await AskAsync(new ForceRefresh("l1")));
+        await AwaitAssertAsync(() => Assert.Equal(1, Server.RefreshCalls("l1")), Wait);
+        await AwaitAssertAsync(async () => Assert.StartsWith("Credentials file not written", (await StatusAsync("l1")).CredentialsFileError), Wait);
+        var status = await StatusAsync("l1");
+
+        // Nothing reached the link's target, and the account serves the rotated token from its journal.
+        Assert.Equal(baitBefore, File.ReadAllBytes(bait));
+        Assert.Single(Directory.GetFileSystemEntries(elsewhere));
+        Assert.Equal(AccountState.Valid, status.State);
+        var rotated = Server.Current("l1");
+        Assert.NotEqual(imported.RefreshToken, rotated.RefreshToken);
+        Assert.Equal(rotated.AccessToken, (await TokenAsync("l1")).Value.Reveal());
+        // The error names no path outside the folder and no token.
+        Assert.Contains("symbolic link", status.CredentialsFileError);
+        Assert.DoesNotContain(Store.Directory, status.CredentialsFileError);
+        Assert.DoesNotContain("/", status.CredentialsFileError);
+        foreach (var token in new[] { imported.AccessToken, imported.RefreshToken, rotated.AccessToken, rotated.RefreshToken })
+            Assert.DoesNotContain(token, status.CredentialsFileError);
+        // The file left behind was not written either: it still holds the imported pair.
+        Assert.Equal(imported.RefreshToken, ClaudeCredentialsFile.Read(Path.Combine(folder + "-moved", ".credentials.json")).RefreshToken.Reveal());
+
+        // The folder put back, the next rotation is written and the error clears.
+        File.Delete(folder);
+        Directory.Move(folder + "-moved", folder);
+        Assert.IsType<StatusReply>(await AskAsync(new ForceRefresh("l1")));
+        await AwaitAssertAsync(() => Assert.Equal(Server.Current("l1").RefreshToken, ClaudeCredentialsFile.Read(CredentialsPath).RefreshToken.Reveal()), Wait);
+        await AwaitAssertAsync(async () => Assert.Null((await StatusAsync("l1")).CredentialsFileError), Wait);
+    }
 }
 
 /// <summary>What the credentials-file tests share: the file, registering a synced account, and counting the file reads.</summary>

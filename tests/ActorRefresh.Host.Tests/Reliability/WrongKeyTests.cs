@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Security.Cryptography;
 using ActorRefresh.TestKit;
+using Npgsql;
 
 namespace ActorRefresh.Host.Tests.Reliability;
 
@@ -53,6 +54,54 @@ public sealed class WrongKeyTests : IAsyncLifetime
         // The right key still opens it.
         await using var third = await HostProcess.StartAsync(ApiKey, Environment(right));
         Assert.Equal(HttpStatusCode.OK, (await third.Client.GetAsync("v1/accounts/wk/token")).StatusCode);
+    }
+
+    private static readonly string? Postgres = System.Environment.GetEnvironmentVariable("ACTORREFRESH_TEST_PG");
+
+    [Fact]
+    public async Task A_postgres_store_opened_with_another_key_refuses_to_start_naming_the_setting()
+    {
+        if (string.IsNullOrWhiteSpace(Postgres)) return; // tests/run.sh (tests/pg.sh) starts a throwaway PostgreSQL and sets it
+        var database = "actorrefresh_wrongkey_" + Guid.NewGuid().ToString("N")[..12];
+        await using (var admin = new NpgsqlConnection(Postgres))
+        {
+            await admin.OpenAsync();
+            await using var create = new NpgsqlCommand($"CREATE DATABASE {database}", admin);
+            await create.ExecuteNonQueryAsync();
+        }
+        var connection = new NpgsqlConnectionStringBuilder(Postgres) { Database = database }.ConnectionString;
+        var keyA = RandomNumberGenerator.GetBytes(32);
+        var keyB = RandomNumberGenerator.GetBytes(32);
+        Dictionary<string, string?> Environment(byte[] key) => new()
+        {
+            ["ActorRefresh__Storage__DataDirectory"] = _directory,
+            ["ActorRefresh__Storage__Provider"] = "PostgreSql",
+            ["ActorRefresh__Storage__ConnectionString"] = connection,
+            ["ActorRefresh__Storage__EncryptionKey"] = Convert.ToBase64String(key),
+            ["ActorRefresh__Providers__claude__TokenEndpoint"] = _server.TokenEndpoint.ToString(),
+        };
+        var issued = _server.CreateAccount("pk");
+        await using (var first = await HostProcess.StartAsync(ApiKey, Environment(keyA)))
+        {
+            var register = await first.Client.PostAsJsonAsync("v1/accounts", new { id = "pk", provider = "claude", refreshToken = issued.RefreshToken });
+            Assert.Equal(HttpStatusCode.Created, register.StatusCode);
+            Assert.Equal(HttpStatusCode.OK, (await first.Client.GetAsync("v1/accounts/pk/token")).StatusCode);
+        }
+
+        var refused = await Assert.ThrowsAsync<InvalidOperationException>(async () =>
+        {
+            await using var second = await HostProcess.StartAsync(ApiKey, Environment(keyB), TimeSpan.FromSeconds(30));
+        });
+        Assert.Contains("before it was healthy", refused.Message, StringComparison.Ordinal);
+        Assert.Contains($"encrypted with key id {KeyId(keyA)}", refused.Message, StringComparison.Ordinal);
+        Assert.Contains($"has id {KeyId(keyB)}", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("ActorRefresh:Storage:EncryptionKey", refused.Message, StringComparison.Ordinal);
+        Assert.Contains($"PostgreSQL database '{database}'", refused.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(issued.RefreshToken, refused.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("recovery failed", refused.Message, StringComparison.Ordinal);
+
+        await using var third = await HostProcess.StartAsync(ApiKey, Environment(keyA));
+        Assert.Equal(HttpStatusCode.OK, (await third.Client.GetAsync("v1/accounts/pk/token")).StatusCode);
     }
 
     // The documented key id: the first 8 hex digits of HMAC-SHA256(key, "ActorRefresh.key-id").

@@ -54,7 +54,7 @@ public interface ITokenProvider
     /// How many accounts are registered and whether <paramref name="accountId"/> is one of them, from the account
     /// directory's own count (no account is asked). The default lists the accounts.
     /// </summary>
-    async Task<(int Count, bool Includes)> CountAccountsAsync(string accountId, CancellationToken cancellationToken = default)
+    internal async Task<(int Count, bool Includes)> CountAccountsAsync(string accountId, CancellationToken cancellationToken = default)
     {
         var accounts = await ListAsync(cancellationToken).ConfigureAwait(false);
         return (accounts.Count, accounts.Any(a => string.Equals(a.AccountId, accountId, StringComparison.Ordinal)));

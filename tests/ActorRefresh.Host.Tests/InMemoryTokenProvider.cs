@@ -153,7 +153,7 @@ internal sealed class InMemoryTokenProvider(TimeProvider time) : ITokenProvider
 
     private int _listCalls;
 
-    public Task<(int Count, bool Includes)> CountAccountsAsync(string accountId, CancellationToken cancellationToken = default)
+    Task<(int Count, bool Includes)> ITokenProvider.CountAccountsAsync(string accountId, CancellationToken cancellationToken)
     {
         ThrowIfDown("*");
         return Task.FromResult((_accounts.Count, _accounts.ContainsKey(accountId)));

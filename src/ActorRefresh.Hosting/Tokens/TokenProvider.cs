@@ -96,7 +96,7 @@ internal sealed class TokenProvider(
     public Task<IReadOnlyList<AccountStatus>> ListAsync(CancellationToken cancellationToken = default) =>
         services.Cluster is null ? Task.FromResult(services.ReadSide.Statuses()) : ListClusterAsync(cancellationToken);
 
-    public async Task<(int Count, bool Includes)> CountAccountsAsync(string accountId, CancellationToken cancellationToken = default)
+    async Task<(int Count, bool Includes)> ITokenProvider.CountAccountsAsync(string accountId, CancellationToken cancellationToken)
     {
         try
         {

@@ -80,7 +80,7 @@ public sealed class HostConfigurationTests : IDisposable
     }
 
     [Fact]
-    public void The_directory_can_come_from_an_environment_variable_and_variables_still_win_over_it()
+    public void A_directory_named_on_the_command_line_is_read_and_environment_variables_still_win_over_it()
     {
         var keyPerFile = Path.Combine(_folder, "from-variable");
         Directory.CreateDirectory(keyPerFile);

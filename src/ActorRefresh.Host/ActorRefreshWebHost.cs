@@ -21,7 +21,7 @@ namespace ActorRefresh.Host;
 /// <param name="Urls">Listen URLs.</param>
 /// <param name="LogFormat">Console log format.</param>
 /// <param name="ConfigPath">Extra configuration file, if any.</param>
-/// <param name="ConfigOverrides">Settings applied last (tests).</param>
+/// <param name="ConfigOverrides">Settings applied last: <c>serve</c>'s flags and <c>--set</c> (and tests).</param>
 /// <param name="LogOutput">Where log lines go instead of the console (tests).</param>
 internal sealed record ServeSettings(
     IReadOnlyList<string> Urls,
@@ -42,7 +42,7 @@ internal static class ActorRefreshWebHost
     /// <paramref name="registerEngine"/> (<see cref="EngineRegistration.Add"/> in <c>serve</c>, a test double in tests),
     /// <see cref="ListenGuard.EnsureSafe"/>, then <see cref="UseActorRefreshHttpApi"/>.
     /// </summary>
-    /// <exception cref="InvalidOperationException">No <see cref="ITokenProvider"/> was registered, a weak or unsafe key (file), no key on a non-loopback URL, or plain HTTP off loopback.</exception>
+    /// <exception cref="InvalidOperationException">A configured directory is missing, no <see cref="ITokenProvider"/> was registered, a weak or unsafe key (file), no key on a non-loopback URL, or plain HTTP off loopback.</exception>
     public static WebApplication Build(ServeSettings settings, Action<IServiceCollection, IConfiguration> registerEngine)
     {
         ArgumentNullException.ThrowIfNull(settings);
@@ -53,10 +53,7 @@ internal static class ActorRefreshWebHost
             ApplicationName = typeof(ActorRefreshWebHost).Assembly.GetName().Name,
             ContentRootPath = AppContext.BaseDirectory,
         });
-        HostConfiguration.Apply(builder.Configuration, settings.ConfigPath);
-        if (settings.ConfigOverrides is not null)
-            builder.Configuration.AddInMemoryCollection(settings.ConfigOverrides);
-        HostConfiguration.ApplyClusterOverlay(builder.Configuration);
+        HostConfiguration.Apply(builder.Configuration, builder.Environment.EnvironmentName, settings.ConfigPath, settings.ConfigOverrides);
 
         var logger = LoggingSetup.CreateLogger(builder.Configuration, settings.LogFormat, settings.LogOutput);
         builder.Logging.ClearProviders();

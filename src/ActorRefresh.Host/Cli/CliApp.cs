@@ -67,7 +67,15 @@ internal sealed class CliApp(TextWriter output, TextWriter error, IAnsiConsole c
         };
         var logFormat = new Option<string>("--log-format") { Description = "Console log format.", DefaultValueFactory = _ => "text" };
         logFormat.AcceptOnlyFromAmong("text", "json");
-        var config = new Option<string?>("--config") { Description = "Extra JSON configuration file, applied over config/appsettings.json and under environment variables." };
+        var config = new Option<string?>("--config")
+        {
+            Description = "Extra JSON configuration file, applied over config/appsettings[.{Environment}].json and under ActorRefresh:ConfigDirectory, environment variables and --set.",
+        };
+        var set = new Option<string[]>("--set")
+        {
+            Description = "A setting as Key=Value (ActorRefresh:Engine:RefreshLead=00:10:00), over every other source; repeatable.",
+            HelpName = "Key=Value",
+        };
         var cluster = new Option<bool>("--cluster")
         {
             Description = "Runs as a cluster node (ActorRefresh:Cluster:Enabled): sharded accounts, PostgreSQL journal (config/appsettings.cluster.json).",
@@ -78,7 +86,7 @@ internal sealed class CliApp(TextWriter output, TextWriter error, IAnsiConsole c
 
         var command = new Command("serve", "Runs the token broker: HTTP API, status page, /metrics.")
         {
-            urls, logFormat, config, cluster, clusterPort, clusterHost, seeds,
+            urls, logFormat, config, cluster, clusterPort, clusterHost, seeds, set,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -90,6 +98,14 @@ internal sealed class CliApp(TextWriter output, TextWriter error, IAnsiConsole c
             {
                 var entries = seedList.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
                 for (var i = 0; i < entries.Length; i++) overrides[$"ActorRefresh:Cluster:SeedNodes:{i}"] = entries[i];
+            }
+            var settingArguments = parse.GetValue(set) ?? [];
+            for (var i = 0; i < settingArguments.Length; i++)
+            {
+                // The argument itself is not echoed: it may be a secret missing its key.
+                if (!HostConfiguration.TryParseSetting(settingArguments[i], out var setting))
+                    return Fail($"--set expects Key=Value (e.g. --set ActorRefresh:Engine:RefreshLead=00:10:00); --set number {i + 1} has no key or no '='.", UsageError);
+                overrides[setting.Key] = setting.Value;
             }
             var settings = new ServeSettings(
                 parse.GetValue(urls)!.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),

@@ -33,21 +33,29 @@ internal sealed class HostProcess : IAsyncDisposable
     /// <summary>The built host next to the test assembly (the test project references the host project).</summary>
     public static string HostDll => Path.Combine(AppContext.BaseDirectory, "actor-refresh.dll");
 
-    /// <summary>Starts <c>serve</c> and waits until <c>/healthz</c> answers; an empty <paramref name="apiKey"/> serves keyless.</summary>
-    public static async Task<HostProcess> StartAsync(string apiKey, IReadOnlyDictionary<string, string?> environment, TimeSpan? startTimeout = null)
+    /// <summary>
+    /// Starts <c>serve</c> (with <paramref name="arguments"/> after <c>--urls</c>) and waits until <c>/healthz</c> answers;
+    /// an empty <paramref name="apiKey"/> serves keyless, a null one sets no key variable; a null value in
+    /// <paramref name="environment"/> removes the variable.
+    /// </summary>
+    public static async Task<HostProcess> StartAsync(string? apiKey, IReadOnlyDictionary<string, string?> environment, TimeSpan? startTimeout = null, IReadOnlyList<string>? arguments = null)
     {
         var port = ServeProcess.FreePort();
-        var process = ServeProcess.Start(HostDll, ["serve", "--urls", $"http://127.0.0.1:{port}"], start =>
+        var process = ServeProcess.Start(HostDll, ["serve", "--urls", $"http://127.0.0.1:{port}", .. arguments ?? []], start =>
         {
             start.WorkingDirectory = AppContext.BaseDirectory;
             // A clean environment for the engine's settings: nothing of the test runner's ActorRefresh settings leaks in.
             foreach (var key in start.Environment.Keys.Where(k => k.StartsWith("ActorRefresh", StringComparison.OrdinalIgnoreCase)).ToList())
                 start.Environment.Remove(key);
-            start.Environment["ActorRefresh__Api__Key"] = apiKey;
+            if (apiKey is not null) start.Environment["ActorRefresh__Api__Key"] = apiKey;
             start.Environment["DOTNET_NOLOGO"] = "1";
-            foreach (var (key, value) in environment) start.Environment[key] = value;
+            foreach (var (key, value) in environment)
+            {
+                if (value is null) start.Environment.Remove(key);
+                else start.Environment[key] = value;
+            }
         });
-        var host = new HostProcess(process, new Uri($"http://127.0.0.1:{port}/"), apiKey);
+        var host = new HostProcess(process, new Uri($"http://127.0.0.1:{port}/"), apiKey ?? "");
 
         using var timeout = new CancellationTokenSource(startTimeout ?? TimeSpan.FromSeconds(60));
         while (true)

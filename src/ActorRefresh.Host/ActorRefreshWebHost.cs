@@ -107,6 +107,7 @@ internal static class ActorRefreshWebHost
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<HostMetrics>();
         services.ConfigureHttpJsonOptions(o => ApiJson.Configure(o.SerializerOptions));
+        services.AddActorRefreshOpenApi();
         services.Configure<KestrelServerOptions>(o =>
         {
             o.Limits.MaxRequestBodySize = ApiOptions.MaxRequestBodyBytes;
@@ -150,7 +151,9 @@ internal static class ActorRefreshWebHost
         app.MapLoginApi();
         app.MapStatusPage();
         // Metrics carry counts and states, never a token or account secret: scrapers need no key.
-        app.MapPrometheusScrapingEndpoint("/metrics").Public();
+        app.MapPrometheusScrapingEndpoint(OpenApiDescription.MetricsPath).Public();
+        // The API description holds no secret: public like the probes (see OpenApiDescription).
+        app.MapActorRefreshOpenApi();
 
         if (!app.Services.GetRequiredService<IOptions<ApiOptions>>().Value.HasKey)
             app.Logger.LogWarning("No API key is configured ({Setting}): /v1 and the status page are open to anyone on this machine (loopback only)",

@@ -3,7 +3,9 @@ using ActorRefresh.Core.Tokens;
 using ActorRefresh.Engine.Accounts;
 using ActorRefresh.Hosting;
 using Microsoft.AspNetCore.Builder;
+using System.ComponentModel;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
@@ -20,19 +22,47 @@ internal static class ApiEndpoints
 
     public static IEndpointRouteBuilder MapActorRefreshApi(this IEndpointRouteBuilder endpoints)
     {
-        var v1 = endpoints.MapGroup("/v1");
-        v1.MapGet("/accounts", ListAsync).RequireScope(ApiScopes.Read);
-        v1.MapPost("/accounts", RegisterAsync).RequireScope(ApiScopes.Admin);
-        v1.MapGet("/accounts/{id}", StatusAsync).RequireScope(ApiScopes.Read);
-        v1.MapDelete("/accounts/{id}", RemoveAsync).RequireScope(ApiScopes.Admin);
-        v1.MapGet("/accounts/{id}/token", TokenAsync).RequireScope(ApiScopes.Tokens);
-        v1.MapPost("/accounts/{id}/rejected", RejectedAsync).RequireScope(ApiScopes.Tokens);
-        v1.MapPost("/accounts/{id}/refresh", RefreshAsync).RequireScope(ApiScopes.Admin);
-        v1.MapPost("/accounts/{id}/unblock", UnblockAsync).RequireScope(ApiScopes.Admin);
-        v1.MapPost("/accounts/{id}/block", BlockAsync).RequireScope(ApiScopes.Admin);
-        v1.MapPost("/import/claude", ImportClaudeAsync).RequireScope(ApiScopes.Admin);
-        v1.MapGet("/cluster", ClusterAsync).RequireScope(ApiScopes.Read);
-        v1.MapGet("/cluster/read-side", ReadSide).RequireScope(ApiScopes.Read);
+        var v1 = endpoints.MapGroup("/v1").WithTags("Accounts");
+        v1.MapGet("/accounts", ListAsync).RequireScope(ApiScopes.Read)
+            .WithSummary("List every account's status (no token)")
+            .Produces<IReadOnlyList<AccountStatus>>().Problems(503);
+        v1.MapPost("/accounts", RegisterAsync).RequireScope(ApiScopes.Admin)
+            .WithSummary("Register an account with its refresh token (and optionally a current access token)")
+            .Accepts<RegisterRequest>("application/json")
+            .Produces<AccountStatus>(StatusCodes.Status201Created).Problems(400, 409, 413, 415, 503);
+        v1.MapGet("/accounts/{id}", StatusAsync).RequireScope(ApiScopes.Read)
+            .WithSummary("One account's status (no token)")
+            .Produces<AccountStatus>().Problems(400, 404, 503);
+        v1.MapDelete("/accounts/{id}", RemoveAsync).RequireScope(ApiScopes.Admin)
+            .WithSummary("Remove an account and delete its stored history")
+            .Produces<RemovalAnswer>().Problems(400, 404, 503);
+        v1.MapGet("/accounts/{id}/token", TokenAsync).RequireScope(ApiScopes.Tokens)
+            .WithSummary("A valid access token for the account, refreshed first when it is due")
+            .Produces<TokenResponse>().Problems(400, 404, 409, 503);
+        v1.MapPost("/accounts/{id}/rejected", RejectedAsync).RequireScope(ApiScopes.Tokens)
+            .WithSummary("Report that the provider rejected this access token (the account refreshes)")
+            .Accepts<RejectedRequest>("application/json")
+            .Produces(StatusCodes.Status202Accepted).Problems(400, 404, 409, 413, 415, 503);
+        v1.MapPost("/accounts/{id}/refresh", RefreshAsync).RequireScope(ApiScopes.Admin)
+            .WithSummary("Refresh the account's token now")
+            .Produces<AccountStatus>().Problems(400, 404, 409, 503);
+        v1.MapPost("/accounts/{id}/unblock", UnblockAsync).RequireScope(ApiScopes.Admin)
+            .WithSummary("Unblock a blocked account")
+            .Produces<AccountStatus>().Problems(400, 404, 503);
+        v1.MapPost("/accounts/{id}/block", BlockAsync).RequireScope(ApiScopes.Admin)
+            .WithSummary("Block an account with a reason: no token is served or refreshed until it is unblocked")
+            .Accepts<BlockRequest>("application/json")
+            .Produces<AccountStatus>().Problems(400, 404, 413, 415, 503);
+        v1.MapPost("/import/claude", ImportClaudeAsync).RequireScope(ApiScopes.Admin)
+            .WithSummary("Register or update an account from a Claude credentials file (optionally kept in sync with a file on the server)")
+            .Accepts<System.Text.Json.JsonElement>("application/json")
+            .Produces<AccountStatus>().Produces<AccountStatus>(StatusCodes.Status201Created).Problems(400, 409, 413, 415, 503);
+        v1.MapGet("/cluster", ClusterAsync).RequireScope(ApiScopes.Read).WithTags("Cluster")
+            .WithSummary("Cluster members, their state and roles, and accounts per member")
+            .Produces<ClusterStatus>().Produces(StatusCodes.Status404NotFound).Problems(503);
+        v1.MapGet("/cluster/read-side", ReadSide).RequireScope(ApiScopes.Read).WithTags("Cluster")
+            .WithSummary("Ids of the accounts this node serves from its read side now")
+            .Produces<ReadSideAnswer>().Produces(StatusCodes.Status404NotFound);
         endpoints.MapPoolApi();
         return endpoints;
     }
@@ -46,7 +76,7 @@ internal static class ApiEndpoints
     /// <summary>Ids of the accounts this node serves from its read side now. 404 when the engine has no cluster view.</summary>
     private static IResult ReadSide(HttpContext context) =>
         context.RequestServices.GetService<ClusterStatusReader>() is { } cluster
-            ? TypedResults.Ok(new { freshTokens = cluster.FreshTokens() })
+            ? TypedResults.Ok(new ReadSideAnswer(cluster.FreshTokens()))
             : TypedResults.NotFound();
 
     private static async Task<IResult> ListAsync(ITokenProvider tokens, CancellationToken ct) =>
@@ -63,6 +93,9 @@ internal static class ApiEndpoints
         return TypedResults.Ok(new RemovalAnswer(id, Removed: true, HistoryDeleted: true,
             "the account is removed and its stored events and snapshots (every token it held, encrypted) are deleted"));
     }
+
+    /// <summary>The answer to <c>GET /v1/cluster/read-side</c>.</summary>
+    private sealed record ReadSideAnswer(IReadOnlyList<string> FreshTokens);
 
     /// <summary>The answer to a removal.</summary>
     private sealed record RemovalAnswer(string Id, bool Removed, bool HistoryDeleted, string Detail);
@@ -143,9 +176,15 @@ internal static class ApiEndpoints
     /// With <c>sync=true</c>, <c>path</c> names the file on the server's machine to keep up to date: it must pass
     /// <see cref="SyncFileRules.Check"/>, hold the login being imported, and belong to no other account.
     /// </summary>
-    private static async Task<IResult> ImportClaudeAsync(HttpRequest request, ITokenProvider tokens, TimeProvider time,
+    private static async Task<IResult> ImportClaudeAsync(
+        [FromQuery(Name = "id"), Description("The account id.")] string? idParameter,
+        [FromQuery(Name = "sync"), Description("true: keep the file named by 'path' up to date.")] string? syncParameter,
+        [FromQuery(Name = "path"), Description("With sync=true: the credentials file on the server's machine.")] string? pathParameter,
+        HttpRequest request, ITokenProvider tokens, TimeProvider time,
         IOptions<SyncOptions> syncOptions, SyncBindings bindings, Limits limits, CancellationToken ct)
     {
+        // Read from the query as a whole so a repeated parameter is seen as the client sent it.
+        _ = (idParameter, syncParameter, pathParameter);
         var id = AccountIds.Require(request.Query["id"].ToString());
         var sync = ParseBool(request.Query["sync"].ToString(), "sync");
         var path = sync ? SyncFileRules.Check(request.Query["path"].ToString(), syncOptions.Value.AllowedFolders) : null;

@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
 
 namespace ActorRefresh.Host.Api;
 
@@ -22,6 +23,14 @@ internal static class ApiScopes
 
     public static TBuilder RequireScope<TBuilder>(this TBuilder builder, string scope) where TBuilder : IEndpointConventionBuilder =>
         builder.WithMetadata(new ScopeRequirement(scope));
+
+    /// <summary>Declares the problem (RFC 7807) answers a route gives, for the OpenAPI document.</summary>
+    public static RouteHandlerBuilder Problems(this RouteHandlerBuilder builder, params int[] statuses)
+    {
+        foreach (var status in statuses)
+            builder.ProducesProblem(status);
+        return builder;
+    }
 
     /// <summary>Marks a route that needs no key (probes, the metrics scrape).</summary>
     public static TBuilder Public<TBuilder>(this TBuilder builder) where TBuilder : IEndpointConventionBuilder =>

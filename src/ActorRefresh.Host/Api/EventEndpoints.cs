@@ -16,13 +16,15 @@ internal static class EventEndpoints
 {
     public static IEndpointRouteBuilder MapEventStream(this IEndpointRouteBuilder endpoints)
     {
-        endpoints.MapGet("/v1/events", StreamAsync).RequireScope(ApiScopes.Read);
+        endpoints.MapGet("/v1/events", StreamAsync).RequireScope(ApiScopes.Read).WithTags("Accounts")
+            .WithSummary("Account notices as server-sent events (one event per notice, named by its kind)")
+            .Produces(StatusCodes.Status200OK, contentType: "text/event-stream").Problems(404);
         return endpoints;
     }
 
-    private static async Task StreamAsync(HttpContext context)
+    // The cancellation token (the request's) makes this a route handler, so its metadata reaches the OpenAPI document.
+    private static async Task StreamAsync(HttpContext context, CancellationToken ct)
     {
-        var ct = context.RequestAborted;
         if (context.RequestServices.GetService<IAccountNotices>() is not { } notices)
         {
             await Problems.Create(StatusCodes.Status404NotFound, "No notices", "This server's engine raises no account notices.").ExecuteAsync(context).ConfigureAwait(false);

@@ -11,8 +11,11 @@ internal static class HealthEndpoints
 {
     public static IEndpointRouteBuilder MapHealthEndpoints(this IEndpointRouteBuilder endpoints)
     {
-        endpoints.MapGet("/healthz", () => TypedResults.Ok(new { status = "alive" })).Public();
-        endpoints.MapGet("/readyz", ReadyAsync).Public();
+        endpoints.MapGet("/healthz", () => TypedResults.Ok(new HealthAnswer("alive"))).Public().WithTags("Operations")
+            .WithSummary("Liveness: the process answers");
+        endpoints.MapGet("/readyz", ReadyAsync).Public().WithTags("Operations")
+            .WithSummary("Readiness: the engine answers within ActorRefresh:Api:ReadinessTimeout")
+            .Produces<HealthAnswer>().Produces<HealthAnswer>(StatusCodes.Status503ServiceUnavailable);
         return endpoints;
     }
 
@@ -26,11 +29,14 @@ internal static class HealthEndpoints
         {
             // WaitAsync as well: an engine that ignores the token must not hold the probe.
             await tokens.CheckReadyAsync(cts.Token).WaitAsync(timeout, ct).ConfigureAwait(false);
-            return TypedResults.Ok(new { status = "ready" });
+            return TypedResults.Ok(new HealthAnswer("ready"));
         }
         catch (Exception) when (!ct.IsCancellationRequested)
         {
-            return TypedResults.Json(new { status = "not ready" }, statusCode: StatusCodes.Status503ServiceUnavailable);
+            return TypedResults.Json(new HealthAnswer("not ready"), statusCode: StatusCodes.Status503ServiceUnavailable);
         }
     }
 }
+
+/// <summary>The body of <c>/healthz</c> and <c>/readyz</c>.</summary>
+internal sealed record HealthAnswer(string Status);

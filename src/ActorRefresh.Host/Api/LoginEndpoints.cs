@@ -23,9 +23,15 @@ internal static class LoginEndpoints
 {
     public static IEndpointRouteBuilder MapLoginApi(this IEndpointRouteBuilder endpoints)
     {
-        var v1 = endpoints.MapGroup("/v1");
-        v1.MapPost("/accounts/{id}/login", StartAsync).RequireScope(ApiScopes.Admin);
-        v1.MapPost("/logins/{loginId}", CompleteAsync).RequireScope(ApiScopes.Admin);
+        var v1 = endpoints.MapGroup("/v1").WithTags("Logins");
+        v1.MapPost("/accounts/{id}/login", StartAsync).RequireScope(ApiScopes.Admin)
+            .WithSummary("Start a browser login for the account: answers the URL to open")
+            .Accepts<LoginStartRequest>("application/json")
+            .Produces<LoginStartResponse>(StatusCodes.Status201Created).Problems(400, 409, 413, 415, 503);
+        v1.MapPost("/logins/{loginId}", CompleteAsync).RequireScope(ApiScopes.Admin)
+            .WithSummary("Complete a login with the code the provider's page shows; registers or updates the account")
+            .Accepts<LoginCompleteRequest>("application/json")
+            .Produces<AccountStatus>().Problems(400, 404, 409, 413, 415, 502, 503);
         return endpoints;
     }
 

@@ -18,13 +18,27 @@ internal static class PoolEndpoints
 
     public static IEndpointRouteBuilder MapPoolApi(this IEndpointRouteBuilder endpoints)
     {
-        var v1 = endpoints.MapGroup("/v1");
-        v1.MapGet("/pools", List).RequireScope(ApiScopes.Read);
-        v1.MapGet("/pools/{name}", GetAsync).RequireScope(ApiScopes.Read);
-        v1.MapPut("/pools/{name}", DefineAsync).RequireScope(ApiScopes.Admin);
-        v1.MapDelete("/pools/{name}", Remove).RequireScope(ApiScopes.Admin);
-        v1.MapGet("/pools/{name}/lease", LeaseAsync).RequireScope(ApiScopes.Tokens);
-        v1.MapPost("/accounts/{id}/usage", ReportUsageAsync).RequireScope(ApiScopes.Tokens);
+        var v1 = endpoints.MapGroup("/v1").WithTags("Pools");
+        v1.MapGet("/pools", List).RequireScope(ApiScopes.Read)
+            .WithSummary("List the pool definitions")
+            .Produces<List<PoolDefinitionResponse>>();
+        v1.MapGet("/pools/{name}", GetAsync).RequireScope(ApiScopes.Read)
+            .WithSummary("A pool's members and which of them are usable now")
+            .Produces<PoolStatusResponse>().Problems(400, 404, 503);
+        v1.MapPut("/pools/{name}", DefineAsync).RequireScope(ApiScopes.Admin)
+            .WithSummary("Define or replace a pool")
+            .Accepts<DefinePoolRequest>("application/json")
+            .Produces<PoolDefinitionResponse>().Produces<PoolDefinitionResponse>(StatusCodes.Status201Created).Problems(400, 409, 413, 415);
+        v1.MapDelete("/pools/{name}", Remove).RequireScope(ApiScopes.Admin)
+            .WithSummary("Remove a pool (its accounts stay)")
+            .Produces(StatusCodes.Status204NoContent).Problems(400, 404);
+        v1.MapGet("/pools/{name}/lease", LeaseAsync).RequireScope(ApiScopes.Tokens)
+            .WithSummary("An access token from the pool's next usable account, by the pool's strategy")
+            .Produces<LeaseResponse>().Problems(400, 404, 503);
+        v1.MapPost("/accounts/{id}/usage", ReportUsageAsync).RequireScope(ApiScopes.Tokens).WithTags("Accounts")
+            .WithSummary("Report the status and rate-limit headers of a provider answer made with this account's token")
+            .Accepts<UsageReportRequest>("application/json")
+            .Produces<AccountStatus>().Problems(400, 404, 409, 413, 415, 503);
         return endpoints;
     }
 

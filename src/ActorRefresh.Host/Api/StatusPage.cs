@@ -23,7 +23,9 @@ internal static class StatusPage
 {
     public static IEndpointRouteBuilder MapStatusPage(this IEndpointRouteBuilder endpoints)
     {
-        endpoints.MapGet("/", RenderAsync).RequireScope(ApiScopes.Read);
+        endpoints.MapGet("/", RenderAsync).RequireScope(ApiScopes.Read).WithTags("Operations")
+            .WithSummary("The status page: every account and pool, as HTML (no token)")
+            .Produces(StatusCodes.Status200OK, contentType: "text/html");
         return endpoints;
     }
 

@@ -76,7 +76,12 @@ public sealed class ClusterTests(ClusterFixture cluster, ITestOutputHelper outpu
         host.Kill();
 
         // The account answers again when its entity (restarted on a survivor from the journal) replies.
-        var answered = await WaitForAsync(async () => (await survivors[0].Http.GetAsync($"v1/accounts/{id}")).StatusCode == HttpStatusCode.OK, TimeSpan.FromSeconds(30));
+        // Each probe gives up after 2 s, so a request held while the shard moves does not hide the moment it answers.
+        var answered = await WaitForAsync(async () =>
+        {
+            using var probe = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+            return (await survivors[0].Http.GetAsync($"v1/accounts/{id}", probe.Token)).StatusCode == HttpStatusCode.OK;
+        }, TimeSpan.FromSeconds(30));
         var failover = clock.Elapsed;
         await WaitForAsync(async () => (await survivors[1].Http.GetAsync($"v1/accounts/{id}/token")).StatusCode == HttpStatusCode.OK, TimeSpan.FromSeconds(30));
         var tokenAgain = clock.Elapsed;

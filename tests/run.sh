@@ -23,6 +23,14 @@ rm -rf "$packages"
 dotnet pack ActorRefresh.sln -c Release --no-build -nologo -v q -o "$packages" \
   || { echo "tests/run.sh: dotnet pack failed" >&2; echo "0 passed, 1 failed"; exit 1; }
 export ACTORREFRESH_PACKAGES="$packages"
+
+# Hygiene: whitespace as .editorconfig says, and no package with a known vulnerability (as far as the registry tells).
+dotnet format whitespace ActorRefresh.sln --verify-no-changes -v q \
+  || { echo "tests/run.sh: whitespace differs from .editorconfig; run: dotnet format whitespace ActorRefresh.sln" >&2; echo "0 passed, 1 failed"; exit 1; }
+vulnerable=$(dotnet list ActorRefresh.sln package --vulnerable --include-transitive 2>&1)
+if grep -q "has the following vulnerable packages" <<<"$vulnerable"; then
+  echo "$vulnerable" >&2; echo "tests/run.sh: vulnerable packages" >&2; echo "0 passed, 1 failed"; exit 1
+fi
 dotnet test ActorRefresh.sln -c Release --no-build -nologo \
   --logger "console;verbosity=minimal" --logger "trx" --results-directory "$results"
 status=$?

@@ -189,7 +189,8 @@ public sealed class ApiHardeningTests
             await socket.ConnectAsync(context.DnsEndPoint, ct);
             return new NetworkStream(socket, ownsSocket: true);
         },
-    }) { BaseAddress = server };
+    })
+    { BaseAddress = server };
 
     private static void Chown(string path, int uid)
     {

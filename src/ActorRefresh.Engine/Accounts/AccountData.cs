@@ -460,25 +460,25 @@ internal sealed record AccountData : IAccountPersisted
         switch (outcome)
         {
             case UsageOutcome.QuotaObserved o:
-            {
-                var s = o.Snapshot;
-                var observed = checkedState with
                 {
-                    FiveHourUtilization = s.FiveHour?.Utilization ?? FiveHourUtilization,
-                    FiveHourResetsAt = s.FiveHour is null ? FiveHourResetsAt : s.FiveHour.ResetsAt,
-                    SevenDayUtilization = s.SevenDay?.Utilization ?? SevenDayUtilization,
-                    SevenDayResetsAt = s.SevenDay is null ? SevenDayResetsAt : s.SevenDay.ResetsAt,
-                    QuotaObservedAt = now,
-                    QuotaCheckRetryAt = null,
-                    QuotaCheckAttempt = 0,
-                };
-                var events = new List<IAccountEvent>();
-                if (IsBlocked && PolicyRecheckPending && BlockClass == ErrorClasses.PolicyRefused)
-                    events.Add(new AccountUnblocked(now));
-                if (observed.IsOverThreshold(now, options) != IsOverThreshold(now, options))
-                    events.Add(observed.QuotaEvent(now));
-                return new UsageDecision(observed, events);
-            }
+                    var s = o.Snapshot;
+                    var observed = checkedState with
+                    {
+                        FiveHourUtilization = s.FiveHour?.Utilization ?? FiveHourUtilization,
+                        FiveHourResetsAt = s.FiveHour is null ? FiveHourResetsAt : s.FiveHour.ResetsAt,
+                        SevenDayUtilization = s.SevenDay?.Utilization ?? SevenDayUtilization,
+                        SevenDayResetsAt = s.SevenDay is null ? SevenDayResetsAt : s.SevenDay.ResetsAt,
+                        QuotaObservedAt = now,
+                        QuotaCheckRetryAt = null,
+                        QuotaCheckAttempt = 0,
+                    };
+                    var events = new List<IAccountEvent>();
+                    if (IsBlocked && PolicyRecheckPending && BlockClass == ErrorClasses.PolicyRefused)
+                        events.Add(new AccountUnblocked(now));
+                    if (observed.IsOverThreshold(now, options) != IsOverThreshold(now, options))
+                        events.Add(observed.QuotaEvent(now));
+                    return new UsageDecision(observed, events);
+                }
             case UsageOutcome.QuotaCheckRateLimited r:
                 return new UsageDecision(checkedState with
                 {
@@ -499,17 +499,17 @@ internal sealed record AccountData : IAccountPersisted
                         : []);
                 return new UsageDecision(checkedState, [], TokenRejected: true);
             case UsageOutcome.ScopeMissing m:
-            {
-                // The token works for inference; only the usage endpoint is closed to it. Never a block, no quota backoff.
-                var events = new List<IAccountEvent>();
-                if (UsageMissingScope != m.Scope) events.Add(new UsageScopeMissing(m.Scope, now));
-                // A re-login recheck answered so says nothing about the organisation: the check that could lift the policy
-                // block cannot run with this token. The block stays (no recheck pending any more); an operator decides.
-                if (IsBlocked && PolicyRecheckPending)
-                    events.Add(new AccountBlocked(BlockClass!,
-                        $"{LastError ?? "blocked"} (not rechecked: the new access token lacks {m.Scope}, so the usage check cannot confirm the organisation allows OAuth; unblock once it does)", now));
-                return new UsageDecision(checkedState with { QuotaCheckRetryAt = null, QuotaCheckAttempt = 0 }, events);
-            }
+                {
+                    // The token works for inference; only the usage endpoint is closed to it. Never a block, no quota backoff.
+                    var events = new List<IAccountEvent>();
+                    if (UsageMissingScope != m.Scope) events.Add(new UsageScopeMissing(m.Scope, now));
+                    // A re-login recheck answered so says nothing about the organisation: the check that could lift the policy
+                    // block cannot run with this token. The block stays (no recheck pending any more); an operator decides.
+                    if (IsBlocked && PolicyRecheckPending)
+                        events.Add(new AccountBlocked(BlockClass!,
+                            $"{LastError ?? "blocked"} (not rechecked: the new access token lacks {m.Scope}, so the usage check cannot confirm the organisation allows OAuth; unblock once it does)", now));
+                    return new UsageDecision(checkedState with { QuotaCheckRetryAt = null, QuotaCheckAttempt = 0 }, events);
+                }
             case UsageOutcome.PolicyRefused p:
                 // Organisation policy, not quota: blocked, and no quota backoff recorded.
                 return new UsageDecision(checkedState with { QuotaCheckRetryAt = null, QuotaCheckAttempt = 0 },

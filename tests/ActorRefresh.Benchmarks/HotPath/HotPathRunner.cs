@@ -137,7 +137,8 @@ public static class HotPathRunner
                 ops += 256;
             }
             Interlocked.Add(ref total, ops);
-        }) { IsBackground = true }).ToList();
+        })
+        { IsBackground = true }).ToList();
         workers.ForEach(w => w.Start());
         var allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
         start.SignalAndWait();

@@ -100,13 +100,13 @@ public static class ClusterFailover
                 var id = $"busy-{timings}-{rep}";
                 var issued = server.CreateAccount(id);
                 using (var register = await nodes[0].Http.PostAsJsonAsync("v1/accounts", new
-                       {
-                           id,
-                           provider = "claude",
-                           refreshToken = issued.RefreshToken,
-                           accessToken = issued.AccessToken,
-                           expiresAt = issued.ExpiresAt,
-                       }))
+                {
+                    id,
+                    provider = "claude",
+                    refreshToken = issued.RefreshToken,
+                    accessToken = issued.AccessToken,
+                    expiresAt = issued.ExpiresAt,
+                }))
                 {
                     if (register.StatusCode != HttpStatusCode.Created)
                         throw new InvalidOperationException($"register {id}: {(int)register.StatusCode} {await register.Content.ReadAsStringAsync()}");

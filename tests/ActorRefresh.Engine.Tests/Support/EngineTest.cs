@@ -115,7 +115,8 @@ public abstract class EngineTest : Akka.TestKit.Xunit2.TestKit, IAsyncLifetime
             options,
             time,
             random: () => 0.5,
-            usageClient: provider.GetRequiredService<IUsageClient>()) { Cluster = cluster };
+            usageClient: provider.GetRequiredService<IUsageClient>())
+        { Cluster = cluster };
     }
 
     protected void Advance(TimeSpan by) => Scheduler.Advance(by);

@@ -43,8 +43,12 @@ public sealed class ApiSecurityTests(ServeFixture serve) : IClassFixture<ServeFi
         // Accounts in every state.
         var states = new Dictionary<string, FakeFault?>
         {
-            ["sec-valid"] = null, ["sec-backoff"] = FakeFault.RateLimited(TimeSpan.FromSeconds(120)), ["sec-grant"] = FakeFault.InvalidGrant(),
-            ["sec-policy"] = FakeFault.PolicyForbidden(), ["sec-transient"] = FakeFault.MalformedJson, ["sec-rejected"] = FakeFault.BadRequest("invalid_scope", "bad scope"),
+            ["sec-valid"] = null,
+            ["sec-backoff"] = FakeFault.RateLimited(TimeSpan.FromSeconds(120)),
+            ["sec-grant"] = FakeFault.InvalidGrant(),
+            ["sec-policy"] = FakeFault.PolicyForbidden(),
+            ["sec-transient"] = FakeFault.MalformedJson,
+            ["sec-rejected"] = FakeFault.BadRequest("invalid_scope", "bad scope"),
         };
         foreach (var (id, fault) in states)
         {

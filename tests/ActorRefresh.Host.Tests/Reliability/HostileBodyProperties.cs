@@ -100,7 +100,11 @@ public sealed class HostileBodyProperties(ServeFixture serve) : IClassFixture<Se
         var issued = serve.Server.CreateAccount(Known);
         var created = await serve.Client.PostAsJsonAsync("v1/accounts", new
         {
-            id = Known, provider = "claude", refreshToken = issued.RefreshToken, accessToken = issued.AccessToken, expiresAt = DateTimeOffset.UtcNow.AddHours(2),
+            id = Known,
+            provider = "claude",
+            refreshToken = issued.RefreshToken,
+            accessToken = issued.AccessToken,
+            expiresAt = DateTimeOffset.UtcNow.AddHours(2),
         });
         Assert.Equal(HttpStatusCode.Created, created.StatusCode);
     }

@@ -34,7 +34,10 @@ public sealed class PostgresSecretsTests
         {
             var faults = new Dictionary<string, FakeFault?>
             {
-                ["pg-a"] = null, ["pg-b"] = FakeFault.NoRotation, ["pg-c"] = FakeFault.RateLimited(TimeSpan.FromMinutes(5)), ["pg-d"] = FakeFault.InvalidGrant(),
+                ["pg-a"] = null,
+                ["pg-b"] = FakeFault.NoRotation,
+                ["pg-c"] = FakeFault.RateLimited(TimeSpan.FromMinutes(5)),
+                ["pg-d"] = FakeFault.InvalidGrant(),
             };
             foreach (var (id, fault) in faults)
             {
@@ -42,7 +45,11 @@ public sealed class PostgresSecretsTests
                 if (fault is not null) serve.Server.Script(id, fault);
                 Assert.Equal(HttpStatusCode.Created, (await serve.Client.PostAsJsonAsync("v1/accounts", new
                 {
-                    id, provider = "claude", refreshToken = issued.RefreshToken, accessToken = issued.AccessToken, expiresAt = DateTimeOffset.UtcNow.AddSeconds(30),
+                    id,
+                    provider = "claude",
+                    refreshToken = issued.RefreshToken,
+                    accessToken = issued.AccessToken,
+                    expiresAt = DateTimeOffset.UtcNow.AddSeconds(30),
                 })).StatusCode);
                 await serve.Client.GetAsync($"v1/accounts/{id}/token");
             }

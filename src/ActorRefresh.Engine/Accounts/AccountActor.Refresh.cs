@@ -269,7 +269,6 @@ internal sealed partial class AccountActor
     {
         _callCts = new CancellationTokenSource();
         _callStartedAt = Now;
-        _callSent = true;
         // In cluster mode the call is given up at the intent's deadline, which a successor waits for (never later than the
         // full window; never sooner than half the RequestTimeout, see LeavesTimeToCall). Standalone there is no successor:
         // the call gets the full window, so a slow journal write does not cut it short and turn an answered refresh into
@@ -302,13 +301,13 @@ internal sealed partial class AccountActor
         Timers.Cancel(Timer.RequestTimeoutKey);
         _permit?.Dispose();
         _permit = null;
+        var sent = _callCts is not null; // a call's cancellation source exists exactly while it is out
         _callCts?.Dispose();
         _callCts = null;
         _generation = generation + 1; // a late answer of this call is now "late"
 
         var now = Now;
-        _services.Metrics.RefreshCompleted(_accountId, _data.Provider ?? "", outcome.Kind, outcome is RefreshOutcome.Refreshed, _callSent ? _callStartedAt : null, now);
-        _callSent = false;
+        _services.Metrics.RefreshCompleted(_accountId, _data.Provider ?? "", outcome.Kind, outcome is RefreshOutcome.Refreshed, sent ? _callStartedAt : null, now);
         var events = OutcomeEvents(_data.DecideOutcome(outcome, now, _services.Backoff, _interruptedBefore));
         _interruptedBefore = false;
         var last = events[^1];

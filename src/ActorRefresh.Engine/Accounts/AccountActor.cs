@@ -37,7 +37,6 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
     private bool _currentTokenRejected;
     private bool _interruptedBefore;
     private DateTimeOffset _callStartedAt;
-    private bool _callSent; // the attempt's call reached the token client (for its span; a call not sent has none)
     private DateTimeOffset? _nextRefreshAt;
     private bool _refreshing;
     private bool _draining;

@@ -189,16 +189,19 @@ public abstract class OutageHarness : Akka.TestKit.Xunit2.TestKit, IAsyncLifetim
         // Recovery: within the longest restart backoff (30 s) plus the journal's circuit breaker reset (30 s), every account
         // is back and the ones that needed it refreshed exactly once.
         var recovered = false;
+        var last = Array.Empty<(string Id, AccessToken? Token, Exception? Error)>();
         for (var i = 0; i < 180 && !recovered; i++)
         {
             Scheduler.Advance(TimeSpan.FromSeconds(1));
             // The persistence plugins retry their initialisation on the wall clock (every second): each virtual second
             // gets 100 ms of it, so a loaded machine still sees the retries within the 180 steps (the loop ends at recovery).
             await Task.Delay(100);
-            var answers = await AskAllAsync(ids);
-            recovered = answers.All(a => a.Token is not null && a.Token.ExpiresAt > Time.GetUtcNow().AddMinutes(10));
+            last = await AskAllAsync(ids);
+            recovered = last.All(a => a.Token is not null && a.Token.ExpiresAt > Time.GetUtcNow().AddMinutes(10));
         }
-        Assert.True(recovered, "accounts did not recover within 3 virtual minutes after the store returned");
+        Assert.True(recovered, "accounts did not recover within 3 virtual minutes after the store returned: " + string.Join("; ",
+            last.Where(a => a.Token is null || a.Token.ExpiresAt <= Time.GetUtcNow().AddMinutes(10))
+                .Select(a => $"{a.Id}: {(a.Token is { } t ? $"token until {t.ExpiresAt:O}" : a.Error?.Message)}")));
         foreach (var id in ids)
         {
             var expectedCalls = id.StartsWith("steady", StringComparison.Ordinal) ? 0 : 1;

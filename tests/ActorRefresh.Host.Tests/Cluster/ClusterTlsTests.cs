@@ -125,6 +125,10 @@ public sealed class ClusterTlsTests : IAsyncLifetime
                 if (await node.ClusterAsync() is not { } c) return false;
                 var members = c.GetProperty("members").EnumerateArray().ToList();
                 if (members.Count != count || !members.All(m => m.GetProperty("status").GetString() == "Up")) return false;
+                // Up is not yet ready: /readyz answers once the account directory (a cluster singleton) does, which a
+                // registration needs; without it the first registration waited for the singleton past its client timeout.
+                using var ready = await node.Http.GetAsync("readyz");
+                if (ready.StatusCode != HttpStatusCode.OK) return false;
             }
             return true;
         }, timeout);

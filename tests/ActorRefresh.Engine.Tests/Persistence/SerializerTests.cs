@@ -87,6 +87,8 @@ public sealed class SerializerTests(ITestOutputHelper output) : Akka.TestKit.Xun
         new AccountProtocol.NotRegistered("a1"),
         new AccountProtocol.CommandRefused("a1", "bad"),
         AccountProtocol.ListAccounts.Instance,
+        new AccountProtocol.CountAccounts("a1"),
+        new AccountProtocol.AccountCount(2, true),
         new Clustering.TokenPublished("a1", new AccessToken(new Secret("sk-ant-oat01-x"), T0), T0, 42, "akka.tcp://actor-refresh@10.0.0.1:4053"),
         new Clustering.TokenWithdrawn("a1", 43, true),
         new Clustering.TokenWithdrawConfirmed("a1", 43),

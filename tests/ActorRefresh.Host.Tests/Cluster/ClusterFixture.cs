@@ -175,13 +175,30 @@ public class ClusterFixture : IAsyncLifetime
                 if (await node.ClusterAsync() is { } c)
                 {
                     var members = c.GetProperty("members").EnumerateArray().ToList();
-                    if (members.Count == count && members.All(m => m.GetProperty("status").GetString() == "Up" && m.GetProperty("reachable").GetBoolean()))
+                    // Up and reachable is not yet ready: /readyz answers once the account directory (a cluster
+                    // singleton) does, which every registration needs.
+                    if (members.Count == count && members.All(m => m.GetProperty("status").GetString() == "Up" && m.GetProperty("reachable").GetBoolean())
+                        && await IsReadyAsync(node))
                         ready++;
                 }
             }
             if (ready == Nodes.Count) return;
             if (timeout.IsCancellationRequested) throw new TimeoutException("The cluster did not form in 60 s:\n" + Logs());
             await Task.Delay(200);
+        }
+    }
+
+    private static async Task<bool> IsReadyAsync(ClusterNode node)
+    {
+        try
+        {
+            using var probe = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            using var ready = await node.Http.GetAsync("readyz", probe.Token);
+            return ready.StatusCode == System.Net.HttpStatusCode.OK;
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+        {
+            return false;
         }
     }
 

@@ -67,14 +67,17 @@ public sealed class ClusterOutageTests(OutageClusterFixture cluster, ITestOutput
         Assert.True(cluster.Postgres is not null, PrivatePostgres.Unavailable);
         await cluster.EnsureThreeNodesAsync();
         var now = DateTimeOffset.UtcNow;
-        // "steady" is fresh for the whole test; "due" passes its refresh point (expiry - 30 s) 12 s from now, during the
+        // "steady" is fresh for the whole test; "due" passes its refresh point (expiry - 30 s) 32 s from now, during the
         // outage, and stays valid for 30 s more; "blocked" holds an hour-long token but is blocked before the outage.
         var steady = await RegisterAsync("outage-steady", now.AddHours(1));
-        var due = await RegisterAsync("outage-due", now.AddSeconds(42));
+        // 32 s leave the set-up (three registrations, a block, every node answering) room on a loaded machine: with 12 s it
+        // ran out once before the store could be stopped.
+        var dueExpiry = now.AddSeconds(62);
+        var due = await RegisterAsync("outage-due", dueExpiry);
         var blocked = await RegisterAsync("outage-blocked", now.AddHours(1));
         using (var block = await cluster.Nodes[1].Http.PostAsJsonAsync("v1/accounts/outage-blocked/block", new { reason = "test" }))
             Assert.Equal(HttpStatusCode.OK, block.StatusCode);
-        var dueRefreshPoint = now.AddSeconds(42) - OutageClusterFixture.RefreshLead;
+        var dueRefreshPoint = dueExpiry - OutageClusterFixture.RefreshLead;
         Assert.True(await WaitForAsync(async () =>
         {
             foreach (var node in cluster.Nodes)
@@ -91,10 +94,10 @@ public sealed class ClusterOutageTests(OutageClusterFixture cluster, ITestOutput
 
         // Wait until the refresh point has passed and the account has tried (and failed) to refresh: its status cannot be
         // read from the journal any more (or the account says it cannot refresh).
-        await WaitUntilAsync(() => DateTimeOffset.UtcNow > dueRefreshPoint + TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(30));
+        await WaitUntilAsync(() => DateTimeOffset.UtcNow > dueRefreshPoint + TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(45));
         var answers = new List<string>();
         // Ask every node, three times each, until 5 s before the token's minimum validity: every answer is the token.
-        var until = now.AddSeconds(42) - TimeSpan.FromSeconds(6);
+        var until = dueExpiry - TimeSpan.FromSeconds(6);
         var rounds = 0;
         while (DateTimeOffset.UtcNow < until && rounds < 3)
         {

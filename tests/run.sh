@@ -33,8 +33,9 @@ if grep -q "has the following vulnerable packages" <<<"$vulnerable"; then
 fi
 # Akka.NET's own packages resolve to one version (Akka.Persistence.Sql and the analyzers version on their own).
 akka=$(dotnet list ActorRefresh.sln package --include-transitive 2>&1 | awk '$1 == ">" && $2 ~ /^Akka(\.|$)/ && $2 != "Akka.Analyzers" && $2 !~ /^Akka\.Persistence\.Sql/ {print $2, $NF}' | sort -u)
-if [[ $(awk '{print $2}' <<<"$akka" | sort -u | wc -l) -ne 1 ]]; then
-  echo "$akka" >&2; echo "tests/run.sh: Akka.NET packages resolve to more than one version" >&2; echo "0 passed, 1 failed"; exit 1
+# Exactly one non-empty version: none at all means the listing failed, and must not pass the check.
+if [[ $(awk 'NF == 2 {print $2}' <<<"$akka" | sort -u | wc -l) -ne 1 ]]; then
+  echo "${akka:-(no Akka.NET package listed)}" >&2; echo "tests/run.sh: Akka.NET packages do not resolve to exactly one version" >&2; echo "0 passed, 1 failed"; exit 1
 fi
 # The packaging tests restore, build and install from the packages (a few CPU-heavy dotnet processes): they run on their
 # own afterwards, so their load does not fall on the timing-sensitive cluster and outage tests.

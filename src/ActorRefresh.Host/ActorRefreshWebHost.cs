@@ -107,6 +107,10 @@ internal static class ActorRefreshWebHost
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<HostMetrics>();
         services.ConfigureHttpJsonOptions(o => ApiJson.Configure(o.SerializerOptions));
+        // Every problem answer (mapped failures, refused keys, 500s) carries the request's trace id for the log.
+        services.AddProblemDetails(o => o.CustomizeProblemDetails = c =>
+            c.ProblemDetails.Extensions["traceId"] = ApiExceptionHandler.TraceIdOf(c.HttpContext));
+        services.AddExceptionHandler<ApiExceptionHandler>();
         services.AddActorRefreshOpenApi();
         services.Configure<KestrelServerOptions>(o =>
         {
@@ -143,7 +147,7 @@ internal static class ActorRefreshWebHost
     /// <summary>Middleware and endpoints: errors, API key, health, <c>/v1</c>, status page, <c>/metrics</c>.</summary>
     public static WebApplication UseActorRefreshHttpApi(this WebApplication app)
     {
-        app.UseMiddleware<ApiErrorMiddleware>();
+        app.UseExceptionHandler();
         app.UseMiddleware<ApiKeyMiddleware>();
         app.MapHealthEndpoints();
         app.MapActorRefreshApi();

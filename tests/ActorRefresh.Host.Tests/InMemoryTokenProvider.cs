@@ -20,6 +20,9 @@ internal sealed class InMemoryTokenProvider(TimeProvider time) : ITokenProvider
     /// <summary>When set, every call fails as an unavailable engine.</summary>
     public bool EngineDown { get; set; }
 
+    /// <summary>When set, GetTokenAsync throws it: a failure the API has no mapping for.</summary>
+    public Exception? UnexpectedFailure { get; set; }
+
     /// <summary>When set, ListAsync waits for it (readiness tests) and ignores cancellation, as a stuck engine would.</summary>
     public Task? ListGate { get; set; }
 
@@ -54,6 +57,8 @@ internal sealed class InMemoryTokenProvider(TimeProvider time) : ITokenProvider
 
     public ValueTask<AccessToken> GetTokenAsync(string accountId, CancellationToken cancellationToken = default)
     {
+        if (UnexpectedFailure is { } failure)
+            throw failure;
         var account = Find(accountId);
         lock (account)
         {

@@ -14,7 +14,7 @@ namespace ActorRefresh.Host.Api;
 
 /// <summary>
 /// The <c>/v1</c> token broker over <see cref="ITokenProvider"/>. Authentication (<see cref="ApiKeyMiddleware"/>)
-/// and error mapping (<see cref="ApiErrorMiddleware"/>) are middleware, so handlers only call the provider and throw.
+/// and error mapping (<see cref="ApiExceptionHandler"/>) are middleware, so handlers only call the provider and throw.
 /// </summary>
 internal static class ApiEndpoints
 {

@@ -111,6 +111,8 @@ internal static class ActorRefreshWebHost
         services.AddProblemDetails(o => o.CustomizeProblemDetails = c =>
             c.ProblemDetails.Extensions["traceId"] = ApiExceptionHandler.TraceIdOf(c.HttpContext));
         services.AddExceptionHandler<ApiExceptionHandler>();
+        // The engine's Akka.Hosting checks (actor system, stores, cluster) join these through AddAkka.
+        services.AddHealthChecks().AddCheck<EngineReadinessCheck>(EngineReadinessCheck.Name, tags: [ActorRefreshHealthTags.Ready]);
         services.AddActorRefreshOpenApi();
         services.Configure<KestrelServerOptions>(o =>
         {

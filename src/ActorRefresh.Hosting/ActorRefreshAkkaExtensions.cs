@@ -5,6 +5,8 @@ using ActorRefresh.Engine.Region;
 using Akka;
 using Akka.Actor;
 using ActorRefresh.Hosting;
+using ActorRefresh.Hosting.Health;
+using Akka.Cluster.Hosting;
 using Akka.Cluster.Sharding;
 using Akka.Cluster.Tools.Singleton;
 using Akka.Pattern;
@@ -41,7 +43,9 @@ public static class ActorRefreshAkkaExtensions
             {
                 loggers.ClearLoggers();
                 loggers.AddLoggerFactory();
-            });
+            })
+            .WithActorSystemLivenessCheck(tags: [ActorRefreshHealthTags.Live])
+            .WithStoreHealthChecks(storage);
         if (services.Cluster is not { } cluster)
         {
             return builder.WithActors((system, registry) =>
@@ -64,6 +68,7 @@ public static class ActorRefreshAkkaExtensions
         if (cluster.Tls.Configured) builder.AddSetup(ClusterTls.CreateSetup(cluster.Tls));
         return builder
             .AddHocon(EngineHocon.Cluster(cluster), HoconAddMode.Prepend)
+            .WithAkkaClusterReadinessCheck(tags: [ActorRefreshHealthTags.Ready])
             .WithActors(new ActorStarter(async (system, registry) =>
             {
                 system.ActorOf(ReadSideReplica.Props(services.ReadSide, services.Time), ReadSideReplica.Name);

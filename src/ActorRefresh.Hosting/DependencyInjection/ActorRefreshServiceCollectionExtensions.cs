@@ -27,12 +27,16 @@ public static class ActorRefreshServiceCollectionExtensions
     /// Adds the whole engine: provider profiles, the token endpoint and usage clients, account pools from
     /// <c>ActorRefresh:Pools</c>, persistence (SQLite by default), an actor system named <c>actor-refresh</c>
     /// with the account region (a shard region when <c>ActorRefresh:Cluster:Enabled</c>),
-    /// <see cref="ITokenProvider"/> and <see cref="ClusterStatusReader"/>.
+    /// <see cref="ITokenProvider"/> and <see cref="ClusterStatusReader"/>, and ASP.NET Core health checks tagged
+    /// <see cref="ActorRefreshHealthTags.Live"/> and <see cref="ActorRefreshHealthTags.Ready"/> (actor system; store,
+    /// journal and snapshot store; cluster membership) for the host's probes.
     /// Options are validated at start with messages that name the configuration key.
     /// </summary>
     public static IServiceCollection AddActorRefresh(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddActorRefreshEngine(configuration);
+        // The checks WithActorRefresh registers through Akka.Hosting need the health check service itself.
+        services.AddHealthChecks();
         services.AddAkka(ClusterOptions.SystemName, (builder, provider) => builder.WithActorRefresh(provider));
         return services;
     }

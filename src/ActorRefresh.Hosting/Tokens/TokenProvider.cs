@@ -98,14 +98,27 @@ internal sealed class TokenProvider(
 
     async Task<(int Count, bool Includes)> ITokenProvider.CountAccountsAsync(string accountId, CancellationToken cancellationToken)
     {
+        var count = (AccountCount)await AskDirectoryAsync(new CountAccounts(accountId), cancellationToken).ConfigureAwait(false);
+        return (count.Count, count.Includes);
+    }
+
+    /// <summary>
+    /// Asks the directory; its failures are <see cref="EngineUnavailableException"/>: no answer in time, or "unavailable"
+    /// while the region restarts after a store failure (the supervisor's reply while stopped, the dead-letter responder).
+    /// </summary>
+    private async Task<object> AskDirectoryAsync(object message, CancellationToken cancellationToken)
+    {
         try
         {
-            var count = (AccountCount)await AskResendingAsync(directory.ActorRef, new CountAccounts(accountId), cancellationToken).ConfigureAwait(false);
-            return (count.Count, count.Includes);
+            return await AskResendingAsync(directory.ActorRef, message, cancellationToken).ConfigureAwait(false);
         }
         catch (AskTimeoutException e)
         {
             throw new EngineUnavailableException("*", "the account directory did not answer in time", e);
+        }
+        catch (AccountUnavailableException e)
+        {
+            throw new EngineUnavailableException("*", "store unavailable: the account directory is restarting", e);
         }
     }
 
@@ -132,15 +145,7 @@ internal sealed class TokenProvider(
 
     private async Task<IReadOnlyList<AccountStatus>> ListClusterAsync(CancellationToken cancellationToken)
     {
-        AccountIds ids;
-        try
-        {
-            ids = (AccountIds)await AskResendingAsync(directory.ActorRef, ListAccounts.Instance, cancellationToken).ConfigureAwait(false);
-        }
-        catch (AskTimeoutException e)
-        {
-            throw new EngineUnavailableException("*", "the account directory did not answer in time", e);
-        }
+        var ids = (AccountIds)await AskDirectoryAsync(ListAccounts.Instance, cancellationToken).ConfigureAwait(false);
         var statuses = new AccountStatus?[ids.Ids.Count];
         await Parallel.ForEachAsync(Enumerable.Range(0, ids.Ids.Count),
             new ParallelOptions { MaxDegreeOfParallelism = ListParallelism, CancellationToken = cancellationToken },

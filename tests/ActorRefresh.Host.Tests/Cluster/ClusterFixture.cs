@@ -194,7 +194,11 @@ public class ClusterFixture : IAsyncLifetime
         {
             using var probe = new CancellationTokenSource(TimeSpan.FromSeconds(5));
             using var ready = await node.Http.GetAsync("readyz", probe.Token);
-            return ready.StatusCode == System.Net.HttpStatusCode.OK;
+            if (ready.StatusCode != System.Net.HttpStatusCode.OK) return false;
+            // Ready in cluster mode includes Akka.Cluster.Hosting's membership check (this node is Up).
+            var checks = JsonDocument.Parse(await ready.Content.ReadAsStringAsync(probe.Token)).RootElement.GetProperty("checks");
+            Assert.Equal("Healthy", checks.GetProperty("akka.cluster.join").GetString());
+            return true;
         }
         catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
         {

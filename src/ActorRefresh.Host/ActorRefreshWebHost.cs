@@ -1,6 +1,7 @@
 using ActorRefresh.Host.Api;
 using ActorRefresh.Host.Logging;
 using ActorRefresh.Hosting;
+using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -104,6 +105,10 @@ internal static class ActorRefreshWebHost
         services.AddOptions<ActorRefresh.Engine.StorageOptions>().Bind(configuration.GetSection(ActorRefresh.Engine.StorageOptions.Section));
         services.AddSingleton<SyncBindings>();
         services.AddSingleton<FailedKeyLimiter>();
+        services.AddSingleton<ApiKeyRing>();
+        services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
+            .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
+        ApiScopes.AddScopePolicies(services.AddAuthorizationBuilder());
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<HostMetrics>();
         services.ConfigureHttpJsonOptions(o => ApiJson.Configure(o.SerializerOptions));
@@ -146,11 +151,14 @@ internal static class ActorRefreshWebHost
         return services;
     }
 
-    /// <summary>Middleware and endpoints: errors, API key, health, <c>/v1</c>, status page, <c>/metrics</c>.</summary>
+    /// <summary>Middleware and endpoints: errors, API keys (authentication, scope policies, fallback policy), health, <c>/v1</c>, status page, <c>/metrics</c>.</summary>
     public static WebApplication UseActorRefreshHttpApi(this WebApplication app)
     {
         app.UseExceptionHandler();
-        app.UseMiddleware<ApiKeyMiddleware>();
+        app.UseNoStoreOnProtectedRoutes();
+        app.UseAuthentication();
+        app.UseAuthorization();
+        app.UseJsonBodiesOnProtectedRoutes();
         app.MapHealthEndpoints();
         app.MapActorRefreshApi();
         app.MapEventStream();

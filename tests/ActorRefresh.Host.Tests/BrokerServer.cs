@@ -42,7 +42,9 @@ internal sealed class BrokerServer : IAsyncDisposable
     /// <summary>Sends no Authorization header.</summary>
     public HttpClient Anonymous { get; }
 
-    public static async Task<BrokerServer> StartAsync(string? key = "test-key-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFGH", Dictionary<string, string?>? settings = null)
+    /// <param name="mapExtra">Maps routes of the test's own before the server starts (what a future endpoint would be).</param>
+    public static async Task<BrokerServer> StartAsync(string? key = "test-key-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFGH", Dictionary<string, string?>? settings = null,
+        Action<WebApplication>? mapExtra = null)
     {
         var time = new FakeTimeProvider(Now);
         var tokens = new InMemoryTokenProvider(time);
@@ -65,6 +67,7 @@ internal sealed class BrokerServer : IAsyncDisposable
                 services.AddSingleton<ITokenProvider>(tokens);
                 services.AddSingleton<TimeProvider>(time);
             });
+        mapExtra?.Invoke(app);
         await app.StartAsync();
         return new BrokerServer(app, tokens, time, log, key);
     }

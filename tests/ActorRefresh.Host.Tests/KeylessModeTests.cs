@@ -5,6 +5,7 @@ using System.Text.Json;
 using ActorRefresh.Core.Tokens;
 using ActorRefresh.Engine.Accounts;
 using ActorRefresh.Host.Api;
+using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
@@ -178,19 +179,18 @@ public sealed class KeylessModeTests
     public async Task A_peer_that_is_not_loopback_is_refused_without_a_key()
     {
         // Kestrel is bound to loopback in keyless mode, so a foreign peer can only come through something in front of
-        // it; the middleware is run directly with a forged connection to show the refusal.
-        var options = Options.Create(new ApiOptions());
-        using var failures = new FailedKeyLimiter(options);
-        var middleware = new ApiKeyMiddleware(_ => Task.CompletedTask, options, failures);
-        var context = new DefaultHttpContext();
+        // it; the server's own authentication scheme is run directly with a forged connection to show the refusal.
+        await using var server = await BrokerServer.StartAsync(key: null);
+        var context = new DefaultHttpContext { RequestServices = server.Services };
         context.Request.Method = "GET";
         context.Request.Path = "/v1/accounts";
         context.Request.Host = new HostString("127.0.0.1", 5080);
         context.Connection.RemoteIpAddress = IPAddress.Parse("192.168.1.20");
         context.Response.Body = new MemoryStream();
-        context.RequestServices = new ServiceCollection()
-            .AddLogging().AddProblemDetails().BuildServiceProvider();
-        await middleware.InvokeAsync(context);
+
+        Assert.False((await context.AuthenticateAsync(ApiKeyAuthenticationHandler.SchemeName)).Succeeded);
+        await context.ChallengeAsync(ApiKeyAuthenticationHandler.SchemeName);
+
         Assert.Equal(403, context.Response.StatusCode);
         context.Response.Body.Position = 0;
         var body = await new StreamReader(context.Response.Body).ReadToEndAsync();

@@ -13,7 +13,7 @@ using Microsoft.Extensions.Options;
 namespace ActorRefresh.Host.Api;
 
 /// <summary>
-/// The <c>/v1</c> token broker over <see cref="ITokenProvider"/>. Authentication (<see cref="ApiKeyMiddleware"/>)
+/// The <c>/v1</c> token broker over <see cref="ITokenProvider"/>. Authentication (<see cref="ApiKeyAuthenticationHandler"/>)
 /// and error mapping (<see cref="ApiExceptionHandler"/>) are middleware, so handlers only call the provider and throw.
 /// </summary>
 internal static class ApiEndpoints

@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 
@@ -21,8 +22,21 @@ internal static class ApiScopes
     /// <summary>Every scope: what the single <see cref="ApiOptions.KeySetting"/> key (and keyless loopback mode) has.</summary>
     public static readonly IReadOnlySet<string> All = new HashSet<string>(StringComparer.Ordinal) { Tokens, Admin, Read };
 
+    /// <summary>The authorization policy of a scope: a key signed in with that <c>scope</c> claim.</summary>
+    public static string PolicyOf(string scope) => "scope:" + scope;
+
     public static TBuilder RequireScope<TBuilder>(this TBuilder builder, string scope) where TBuilder : IEndpointConventionBuilder =>
-        builder.WithMetadata(new ScopeRequirement(scope));
+        builder.RequireAuthorization(PolicyOf(scope)).WithMetadata(new ScopeRequirement(scope));
+
+    /// <summary>The scope policies, and the fallback policy: a route that declares nothing needs a key all the same.</summary>
+    public static void AddScopePolicies(AuthorizationBuilder authorization)
+    {
+        var signedIn = new AuthorizationPolicyBuilder(ApiKeyAuthenticationHandler.SchemeName).RequireAuthenticatedUser();
+        authorization.SetFallbackPolicy(signedIn.Build());
+        foreach (var scope in All)
+            authorization.AddPolicy(PolicyOf(scope), p => p.AddAuthenticationSchemes(ApiKeyAuthenticationHandler.SchemeName)
+                .RequireAuthenticatedUser().RequireClaim(ApiKeyAuthenticationHandler.ScopeClaim, scope));
+    }
 
     /// <summary>Declares the problem (RFC 7807) answers a route gives, for the OpenAPI document.</summary>
     public static RouteHandlerBuilder Problems(this RouteHandlerBuilder builder, params int[] statuses)
@@ -32,9 +46,9 @@ internal static class ApiScopes
         return builder;
     }
 
-    /// <summary>Marks a route that needs no key (probes, the metrics scrape).</summary>
+    /// <summary>Marks a route that needs no key (probes, the metrics scrape): the one way past the fallback policy.</summary>
     public static TBuilder Public<TBuilder>(this TBuilder builder) where TBuilder : IEndpointConventionBuilder =>
-        builder.WithMetadata(PublicEndpoint.Instance);
+        builder.AllowAnonymous().WithMetadata(PublicEndpoint.Instance);
 }
 
 /// <summary>Endpoint metadata: the scope a key needs for this route.</summary>

@@ -15,7 +15,7 @@ namespace ActorRefresh.Host.Api;
 /// It shows status only, never a token, and HTML-encodes every value.
 /// </summary>
 /// <remarks>
-/// Access follows <see cref="ApiKeyMiddleware"/>: with a key configured the page needs the
+/// Access follows <see cref="ApiKeyAuthenticationHandler"/>: with a key configured the page needs the
 /// <c>Authorization: Bearer</c> header (a browser extension or a reverse proxy that adds it; the key is
 /// deliberately not accepted in the URL); without a key the server only listens on loopback and the page is open.
 /// </remarks>

@@ -3,7 +3,6 @@ using ActorRefresh.Core.Backoff;
 using ActorRefresh.Engine.Accounts;
 using ActorRefresh.Engine.Region;
 using ActorRefresh.Engine.Tests.Support;
-using ActorRefresh.Engine.Time;
 using ActorRefresh.TestKit;
 using Akka.Actor;
 using Akka.TestKit;

@@ -5,7 +5,6 @@ using ActorRefresh.Core.Tokens;
 using ActorRefresh.Core.Usage;
 using ActorRefresh.Engine.Accounts;
 using ActorRefresh.Engine.Region;
-using ActorRefresh.Engine.Time;
 using ActorRefresh.TestKit;
 using Akka.Actor;
 using Akka.Configuration;

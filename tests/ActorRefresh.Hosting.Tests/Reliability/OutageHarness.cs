@@ -6,7 +6,6 @@ using ActorRefresh.Core.Tokens;
 using ActorRefresh.Engine;
 using ActorRefresh.Engine.Accounts;
 using ActorRefresh.Engine.Region;
-using ActorRefresh.Engine.Time;
 using ActorRefresh.Hosting.Tokens;
 using ActorRefresh.TestKit;
 using Akka.Actor;

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using ActorRefresh.Core.Tokens;
 using ActorRefresh.Engine.Accounts;
 using ActorRefresh.Engine.Observability;
+using ActorRefresh.Engine.Pools;
 using ActorRefresh.TestKit;
 using OpenTelemetry;
 using OpenTelemetry.Trace;
@@ -54,6 +55,52 @@ public sealed class TracingTests
         Assert.Equal(2, engine.Server.RefreshCalls(account));
         var failed = Assert.Single(Spans(), s => s.OperationName == "actorrefresh.refresh" && s.Status == ActivityStatusCode.Error);
         Assert.Equal("transient", failed.GetTagItem(ActorRefreshDiagnostics.OutcomeTag));
+    }
+
+    [Fact]
+    public async Task A_lease_is_one_internal_span_with_pool_account_and_result_as_a_child_of_the_caller_s_activity()
+    {
+        var pool = "traced-pool-" + Guid.NewGuid().ToString("N")[..8];
+        var exported = new ExportedSpans();
+        using var tracing = Sdk.CreateTracerProviderBuilder()
+            .AddSource(ActorRefreshDiagnostics.ActivitySourceName, "caller")
+            .AddInMemoryExporter(exported)
+            .Build();
+        Activity[] Spans()
+        {
+            lock (exported) return [.. exported.Where(a => Equals(a.GetTagItem(ActorRefreshDiagnostics.PoolTag), pool))];
+        }
+
+        await using var engine = await HostedEngine.StartAsync();
+        var account = pool + "-a";
+        var tokens = engine.Server.CreateAccount(account);
+        await engine.Tokens.RegisterAsync(new AccountCredentials(account, "claude", new Secret(tokens.RefreshToken),
+            new Secret(tokens.AccessToken), DateTimeOffset.UtcNow.AddHours(1)));
+        engine.Tokens.DefinePool(new PoolDefinition(pool, [account]));
+
+        using var source = new ActivitySource("caller");
+        AccountLease lease;
+        ActivityTraceId trace;
+        using (var caller = source.StartActivity("request"))
+        {
+            trace = caller!.TraceId;
+            lease = await engine.Tokens.LeaseAsync(pool);
+        }
+
+        var span = Assert.Single(Spans());
+        Assert.Equal("actorrefresh.lease", span.OperationName);
+        Assert.Equal(ActivityKind.Internal, span.Kind);
+        Assert.Equal(trace, span.TraceId);
+        Assert.Equal(account, span.GetTagItem(ActorRefreshDiagnostics.AccountTag));
+        Assert.Equal("leased", span.GetTagItem(ActorRefreshDiagnostics.OutcomeTag));
+        Assert.Equal(ActivityStatusCode.Ok, span.Status);
+        Assert.DoesNotContain(lease.Token.Value.Reveal(), string.Join("|", span.TagObjects.Select(t => t.Value?.ToString())), StringComparison.Ordinal);
+
+        // No usable member: an error span with the result.
+        await engine.Tokens.BlockAsync(account, "maintenance");
+        await Assert.ThrowsAsync<NoUsableAccountException>(() => engine.Tokens.LeaseAsync(pool).AsTask());
+        var refused = Assert.Single(Spans(), s => s.Status == ActivityStatusCode.Error);
+        Assert.Equal("none_usable", refused.GetTagItem(ActorRefreshDiagnostics.OutcomeTag));
     }
 
     /// <summary>The exporter's list; engines of other tests export into it from their own threads.</summary>

@@ -12,9 +12,10 @@ public static class ActorRefreshDiagnostics
     public const string MeterName = "ActorRefresh";
 
     /// <summary>
-    /// The activity source of the engine's spans: <c>actorrefresh.refresh</c> (one token endpoint call, client kind) and
-    /// <c>actorrefresh.usage_check</c> (one usage endpoint call). Each span covers the upstream call only; a call that was
-    /// not sent has no span.
+    /// The activity source of the engine's spans: <c>actorrefresh.refresh</c> (one token endpoint call, client kind),
+    /// <c>actorrefresh.usage_check</c> (one usage endpoint call) and <c>actorrefresh.lease</c> (one pool lease, internal
+    /// kind, a child of the caller's activity, tagged with the pool, the leased account and the result). A refresh or
+    /// usage span covers the upstream call only; a call that was not sent has no span.
     /// </summary>
     public const string ActivitySourceName = "ActorRefresh";
 
@@ -23,6 +24,9 @@ public static class ActorRefreshDiagnostics
 
     /// <summary>Span tag: the provider profile name.</summary>
     public const string ProviderTag = "actorrefresh.provider";
+
+    /// <summary>Span tag: the pool name (lease spans).</summary>
+    public const string PoolTag = "actorrefresh.pool";
 
     /// <summary>Span tag: the outcome kind (as on the <c>actorrefresh_refreshes</c> counter).</summary>
     public const string OutcomeTag = "actorrefresh.outcome";

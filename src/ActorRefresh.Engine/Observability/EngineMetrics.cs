@@ -85,8 +85,23 @@ internal sealed class EngineMetrics : IDisposable
 
     internal void UsageReported(string kind) => _usageReports.Add(1, new KeyValuePair<string, object?>("kind", kind));
 
-    /// <summary>Counts one pool lease by its result (leased, leased_via_account, none_usable, pool_not_found).</summary>
-    public void Lease(string result) => _leases.Add(1, new KeyValuePair<string, object?>("result", result));
+    /// <summary>
+    /// Counts one pool lease by its result (leased, leased_via_account, none_usable, pool_not_found) and records its
+    /// <c>actorrefresh.lease</c> span, a child of the caller's activity (the HTTP request's, say).
+    /// </summary>
+    internal void Lease(string result, string? pool, string? account, DateTimeOffset start, DateTimeOffset end)
+    {
+        _leases.Add(1, new KeyValuePair<string, object?>("result", result));
+        if (!Spans.HasListeners()) return;
+        using var activity = Spans.StartActivity("actorrefresh.lease", ActivityKind.Internal, parentContext: default, startTime: start);
+        if (activity is null) return;
+        activity.SetTag(ActorRefreshDiagnostics.PoolTag, pool);
+        if (account is not null) activity.SetTag(ActorRefreshDiagnostics.AccountTag, account);
+        activity.SetTag(ActorRefreshDiagnostics.OutcomeTag, result);
+        var leased = result.StartsWith("leased", StringComparison.Ordinal);
+        activity.SetStatus(leased ? ActivityStatusCode.Ok : ActivityStatusCode.Error, leased ? null : result);
+        activity.SetEndTime(end.UtcDateTime);
+    }
 
     internal void CredentialsFileRead(string result) => _credentialsFileReads.Add(1, new KeyValuePair<string, object?>("result", result));
 

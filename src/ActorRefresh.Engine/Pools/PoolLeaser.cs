@@ -39,13 +39,14 @@ internal sealed class PoolLeaser(AccountPools pools, EngineServices services)
     /// <param name="cancellationToken">Abandons the caller's wait only.</param>
     public ValueTask<LeaseResult> LeaseAsync(string pool, Func<string, CancellationToken, ValueTask<AccessToken?>> viaAccount, CancellationToken cancellationToken)
     {
+        var started = services.Time.GetUtcNow();
         if (pool is null || !pools.TryGetEntry(pool, out var entry))
         {
-            services.Metrics.Lease("pool_not_found");
+            services.Metrics.Lease("pool_not_found", pool, null, started, services.Time.GetUtcNow());
             return ValueTask.FromResult(new LeaseResult(null, LeaseFailure.PoolNotFound, Reason: $"no pool named '{pool}'"));
         }
         var definition = entry.Definition;
-        var now = services.Time.GetUtcNow();
+        var now = started;
         var ready = new List<Candidate>(definition.Accounts.Count);
         List<Candidate>? later = null;
         DateTimeOffset? earliest = null;
@@ -68,20 +69,20 @@ internal sealed class PoolLeaser(AccountPools pools, EngineServices services)
 
         var tier = ready.Count > 0 ? ready : later;
         if (tier is null || tier.Count == 0)
-            return ValueTask.FromResult(NoneUsable(definition, earliest));
+            return ValueTask.FromResult(NoneUsable(definition, earliest, started));
 
         var order = Order(tier, definition.Strategy, entry);
         var first = tier[order[0]];
         if (first.Token is { } fresh)
         {
-            services.Metrics.Lease("leased");
+            services.Metrics.Lease("leased", pool, first.AccountId, started, services.Time.GetUtcNow());
             return ValueTask.FromResult(new LeaseResult(new AccountLease(first.AccountId, fresh), LeaseFailure.None));
         }
-        return SlowAsync(definition, tier, order, earliest, viaAccount, cancellationToken);
+        return SlowAsync(definition, tier, order, earliest, started, viaAccount, cancellationToken);
     }
 
     private async ValueTask<LeaseResult> SlowAsync(
-        PoolDefinition definition, List<Candidate> tier, int[] order, DateTimeOffset? earliest,
+        PoolDefinition definition, List<Candidate> tier, int[] order, DateTimeOffset? earliest, DateTimeOffset started,
         Func<string, CancellationToken, ValueTask<AccessToken?>> viaAccount, CancellationToken cancellationToken)
     {
         foreach (var index in order)
@@ -89,15 +90,16 @@ internal sealed class PoolLeaser(AccountPools pools, EngineServices services)
             var candidate = tier[index];
             var token = candidate.Token ?? await viaAccount(candidate.AccountId, cancellationToken).ConfigureAwait(false);
             if (token is null) continue;
-            services.Metrics.Lease(candidate.Token is null ? "leased_via_account" : "leased");
+            services.Metrics.Lease(candidate.Token is null ? "leased_via_account" : "leased", definition.Name, candidate.AccountId,
+                started, services.Time.GetUtcNow());
             return new LeaseResult(new AccountLease(candidate.AccountId, token), LeaseFailure.None);
         }
-        return NoneUsable(definition, earliest);
+        return NoneUsable(definition, earliest, started);
     }
 
-    private LeaseResult NoneUsable(PoolDefinition definition, DateTimeOffset? earliest)
+    private LeaseResult NoneUsable(PoolDefinition definition, DateTimeOffset? earliest, DateTimeOffset started)
     {
-        services.Metrics.Lease("none_usable");
+        services.Metrics.Lease("none_usable", definition.Name, null, started, services.Time.GetUtcNow());
         var reason = earliest is { } at
             ? $"no usable account in pool '{definition.Name}' before {at:O}"
             : $"no usable account in pool '{definition.Name}'";

@@ -117,7 +117,9 @@ internal static class StoredKeyCheck
 
     private static Dictionary<string, long> SqliteRows(string file)
     {
-        using var connection = new SqliteConnection($"Data Source={file};Mode=ReadOnly;Pooling=False");
+        // Read-write (never create: the file exists) although it only reads: after a crash the first connection may have to
+        // rebuild the WAL index, which a read-only one cannot ("attempt to write a readonly database").
+        using var connection = new SqliteConnection($"Data Source={file};Mode=ReadWrite;Pooling=False");
         connection.Open();
         var tables = new List<string>();
         using (var list = connection.CreateCommand())

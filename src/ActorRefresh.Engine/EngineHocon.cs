@@ -31,9 +31,10 @@ internal static class EngineHocon
     /// <summary>The project's hocon.conf.</summary>
     public static Config Defaults => Embedded.Value;
 
-    /// <summary>The settings-derived part: journal and snapshot store connection, and the token encryption key.</summary>
-    public static Config Storage(StorageOptions storage, byte[] encryptionKey)
+    /// <summary>The settings-derived part: journal and snapshot store connection, and the token encryption keys (current, then previous ones, which only decrypt).</summary>
+    public static Config Storage(StorageOptions storage, byte[] encryptionKey, IReadOnlyList<byte[]>? previousKeys = null)
     {
+        var previous = string.Join(", ", (previousKeys ?? []).Select(k => Quote(Convert.ToBase64String(k))));
         var (providerName, mapping) = storage.Provider switch
         {
             StorageProvider.PostgreSql => ("PostgreSQL.15", "postgresql"),
@@ -52,12 +53,13 @@ internal static class EngineHocon
               table-mapping = "{{mapping}}"
             }
             actor-refresh.token-encryption-key = "{{Convert.ToBase64String(encryptionKey)}}"
+            actor-refresh.previous-token-encryption-keys = [{{previous}}]
             """);
     }
 
     /// <summary>Everything: settings first, then hocon.conf, then Akka.Persistence.Sql's defaults.</summary>
-    public static Config Full(StorageOptions storage, byte[] encryptionKey) =>
-        Storage(storage, encryptionKey)
+    public static Config Full(StorageOptions storage, byte[] encryptionKey, IReadOnlyList<byte[]>? previousKeys = null) =>
+        Storage(storage, encryptionKey, previousKeys)
             .WithFallback(Defaults)
             .WithFallback(Akka.Persistence.Sql.SqlPersistence.DefaultConfiguration);
 

@@ -50,6 +50,16 @@ public sealed class StorageOptions
     /// <summary>Base64 of a 32-byte key that encrypts tokens at rest; without one a key file is generated in the data folder.</summary>
     public string? EncryptionKey { get; set; }
 
+    /// <summary>
+    /// Key rotation: previous keys (base64 of 32 bytes each, <c>PreviousEncryptionKeys:0</c>, <c>:1</c>, … or one
+    /// comma-separated value). They decrypt tokens stored under them, never encrypt; each account's history is rewritten
+    /// under <see cref="EncryptionKey"/> at its next start, after which a previous key can be removed.
+    /// </summary>
+    public IList<string> PreviousEncryptionKeys { get; set; } = [];
+
+    /// <summary>As <see cref="PreviousEncryptionKeys"/>, from files (base64 content; a regular file of the server's user, mode 0600, not a link).</summary>
+    public IList<string> PreviousEncryptionKeyFiles { get; set; } = [];
+
     /// <summary>The connection string in effect.</summary>
     public string EffectiveConnectionString => Provider switch
     {
@@ -79,6 +89,22 @@ public sealed class StorageOptions
             {
                 errors.Add(e.Message);
             }
+        }
+        for (var i = 0; i < PreviousEncryptionKeys.Count; i++)
+        {
+            try
+            {
+                Persistence.TokenEncryptionKey.Parse(PreviousEncryptionKeys[i] ?? "", $"{Section}:PreviousEncryptionKeys:{i}");
+            }
+            catch (InvalidOperationException e)
+            {
+                errors.Add(e.Message);
+            }
+        }
+        for (var i = 0; i < PreviousEncryptionKeyFiles.Count; i++)
+        {
+            if (string.IsNullOrWhiteSpace(PreviousEncryptionKeyFiles[i]))
+                errors.Add($"{Section}:PreviousEncryptionKeyFiles:{i} is empty: name a key file or remove the entry.");
         }
         return errors;
     }

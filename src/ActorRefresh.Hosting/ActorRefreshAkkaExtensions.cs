@@ -37,7 +37,7 @@ public static class ActorRefreshAkkaExtensions
         var key = provider.GetRequiredService<StorageKey>();
         var services = provider.GetRequiredService<EngineServices>();
         builder
-            .AddHocon(EngineHocon.Full(storage, key.Key), HoconAddMode.Prepend)
+            .AddHocon(EngineHocon.Full(storage, key.Key, key.PreviousKeys), HoconAddMode.Prepend)
             .AddHocon(EngineHocon.Shutdown(services.RefreshDrainTimeout), HoconAddMode.Prepend)
             .ConfigureLoggers(loggers =>
             {

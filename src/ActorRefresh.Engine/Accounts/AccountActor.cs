@@ -74,6 +74,7 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
         Recover<IAccountEvent>(e =>
         {
             if (e is ITokenEvent { AccountId: { } owner } && owner != _accountId) throw ForeignRow("event", owner);
+            if (e is ITokenEvent { AccountId: null }) _staleHistory = true; // written before ciphertexts were bound to their account
             _data = _data.Apply(e);
         });
         Recover<RecoveryCompleted>(_ => OnRecovered());
@@ -118,6 +119,7 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
 
     private void OnRecovered()
     {
+        var rewrite = RecoveredStaleHistory();
         _fanout.RecoveredAt(LastSequenceNr);
         if (_data.InFlightRefresh is not null)
         {
@@ -132,6 +134,7 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
         }
         EnterJournaledState();
         if (_data.PolicyRecheckPending) ArmUsageCheck(TimeSpan.Zero);
+        if (rewrite) RewriteHistory();
     }
 
     /// <summary>The deadline window assumed for an intent journaled without one: this provider's request timer today.</summary>
@@ -268,8 +271,9 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
             _stopWhenIdle = true;
             if (!UpstreamCallStarted) AbandonRefreshBeforeCall();
         });
-        Command<SaveSnapshotSuccess>(_ => { });
+        Command<SaveSnapshotSuccess>(OnSnapshotSaved);
         Command<SaveSnapshotFailure>(f => _log.Warning("Account {0}: snapshot failed: {1}", _accountId, f.Cause.GetType().Name));
+        HistoryDeletionReplies();
         Command<LimiterAnswered>(OnLimiterAnswered);
         Command<PreRefreshFileRead>(OnPreRefreshFileRead);
         Command<RefreshCompleted>(OnRefreshCompleted);
@@ -363,7 +367,7 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
         Command<Timer.UsageTimeout>(_ => { });
         Command<UsageLimiterAnswered>(m => m.Permit.Dispose());
         Command<UsageCompleted>(_ => { });
-        Command<SaveSnapshotSuccess>(_ => { });
+        Command<SaveSnapshotSuccess>(OnSnapshotSaved);
         Command<SaveSnapshotFailure>(f => _log.Warning("Account {0}: snapshot failed: {1}", _accountId, f.Cause.GetType().Name));
         Command<HistoryScrubbed>(m =>
         {
@@ -373,6 +377,11 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
             removal.ReplyTo.Tell(new StatusReply(removal.Last));
             StopIfUnregistered();
         });
+        HistoryDeletionReplies();
+    }
+
+    private void HistoryDeletionReplies()
+    {
         Command<DeleteMessagesSuccess>(_ => OnHistoryDeleted(events: true, error: null));
         Command<DeleteMessagesFailure>(f => OnHistoryDeleted(events: true, error: "events: " + f.Cause.GetType().Name));
         Command<DeleteSnapshotsSuccess>(_ => OnHistoryDeleted(events: false, error: null));
@@ -391,7 +400,11 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
 
     private void OnHistoryDeleted(bool events, string? error)
     {
-        if (_removal is not { } removal) return;
+        if (_removal is not { } removal)
+        {
+            OnRewrittenHistoryDeleted(events, error);
+            return;
+        }
         if (events) removal.EventsDone = true;
         else removal.SnapshotsDone = true;
         if (error is not null) removal.Errors.Add(error);

@@ -258,6 +258,7 @@ internal sealed record AccountData : IAccountPersisted
         ApiCooldownStarted c => this with { ApiCooldownUntil = c.Until },
         UsageScopeMissing m => this with { UsageMissingScope = m.Scope },
         AccountRemoved => Empty(AccountId),
+        HistoryRewritten => this,
         _ => throw new ArgumentOutOfRangeException(nameof(e), e.GetType().Name, "Unknown account event."),
     };
 

@@ -74,6 +74,13 @@ internal sealed record AccountUnblocked(DateTimeOffset At) : IAccountEvent;
 internal sealed record AccountRemoved(DateTimeOffset At) : IAccountEvent;
 
 /// <summary>
+/// The account's history is being rewritten under the current encryption key (it held fields under a previous key or
+/// in an older format): a snapshot follows and the events and snapshots before it are deleted. Carries no token, so
+/// the one journal row the store keeps of a deletion (the highest, to remember the sequence number) holds none.
+/// </summary>
+internal sealed record HistoryRewritten(DateTimeOffset At) : IAccountEvent;
+
+/// <summary>
 /// A quota observation that changed a decision: the account's utilisation crossed the engine's threshold
 /// (either way). Observations that change nothing are kept in memory only.
 /// </summary>

@@ -19,6 +19,9 @@ internal sealed class AccountEventSerializer : SerializerWithStringManifest
     /// <summary>HOCON path of the base64 encryption key.</summary>
     public const string KeyConfigPath = "actor-refresh.token-encryption-key";
 
+    /// <summary>HOCON path of the previous keys (a list of base64 keys that only decrypt).</summary>
+    public const string PreviousKeysConfigPath = "actor-refresh.previous-token-encryption-keys";
+
     /// <summary>The serializer id (ids up to 100 belong to Akka).</summary>
     public const int SerializerId = 4711;
 
@@ -32,6 +35,7 @@ internal sealed class AccountEventSerializer : SerializerWithStringManifest
         [typeof(CredentialsReplaced)] = "cr",
         [typeof(AccountUnblocked)] = "ub",
         [typeof(AccountRemoved)] = "rm",
+        [typeof(HistoryRewritten)] = "rw",
         [typeof(QuotaRecorded)] = "qr",
         [typeof(ApiCooldownStarted)] = "cd",
         [typeof(UsageScopeMissing)] = "usm",
@@ -78,11 +82,23 @@ internal sealed class AccountEventSerializer : SerializerWithStringManifest
         var configured = system.Settings.Config.GetString(KeyConfigPath, null);
         if (string.IsNullOrWhiteSpace(configured))
             throw new InvalidOperationException($"HOCON '{KeyConfigPath}' is not set: the engine cannot encrypt tokens at rest.");
-        _json = CreateOptions(new TokenCipher(TokenEncryptionKey.Parse(configured, KeyConfigPath)));
+        var previous = system.Settings.Config.GetStringList(PreviousKeysConfigPath, [])
+            .Select(k => TokenEncryptionKey.Parse(k, PreviousKeysConfigPath)).ToList();
+        _json = CreateOptions(new TokenCipher(TokenEncryptionKey.Parse(configured, KeyConfigPath), previous));
     }
 
-    internal AccountEventSerializer(ExtendedActorSystem system, byte[] key) : base(system) =>
-        _json = CreateOptions(new TokenCipher(key));
+    internal AccountEventSerializer(ExtendedActorSystem system, byte[] key, IReadOnlyList<byte[]>? previous = null) : base(system) =>
+        _json = CreateOptions(new TokenCipher(key, previous));
+
+    // Accounts whose recovered events or snapshot held a field under a previous key or an older format: each one rewrites
+    // its history under the current key when its recovery completes (AccountActor.RewriteHistory), then takes its entry.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte> _staleAccounts = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Whether a journaled payload of <paramref name="accountId"/> read since the last call held a token field under a
+    /// previous key or in an older format; clears the mark.
+    /// </summary>
+    internal bool TakeStale(string accountId) => _staleAccounts.TryRemove(accountId, out _);
 
     private static JsonSerializerOptions CreateOptions(TokenCipher cipher) => new()
     {
@@ -137,16 +153,24 @@ internal sealed class AccountEventSerializer : SerializerWithStringManifest
         if (type == typeof(AccountProtocol.ListAccounts)) return AccountProtocol.ListAccounts.Instance;
         if (type == typeof(Clustering.StopAccount)) return Clustering.StopAccount.Instance;
         CurrentAccount = AccountIn(bytes);
+        _staleRead = false;
         try
         {
-            return JsonSerializer.Deserialize(bytes, type, _json)
+            var result = JsonSerializer.Deserialize(bytes, type, _json)
                    ?? throw new System.Runtime.Serialization.SerializationException($"Empty payload for manifest '{manifest}'.");
+            // Only journal and snapshot payloads are rewritten; messages between nodes are not stored.
+            if (_staleRead && result is IAccountPersisted && CurrentAccount.Length > 0) _staleAccounts.TryAdd(CurrentAccount, 0);
+            return result;
         }
         finally
         {
             CurrentAccount = "";
+            _staleRead = false;
         }
     }
+
+    // Set by a token field of the payload being read that is not under the current key in the current format.
+    [ThreadStatic] private static bool _staleRead;
 
     // The account a payload's token fields are bound to: its top-level "accountId" (AccountData, token-bearing events
     // stamped by their actor, messages naming an account), "" when it has none. Set around one synchronous
@@ -187,8 +211,12 @@ internal sealed class AccountEventSerializer : SerializerWithStringManifest
     /// <summary>Writes a <see cref="Secret"/> encrypted and bound to <paramref name="field"/> and the current account; reads it back decrypted.</summary>
     private sealed class EncryptedSecretConverter(TokenCipher cipher, string field) : JsonConverter<Secret>
     {
-        public override Secret Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
-            new(cipher.Decrypt(reader.GetString() ?? throw new JsonException("Encrypted token is null."), field, CurrentAccount));
+        public override Secret Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+        {
+            var plain = cipher.Decrypt(reader.GetString() ?? throw new JsonException("Encrypted token is null."), field, CurrentAccount, out var current);
+            if (!current) _staleRead = true;
+            return new(plain);
+        }
 
         public override void Write(Utf8JsonWriter writer, Secret value, JsonSerializerOptions options) =>
             writer.WriteStringValue(cipher.Encrypt(value.Reveal(), field, CurrentAccount));

@@ -55,6 +55,7 @@ internal sealed class CliApp(TextWriter output, TextWriter error, IAnsiConsole c
         root.Subcommands.Add(MaterializeCommand());
         root.Subcommands.Add(LoginCommand());
         root.Subcommands.Add(DemoCommand());
+        root.Subcommands.Add(StorageKeysCommand.Create(output, error));
         return root;
     }
 

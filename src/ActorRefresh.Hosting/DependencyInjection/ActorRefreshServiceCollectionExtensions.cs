@@ -50,7 +50,8 @@ public static class ActorRefreshServiceCollectionExtensions
         services.AddActorRefreshCore(configuration);
         services.AddOptions<EngineOptions>().Bind(configuration.GetSection(EngineOptions.Section)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<EngineOptions>>(new DelegateValidator<EngineOptions>(o => o.Validate()));
-        services.AddOptions<StorageOptions>().Bind(configuration.GetSection(StorageOptions.Section)).ValidateOnStart();
+        services.AddOptions<StorageOptions>().Bind(configuration.GetSection(StorageOptions.Section))
+            .PostConfigure(o => StorageKeyRing.AddListValues(o, configuration)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<StorageOptions>>(new DelegateValidator<StorageOptions>(o => o.Validate()));
         services.AddOptions<ClusterOptions>().Bind(configuration.GetSection(ClusterOptions.Section)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<ClusterOptions>>(new DelegateValidator<ClusterOptions>(o => o.Validate()));
@@ -97,7 +98,7 @@ public static class ActorRefreshServiceCollectionExtensions
         services.AddOptions<PoolsOptions>().Configure(o => o.Definitions = AccountPools.Load(configuration, out o.Errors)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<PoolsOptions>>(new DelegateValidator<PoolsOptions>(o => o.Errors));
         services.AddSingleton(provider => new AccountPools(provider.GetRequiredService<IOptions<PoolsOptions>>().Value.Definitions));
-        services.AddSingleton(provider => ResolveEncryptionKey(
+        services.AddSingleton(provider => StorageKeyRing.Resolve(
             provider.GetRequiredService<IOptions<StorageOptions>>().Value,
             provider.GetRequiredService<ILoggerFactory>().CreateLogger("ActorRefresh.Storage")));
         services.AddSingleton<ITokenProvider, TokenProvider>();
@@ -120,46 +121,6 @@ public static class ActorRefreshServiceCollectionExtensions
 
     /// <summary>What the host's shutdown timeout allows beyond <see cref="EngineServices.RefreshDrainTimeout"/>: the other shutdown phases (leaving a cluster, stopping the actor system).</summary>
     public static readonly TimeSpan HostShutdownMargin = TimeSpan.FromSeconds(30);
-
-    private static StorageKey ResolveEncryptionKey(StorageOptions storage, ILogger logger)
-    {
-        var directory = Path.GetFullPath(storage.DataDirectory);
-        try
-        {
-            if (!Directory.Exists(directory))
-            {
-                if (OperatingSystem.IsWindows()) Directory.CreateDirectory(directory);
-                else Directory.CreateDirectory(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-            }
-            // A folder someone else owns or may write could hold a planted key and database, or have them swapped later.
-            if (FileTrust.Distrust(FileTrust.Inspect(directory), FileTrust.GroupOrOthersWrite) is { } reason)
-                throw new OptionsValidationException(StorageOptions.Section, typeof(StorageOptions),
-                    [$"{StorageOptions.Section}:DataDirectory '{directory}' {reason}; it must be a folder of this server's user that group and others cannot write (chmod 700)."]);
-            var probe = Path.Combine(directory, ".write-probe");
-            File.WriteAllText(probe, "");
-            File.Delete(probe);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new OptionsValidationException(StorageOptions.Section, typeof(StorageOptions),
-                [$"{StorageOptions.Section}:DataDirectory '{directory}' is not writable: {e.Message}"]);
-        }
-
-        byte[] key;
-        if (!string.IsNullOrWhiteSpace(storage.EncryptionKey))
-            key = TokenEncryptionKey.Parse(storage.EncryptionKey, TokenEncryptionKey.ConfigurationKey);
-        else
-        {
-            key = TokenEncryptionKey.LoadOrCreate(directory, out var created);
-            if (created)
-                logger.LogWarning("No {Key} configured: generated a token encryption key in {Path} (mode 0600). Back it up: without it the stored tokens cannot be read.",
-                    TokenEncryptionKey.ConfigurationKey, Path.Combine(directory, TokenEncryptionKey.KeyFileName));
-        }
-        // A wrong key stops the start here, once, instead of failing each account's recovery.
-        if (StoredKeyCheck.Problem(storage, key) is { } problem)
-            throw new OptionsValidationException(StorageOptions.Section, typeof(StorageOptions), [problem]);
-        return new StorageKey(key);
-    }
 
     /// <summary>The pools read from configuration, and what was wrong with the others.</summary>
     private sealed class MaterializeOptions
@@ -184,10 +145,12 @@ public static class ActorRefreshServiceCollectionExtensions
     }
 }
 
-/// <summary>The token encryption key in effect (configured or generated).</summary>
-/// <param name="Key">32 bytes.</param>
-internal sealed record StorageKey(byte[] Key)
+/// <summary>The token encryption keys in effect: the current one (configured or generated) and the previous ones.</summary>
+/// <param name="Key">32 bytes; encrypts and decrypts.</param>
+/// <param name="PreviousKeys">32 bytes each; only decrypt (key rotation).</param>
+internal sealed record StorageKey(byte[] Key, IReadOnlyList<byte[]> PreviousKeys)
 {
+
     /// <summary>Never prints the key.</summary>
     public override string ToString() => "StorageKey { Key = [redacted] }";
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of ActorRefresh: installs and starts what the tests need (a throwaway
-# PostgreSQL on 127.0.0.1 for the cluster tests), builds, packs into artifacts/packages, runs `dotnet test ActorRefresh.sln`,
+# PostgreSQL on 127.0.0.1 for the cluster tests, Debian's Chromium for the browser tests), builds, packs into artifacts/packages, runs `dotnet test ActorRefresh.sln`,
 # prints one "N passed, N failed" line and exits non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +12,12 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPE
 source tests/pg.sh
 pg_start || { echo "tests/run.sh: could not start PostgreSQL" >&2; exit 1; }
 trap pg_stop EXIT
+# Debian's Chromium for the status page's browser tests (Playwright drives it; its own browser download is not reachable).
+if [[ ! -x /usr/bin/chromium ]]; then
+  echo "tests/run.sh: installing chromium" >&2
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+    || { echo "tests/run.sh: could not install chromium" >&2; echo "0 passed, 1 failed"; exit 1; }
+fi
 
 results="$root/artifacts/test-results"
 rm -rf "$results"; mkdir -p "$results"

@@ -53,6 +53,9 @@ internal sealed class InMemoryTokenProvider(TimeProvider time) : ITokenProvider
         a.LastError = error;
     });
 
+    /// <summary>Puts an account in <paramref name="state"/> as the engine would show it mid-refresh (the page's view of it).</summary>
+    public void SetState(string id, AccountState state) => Update(id, a => a.State = state);
+
     public void SetUsage(string id, AccountUsage? usage) => Update(id, a => a.Usage = usage);
 
     public ValueTask<AccessToken> GetTokenAsync(string accountId, CancellationToken cancellationToken = default)

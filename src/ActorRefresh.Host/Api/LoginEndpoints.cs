@@ -106,16 +106,18 @@ internal static class LoginEndpoints
 
     private static async Task<IResult> CompleteAsync(string loginId, HttpRequest request, [FromServices] ITokenProvider tokens,
         [FromServices] IProviderRegistry providers, [FromServices] CodeExchangeClient exchange, [FromServices] LoginSessions logins,
-        [FromServices] Limits limits, CancellationToken ct)
+        [FromServices] Limits limits, [FromServices] TimeProvider time, CancellationToken ct)
     {
         var body = request.ContentLength is 0 ? new LoginCompleteRequest() : await RequestBodies.ReadAsync<LoginCompleteRequest>(request, ct).ConfigureAwait(false);
-        if (logins.Peek(loginId) is { Poll: { } poll } deviceLogin)
-            return await WaitForDeviceAsync(deviceLogin, poll, body, logins, ct).ConfigureAwait(false);
+        if (logins.Peek(loginId) is not { } pending)
+            return UnknownLogin();
+        if (pending.Poll is { } poll)
+            return await WaitForDeviceAsync(pending, poll, body, logins, time, ct).ConfigureAwait(false);
         if (!AuthorizationCodeLogin.TryParsePasted(body.Code, out var code, out var state))
             throw new BadRequestBodyException("'code' must be what the login page shows (code#state) or the whole callback URL.");
         // Taken once: a login is single use, whatever the exchange answers.
         if (logins.Take(loginId) is not { Start: { } start } login)
-            return Problems.Create(StatusCodes.Status404NotFound, "No such login", "Unknown or expired login: a login is single use and lives 10 minutes; start another.");
+            return UnknownLogin();
         if (state is not null && !CryptographicOperations.FixedTimeEquals(System.Text.Encoding.UTF8.GetBytes(state), System.Text.Encoding.UTF8.GetBytes(start.State)))
             throw new BadRequestBodyException("the pasted state does not belong to this login; start another.");
         if (!providers.TryGet(login.Provider, out var profile))
@@ -128,24 +130,29 @@ internal static class LoginEndpoints
     }
 
     /// <summary>Waits a while for the broker's poll: its end is answered once (then the login is gone), else 202.</summary>
-    private static async Task<IResult> WaitForDeviceAsync(PendingLogin login, Task<DeviceLoginResult> poll, LoginCompleteRequest body, LoginSessions logins, CancellationToken ct)
+    private static async Task<IResult> WaitForDeviceAsync(PendingLogin login, Task<DeviceLoginResult> poll, LoginCompleteRequest body, LoginSessions logins,
+        TimeProvider time, CancellationToken ct)
     {
         if (body.Code is { Length: > 0 })
             throw new BadRequestBodyException("this is a device login: the user enters the user code at the verification URL; post {} to wait for it.");
         try
         {
-            await poll.WaitAsync(DeviceWait, ct).ConfigureAwait(false);
+            await poll.WaitAsync(DeviceWait, time, ct).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {
             return TypedResults.Accepted($"/v1/logins/{login.LoginId}", new LoginPendingResponse(login.LoginId, "pending", login.ExpiresAt));
         }
-        logins.Remove(login);
+        if (!logins.Remove(login))
+            return UnknownLogin();
         var result = await poll.ConfigureAwait(false);
         return result.Status is { } status
             ? TypedResults.Ok(status)
             : Problems.Create(StatusCodes.Status502BadGateway, "Login failed", result.Failure ?? "the device login ended without tokens");
     }
+
+    private static IResult UnknownLogin() =>
+        Problems.Create(StatusCodes.Status404NotFound, "No such login", "Unknown or expired login: a login is single use and lives 10 minutes; start another.");
 
     private static string Describe(RefreshOutcome outcome) => outcome switch
     {

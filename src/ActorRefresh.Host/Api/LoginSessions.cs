@@ -73,7 +73,8 @@ internal sealed class LoginSessions(TimeProvider time) : IDisposable
     public PendingLogin? Peek(string loginId) =>
         _pending.TryGetValue(loginId, out var login) && login.ExpiresAt > time.GetUtcNow() ? login : null;
 
-    public void Remove(PendingLogin login) => _pending.TryRemove(new KeyValuePair<string, PendingLogin>(login.LoginId, login));
+    /// <summary>Removes <paramref name="login"/>; false when another caller removed it first (its end is answered once).</summary>
+    public bool Remove(PendingLogin login) => _pending.TryRemove(new KeyValuePair<string, PendingLogin>(login.LoginId, login));
 
     public void Dispose()
     {

@@ -1,13 +1,12 @@
 using System.Collections.Concurrent;
-using System.Threading.Channels;
 using System.Web;
 using ActorRefresh.Core.Login;
 using ActorRefresh.Core.Providers;
 using ActorRefresh.Core.Tests.Infrastructure;
 using ActorRefresh.Core.Tokens;
+using ActorRefresh.Testing;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Time.Testing;
 
 namespace ActorRefresh.Core.Tests.Login;
 
@@ -19,7 +18,7 @@ namespace ActorRefresh.Core.Tests.Login;
 public sealed class DeviceLoginTests : IAsyncLifetime
 {
     private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(31);
-    private readonly WatchedClock _time = new();
+    private readonly WatchedClock _time = new(CoreServices.Start);
     private readonly CoreServices _core;
     private LoopbackServer _server = null!;
 
@@ -90,12 +89,12 @@ public sealed class DeviceLoginTests : IAsyncLifetime
         var poll = Client.PollAsync(profile, authorization, CancellationToken.None);
         foreach (var (expected, index) in waits.Select((w, i) => (w, i)))
         {
-            var wait = await _time.NextWaitAsync(RequestTimeout).WaitAsync(TimeSpan.FromSeconds(30));
+            var wait = await _time.NextTimerAsync(due => due != RequestTimeout);
             Assert.True(TimeSpan.FromSeconds(expected) == wait, $"wait {index + 1}: expected {expected} s, the poll asked for {wait.TotalSeconds} s");
             _time.Advance(wait);
         }
         var result = await poll.WaitAsync(TimeSpan.FromSeconds(30));
-        Assert.False(_time.HasWaitPending(RequestTimeout), "the poll went on waiting after it ended");
+        Assert.False(_time.HasUnseenTimer(due => due != RequestTimeout), "the poll went on waiting after it ended");
         return result;
     }
 
@@ -224,34 +223,5 @@ public sealed class DeviceLoginTests : IAsyncLifetime
         Assert.Contains("invalid_client", failure!.Reason, StringComparison.Ordinal);
         Assert.DoesNotContain("dc-secret-4711", failure.ToString(), StringComparison.Ordinal);
         Assert.Single(_polls);
-    }
-
-    /// <summary>A fake clock that reports every timer created on it, so the test knows what the code under test waits for.</summary>
-    private sealed class WatchedClock() : FakeTimeProvider(CoreServices.Start)
-    {
-        private readonly Channel<TimeSpan> _waits = Channel.CreateUnbounded<TimeSpan>();
-        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
-        {
-            _waits.Writer.TryWrite(dueTime);
-            return base.CreateTimer(callback, state, dueTime, period);
-        }
-
-        /// <summary>The next wait that is not a request's timeout.</summary>
-        public async Task<TimeSpan> NextWaitAsync(TimeSpan ignored)
-        {
-            while (true)
-            {
-                var wait = await _waits.Reader.ReadAsync();
-                if (wait != ignored) return wait;
-            }
-        }
-
-        /// <summary>True when a wait other than a request timeout was created and not yet looked at.</summary>
-        public bool HasWaitPending(TimeSpan ignored)
-        {
-            while (_waits.Reader.TryRead(out var wait))
-                if (wait != ignored) return true;
-            return false;
-        }
     }
 }

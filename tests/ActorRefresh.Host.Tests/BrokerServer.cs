@@ -6,7 +6,7 @@ using Microsoft.Extensions.Time.Testing;
 
 namespace ActorRefresh.Host.Tests;
 
-/// <summary>The real host composition on 127.0.0.1:0 with <see cref="InMemoryTokenProvider"/> as the engine.</summary>
+/// <summary>The real host composition on 127.0.0.1:0 with <see cref="InMemoryTokenProvider"/> as the engine (and the core services: provider profiles, login clients).</summary>
 internal sealed class BrokerServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
@@ -44,9 +44,9 @@ internal sealed class BrokerServer : IAsyncDisposable
 
     /// <param name="mapExtra">Maps routes of the test's own before the server starts (what a future endpoint would be).</param>
     public static async Task<BrokerServer> StartAsync(string? key = "test-key-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFGH", Dictionary<string, string?>? settings = null,
-        Action<WebApplication>? mapExtra = null)
+        FakeTimeProvider? clock = null, Action<WebApplication>? mapExtra = null)
     {
-        var time = new FakeTimeProvider(Now);
+        var time = clock ?? new FakeTimeProvider(Now);
         var tokens = new InMemoryTokenProvider(time);
         var log = new StringWriter();
         var overrides = new Dictionary<string, string?>
@@ -62,8 +62,10 @@ internal sealed class BrokerServer : IAsyncDisposable
             overrides[k] = v;
         var app = ActorRefreshWebHost.Build(
             new ServeSettings(["http://127.0.0.1:0"], ConfigOverrides: overrides, LogOutput: TextWriter.Synchronized(log)),
-            (services, _) =>
+            (services, configuration) =>
             {
+                // Provider profiles and the login clients, as the engine's registration brings them.
+                services.AddActorRefreshCore(configuration);
                 services.AddSingleton<ITokenProvider>(tokens);
                 services.AddSingleton<TimeProvider>(time);
             });

@@ -62,6 +62,7 @@ public static class ActorRefreshCoreServiceCollectionExtensions
 
         services.TryAddSingleton<ITokenEndpointClient, TokenEndpointClient>();
         services.TryAddSingleton<ActorRefresh.Core.Login.CodeExchangeClient>();
+        services.TryAddSingleton<ActorRefresh.Core.Login.DeviceLoginClient>();
         services.TryAddSingleton<IUsageClient, UsageClient>();
         return services;
     }

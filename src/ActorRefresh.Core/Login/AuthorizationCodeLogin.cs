@@ -15,7 +15,8 @@ namespace ActorRefresh.Core.Login;
 /// <param name="AuthorizeUrl">The authorization URL with the S256 challenge and the state.</param>
 /// <param name="Verifier">The PKCE code verifier (kept by the server, never shown).</param>
 /// <param name="State">The state value the answer must carry back.</param>
-internal sealed record LoginStart(Uri AuthorizeUrl, Secret Verifier, string State);
+/// <param name="RedirectUri">The redirect URI the URL names; the code exchange must send the same.</param>
+internal sealed record LoginStart(Uri AuthorizeUrl, Secret Verifier, string State, Uri RedirectUri);
 
 /// <summary>
 /// Authorization code with PKCE (RFC 7636, S256) and <c>state</c>, as public clients of the Claude endpoints log in: the
@@ -24,21 +25,24 @@ internal sealed record LoginStart(Uri AuthorizeUrl, Secret Verifier, string Stat
 /// </summary>
 internal static class AuthorizationCodeLogin
 {
-    /// <summary>Starts a login with <paramref name="provider"/>.</summary>
-    /// <exception cref="InvalidOperationException">The profile has no <c>AuthorizeEndpoint</c> or <c>RedirectUri</c>.</exception>
-    public static LoginStart Start(ProviderProfile provider)
+    /// <summary>
+    /// Starts a login with <paramref name="provider"/>, redirecting to <paramref name="redirectUri"/> (a loopback listener,
+    /// RFC 8252) or else to the profile's <c>RedirectUri</c>.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The profile has no <c>AuthorizeEndpoint</c>, or there is no redirect URI.</exception>
+    public static LoginStart Start(ProviderProfile provider, Uri? redirectUri = null)
     {
-        if (provider.AuthorizeEndpoint is null || provider.RedirectUri is null)
-            throw new InvalidOperationException($"ActorRefresh:Providers:{provider.Name}:AuthorizeEndpoint and RedirectUri are needed to log in with this provider.");
+        redirectUri ??= provider.RedirectUri;
+        if (provider.AuthorizeEndpoint is null || redirectUri is null)
+            throw new InvalidOperationException($"ActorRefresh:Providers:{provider.Name}:AuthorizeEndpoint and a redirect URI are needed to log in with this provider.");
         var verifier = Base64Url(RandomNumberGenerator.GetBytes(32));
         var challenge = Base64Url(SHA256.HashData(Encoding.ASCII.GetBytes(verifier)));
         var state = Base64Url(RandomNumberGenerator.GetBytes(24));
-        var query = new List<KeyValuePair<string, string>>
+        var query = new List<KeyValuePair<string, string>>(provider.AuthorizeParameters)
         {
-            new("code", "true"),
             new("client_id", provider.ClientId),
             new("response_type", "code"),
-            new("redirect_uri", provider.RedirectUri.ToString()),
+            new("redirect_uri", redirectUri.ToString()),
             new("scope", provider.LoginScope ?? provider.Scope ?? ""),
             new("code_challenge", challenge),
             new("code_challenge_method", "S256"),
@@ -46,7 +50,7 @@ internal static class AuthorizationCodeLogin
         };
         var separator = provider.AuthorizeEndpoint.Query.Length > 0 ? "&" : "?";
         var url = provider.AuthorizeEndpoint + separator + string.Join("&", query.Select(p => $"{Uri.EscapeDataString(p.Key)}={Uri.EscapeDataString(p.Value)}"));
-        return new LoginStart(new Uri(url), new Secret(verifier), state);
+        return new LoginStart(new Uri(url), new Secret(verifier), state, redirectUri);
     }
 
     /// <summary>
@@ -81,15 +85,22 @@ internal sealed class CodeExchangeClient(IHttpClientFactory clients, TimeProvide
 {
     private readonly RetryAfterLimits _limits = new() { Min = backoff.Value.RetryAfterMin, Max = backoff.Value.RetryAfterMax };
 
-    /// <summary>One <c>authorization_code</c> grant with the PKCE verifier; never throws for what the provider does.</summary>
-    public async Task<RefreshOutcome> ExchangeAsync(ProviderProfile provider, string code, string state, Secret verifier, CancellationToken cancellationToken)
+    /// <summary>One <c>authorization_code</c> grant for a started login; never throws for what the provider does.</summary>
+    public Task<RefreshOutcome> ExchangeAsync(ProviderProfile provider, string code, LoginStart start, CancellationToken cancellationToken) =>
+        ExchangeAsync(provider, code, start.State, start.Verifier, start.RedirectUri, cancellationToken);
+
+    /// <summary>One <c>authorization_code</c> grant with the PKCE verifier, redirect URI from the profile.</summary>
+    public Task<RefreshOutcome> ExchangeAsync(ProviderProfile provider, string code, string state, Secret verifier, CancellationToken cancellationToken) =>
+        ExchangeAsync(provider, code, state, verifier, provider.RedirectUri!, cancellationToken);
+
+    private async Task<RefreshOutcome> ExchangeAsync(ProviderProfile provider, string code, string state, Secret verifier, Uri redirectUri, CancellationToken cancellationToken)
     {
         var fields = new List<KeyValuePair<string, string>>
         {
             new("grant_type", "authorization_code"),
             new("code", code),
             new("client_id", provider.ClientId),
-            new("redirect_uri", provider.RedirectUri!.ToString()),
+            new("redirect_uri", redirectUri.ToString()),
             new("code_verifier", verifier.Reveal()),
         };
         // Claude's endpoint takes the state in its JSON body; RFC 6749 providers do not expect it.

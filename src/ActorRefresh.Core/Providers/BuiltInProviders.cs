@@ -30,6 +30,7 @@ public static class BuiltInProviders
         UsageEndpoint = new Uri("https://api.anthropic.com/api/oauth/usage"),
         AuthorizeEndpoint = new Uri("https://claude.ai/oauth/authorize"),
         RedirectUri = new Uri("https://console.anthropic.com/oauth/code/callback"),
+        AuthorizeParameters = new Dictionary<string, string>(StringComparer.Ordinal) { ["code"] = "true" },
         LoginScope = "org:create_api_key user:profile user:inference user:sessions:claude_code user:mcp_servers user:file_upload",
         UsageHeaders = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase)
         {

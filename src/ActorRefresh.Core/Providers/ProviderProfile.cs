@@ -60,8 +60,18 @@ public sealed class ProviderProfile
     /// <summary>Authorization endpoint for logging in (authorization code with PKCE); null when the provider has no login here.</summary>
     public Uri? AuthorizeEndpoint { get; set; }
 
-    /// <summary>Redirect URI registered for the client: the page that shows the code to paste back (Claude) or a loopback URL.</summary>
+    /// <summary>
+    /// Redirect URI registered for the client: the page that shows the code to paste back (Claude), or a loopback URL
+    /// <c>http://127.0.0.1:&lt;port&gt;/&lt;path&gt;</c> whose port the CLI listens on. Null with an
+    /// <see cref="AuthorizeEndpoint"/>: a loopback redirect on an ephemeral port (RFC 8252).
+    /// </summary>
     public Uri? RedirectUri { get; set; }
+
+    /// <summary>Extra query parameters of the authorize URL (for Claude: <c>code=true</c>, which makes its page show the code).</summary>
+    public Dictionary<string, string> AuthorizeParameters { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>Device authorization endpoint (RFC 8628); null when the provider offers no device login.</summary>
+    public Uri? DeviceAuthorizationEndpoint { get; set; }
 
     /// <summary>Scopes asked for at login; null to ask for <see cref="Scope"/>.</summary>
     public string? LoginScope { get; set; }
@@ -86,6 +96,8 @@ public sealed class ProviderProfile
         AuthorizeEndpoint = AuthorizeEndpoint,
         RedirectUri = RedirectUri,
         LoginScope = LoginScope,
+        AuthorizeParameters = new Dictionary<string, string>(AuthorizeParameters, StringComparer.Ordinal),
+        DeviceAuthorizationEndpoint = DeviceAuthorizationEndpoint,
         UsageHeaders = new Dictionary<string, string>(UsageHeaders, StringComparer.OrdinalIgnoreCase),
     };
 
@@ -108,8 +120,9 @@ public sealed class ProviderProfile
             errors.Add($"{prefix}:AuthorizeEndpoint must be an absolute URL.");
         if (RedirectUri is not null && !RedirectUri.IsAbsoluteUri)
             errors.Add($"{prefix}:RedirectUri must be an absolute URL.");
-        if (AuthorizeEndpoint is not null && RedirectUri is null)
-            errors.Add($"{prefix}:RedirectUri is required with AuthorizeEndpoint.");
+        if (DeviceAuthorizationEndpoint is not null && (!DeviceAuthorizationEndpoint.IsAbsoluteUri
+            || (DeviceAuthorizationEndpoint.Scheme != Uri.UriSchemeHttps && DeviceAuthorizationEndpoint.Scheme != Uri.UriSchemeHttp)))
+            errors.Add($"{prefix}:DeviceAuthorizationEndpoint must be an absolute http(s) URL.");
         return errors;
     }
 }

@@ -27,7 +27,13 @@ internal sealed class ApiClient : IDisposable
 
     public Task<string> PostAsync(string path, string? json, CancellationToken ct) => SendAsync(HttpMethod.Post, path, json, ct);
 
-    private async Task<string> SendAsync(HttpMethod method, string path, string? json, CancellationToken ct)
+    /// <summary>A POST whose success statuses differ in meaning (200 against 202): answers the status with the body.</summary>
+    public Task<(int Status, string Body)> PostForStatusAsync(string path, string? json, CancellationToken ct) => SendForStatusAsync(HttpMethod.Post, path, json, ct);
+
+    private async Task<string> SendAsync(HttpMethod method, string path, string? json, CancellationToken ct) =>
+        (await SendForStatusAsync(method, path, json, ct).ConfigureAwait(false)).Body;
+
+    private async Task<(int Status, string Body)> SendForStatusAsync(HttpMethod method, string path, string? json, CancellationToken ct)
     {
         using var request = new HttpRequestMessage(method, path.TrimStart('/'));
         if (json is not null)
@@ -49,7 +55,7 @@ internal sealed class ApiClient : IDisposable
         {
             var body = await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
             if (response.IsSuccessStatusCode)
-                return body;
+                return ((int)response.StatusCode, body);
             throw new CliException($"{(int)response.StatusCode} {response.ReasonPhrase}: {Describe(body)}");
         }
     }

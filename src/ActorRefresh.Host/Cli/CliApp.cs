@@ -21,7 +21,7 @@ namespace ActorRefresh.Host.Cli;
 /// The <c>actor-refresh</c> command line: <c>serve</c> runs the broker; the other commands are clients of a
 /// running <c>serve</c>. Writers and console are injected so tests can run commands in-process.
 /// </summary>
-internal sealed class CliApp(TextWriter output, TextWriter error, IAnsiConsole console, Func<string, string?>? environment = null, TextReader? input = null)
+internal sealed partial class CliApp(TextWriter output, TextWriter error, IAnsiConsole console, Func<string, string?>? environment = null, TextReader? input = null)
 {
     private readonly TextReader _input = input ?? Console.In;
 
@@ -225,36 +225,6 @@ internal sealed class CliApp(TextWriter output, TextWriter error, IAnsiConsole c
         {
             var body = await client.GetAsync(AccountPath(parse.GetValue(id)!) + "/token", ct).ConfigureAwait(false);
             output.WriteLine(json ? body : Deserialize<TokenResponse>(body).AccessToken);
-        });
-        return command;
-    }
-
-    private Command LoginCommand()
-    {
-        var provider = new Argument<string>("provider") { Description = "Provider profile to log in with (claude, or one configured with an AuthorizeEndpoint)." };
-        var id = new Option<string>("--id") { Description = "Account id to register, or to give the new login (clears a dead-grant block).", Required = true };
-        var code = new Option<string?>("--code") { Description = "The code the login page shows (code#state); read from standard input when omitted." };
-        var command = ClientCommand("login", "Logs an account in: prints the URL to open, then takes the code the page shows and exchanges it on the server.");
-        command.Arguments.Add(provider);
-        command.Options.Add(id);
-        command.Options.Add(code);
-        SetClientAction(command, async (client, parse, json, ct) =>
-        {
-            var account = AccountPath(parse.GetValue(id)!);
-            var started = Deserialize<LoginStartResponse>(await client.PostAsync(account + "/login",
-                JsonSerializer.Serialize(new { provider = parse.GetValue(provider) }, ApiJson.Options), ct).ConfigureAwait(false));
-            output.WriteLine("Open this URL in a browser, log in, and paste the code the page shows:");
-            output.WriteLine(started.AuthorizeUrl);
-            var pasted = parse.GetValue(code);
-            if (pasted is null)
-            {
-                output.Write("code: ");
-                output.Flush();
-                pasted = await _input.ReadLineAsync(ct).ConfigureAwait(false) ?? throw new CliException("no code was pasted");
-            }
-            var body = await client.PostAsync("v1/logins/" + Uri.EscapeDataString(started.LoginId),
-                JsonSerializer.Serialize(new { code = pasted.Trim() }, ApiJson.Options), ct).ConfigureAwait(false);
-            WriteStatus(body, json);
         });
         return command;
     }

@@ -66,6 +66,12 @@ public sealed class ProviderProfile
     /// <summary>Scopes asked for at login; null to ask for <see cref="Scope"/>.</summary>
     public string? LoginScope { get; set; }
 
+    /// <summary>
+    /// The longest a grant of this provider lives from its login (e.g. 30 days), when the provider does not say: an account
+    /// registered or given new credentials knows its grant ends that long after, and is warned before. Null: unknown.
+    /// </summary>
+    public TimeSpan? MaxGrantLifetime { get; set; }
+
     /// <summary>Extra headers for the usage endpoint (for Claude: <c>anthropic-beta</c>).</summary>
     public Dictionary<string, string> UsageHeaders { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 
@@ -86,6 +92,7 @@ public sealed class ProviderProfile
         AuthorizeEndpoint = AuthorizeEndpoint,
         RedirectUri = RedirectUri,
         LoginScope = LoginScope,
+        MaxGrantLifetime = MaxGrantLifetime,
         UsageHeaders = new Dictionary<string, string>(UsageHeaders, StringComparer.OrdinalIgnoreCase),
     };
 
@@ -108,6 +115,8 @@ public sealed class ProviderProfile
             errors.Add($"{prefix}:AuthorizeEndpoint must be an absolute URL.");
         if (RedirectUri is not null && !RedirectUri.IsAbsoluteUri)
             errors.Add($"{prefix}:RedirectUri must be an absolute URL.");
+        if (MaxGrantLifetime is { } grant && (grant <= TimeSpan.Zero || grant > TimeSpan.FromDays(3650)))
+            errors.Add($"{prefix}:MaxGrantLifetime must be more than 0 and at most 3650 days (a TimeSpan such as 30.00:00:00).");
         if (AuthorizeEndpoint is not null && RedirectUri is null)
             errors.Add($"{prefix}:RedirectUri is required with AuthorizeEndpoint.");
         return errors;

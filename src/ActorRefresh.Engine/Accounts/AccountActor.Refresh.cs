@@ -173,7 +173,8 @@ internal sealed partial class AccountActor
     {
         var now = Now;
         var accessValid = file.ExpiresAt > now;
-        return new CredentialsReplaced(file.RefreshToken, accessValid ? file.AccessToken : null, accessValid ? file.ExpiresAt : null, null, now);
+        // Adopted only with a refresh token (DecideCredentialsFile).
+        return new CredentialsReplaced(file.RefreshToken!, accessValid ? file.AccessToken : null, accessValid ? file.ExpiresAt : null, null, now);
     }
 
     /// <summary>The refresh became unnecessary (a newer pair was adopted): release the permit and answer the callers.</summary>

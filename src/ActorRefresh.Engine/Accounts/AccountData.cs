@@ -414,7 +414,9 @@ internal sealed record AccountData : IAccountPersisted
     /// </summary>
     public CredentialsFileDecision DecideCredentialsFile(ClaudeCredentials file, DateTimeOffset now)
     {
-        if (!IsRegistered) return CredentialsFileDecision.Nothing;
+        // A file without a refresh token (an access-only copy for a sandbox, a long-lived token) is never adopted: adopting
+        // it would leave the account unable to refresh.
+        if (!IsRegistered || file.RefreshToken is null) return CredentialsFileDecision.Nothing;
         // The account's pair can be written back only when it has one (a refresh-token-only account has nothing to write).
         var stale = AccessToken is null ? CredentialsFileDecision.Nothing : CredentialsFileDecision.WriteBack;
         if (HasSpent(file.RefreshToken)) return stale;

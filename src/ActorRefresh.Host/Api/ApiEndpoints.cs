@@ -202,6 +202,8 @@ internal static class ApiEndpoints
             throw new BadRequestBodyException(exception.Message);
         }
 
+        // Accounts without a refresh token are not registered by the engine yet: refused as before.
+        var refreshToken = file.RefreshToken ?? throw new BadRequestBodyException("Credentials file 'the request body': 'claudeAiOauth.refreshToken' is missing.");
         if (path is not null)
         {
             ClaudeCredentials onDisk;
@@ -214,11 +216,10 @@ internal static class ApiEndpoints
                 throw new BadRequestBodyException(exception.Message);
             }
             // Otherwise an import of one's own expired login would adopt whatever login the file holds.
-            if (!onDisk.RefreshToken.Equals(file.RefreshToken))
+            if (!refreshToken.Equals(onDisk.RefreshToken))
                 throw new BadRequestBodyException($"The refresh token in the body is not the one in '{path}': import the file's own content.");
         }
 
-        var refreshToken = file.RefreshToken;
         Secret? accessToken = null;
         DateTimeOffset? expiresAt = null;
         if (file.ExpiresAt > time.GetUtcNow())

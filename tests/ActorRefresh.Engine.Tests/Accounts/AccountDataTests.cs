@@ -186,6 +186,16 @@ public sealed class AccountDataTests
     }
 
     [Fact]
+    public void A_credentials_file_without_a_refresh_token_is_never_adopted()
+    {
+        // An access-only file (materialized for a sandbox, a setup-token file) would leave the account unable to refresh.
+        var accessOnly = new ClaudeCredentials(new Secret("at-9"), null, T0.AddDays(300), [], null);
+        Assert.Equal(CredentialsFileDecision.Nothing, Registered().DecideCredentialsFile(accessOnly, T0));
+        Assert.Equal(CredentialsFileDecision.Nothing,
+            Registered().Apply(new AccountBlocked(ErrorClasses.GrantRejected, "invalid_grant", T0)).DecideCredentialsFile(accessOnly, T0));
+    }
+
+    [Fact]
     public void A_refresh_token_the_account_spent_is_never_adopted_back()
     {
         var data = Registered().Apply(new RefreshStarted(new Secret("rt-1").Fingerprint, T0))

@@ -56,7 +56,7 @@ public sealed class ApiTests
         var status = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
         Assert.Equal("bob.1", status.GetProperty("accountId").GetString());
         Assert.Equal(expires, status.GetProperty("accessTokenExpiresAt").GetDateTimeOffset());
-        Assert.Equal(RefreshToken, server.Tokens.CredentialsOf("bob.1")!.RefreshToken.Reveal());
+        Assert.Equal(RefreshToken, server.Tokens.CredentialsOf("bob.1")!.RefreshToken!.Reveal());
     }
 
     [Theory]
@@ -254,7 +254,7 @@ public sealed class ApiTests
 
     [Theory]
     [InlineData("v1/import/claude?id=me", """{"other":1}""", "claudeAiOauth")]
-    [InlineData("v1/import/claude?id=me", """{"claudeAiOauth":{"accessToken":"a"}}""", "refreshToken")]
+    [InlineData("v1/import/claude?id=me", """{"claudeAiOauth":{"accessToken":"a"}}""", "'claudeAiOauth.expiresAt' is missing")]
     [InlineData("v1/import/claude", """{"claudeAiOauth":{"refreshToken":"r"}}""", "1-128")]
     [InlineData("v1/import/claude?id=me&sync=maybe", """{"claudeAiOauth":{"refreshToken":"r"}}""", "'sync'")]
     [InlineData("v1/import/claude?id=me&sync=true", """{"claudeAiOauth":{"refreshToken":"r"}}""", "'path'")]

@@ -225,7 +225,7 @@ public sealed class CliTests
             Assert.Equal(0, run.ExitCode);
             Assert.Contains("from-file", run.Output, StringComparison.Ordinal);
             Assert.DoesNotContain("FILE", run.Output.Replace("from-file", "", StringComparison.Ordinal), StringComparison.Ordinal);
-            Assert.Equal("sk-ant-ort01-FILE", server.Tokens.CredentialsOf("from-file")!.RefreshToken.Reveal());
+            Assert.Equal("sk-ant-ort01-FILE", server.Tokens.CredentialsOf("from-file")!.RefreshToken!.Reveal());
 
             // A file readable by others is refused: the server would keep writing tokens into it.
             File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
@@ -336,7 +336,7 @@ public sealed class CliTests
                 var run = await RunAsync(server, command);
                 Assert.True(run.ExitCode == 0, $"{string.Join(' ', command)}: {run.Error}");
             }
-            Assert.Equal("sk-ant-ort01-FILE", server.Tokens.CredentialsOf("from-file")!.RefreshToken.Reveal());
+            Assert.Equal("sk-ant-ort01-FILE", server.Tokens.CredentialsOf("from-file")!.RefreshToken!.Reveal());
         }
         finally
         {

@@ -21,7 +21,7 @@ namespace ActorRefresh.Host.Cli;
 /// The <c>actor-refresh</c> command line: <c>serve</c> runs the broker; the other commands are clients of a
 /// running <c>serve</c>. Writers and console are injected so tests can run commands in-process.
 /// </summary>
-internal sealed class CliApp(TextWriter output, TextWriter error, IAnsiConsole console, Func<string, string?>? environment = null, TextReader? input = null)
+internal sealed partial class CliApp(TextWriter output, TextWriter error, IAnsiConsole console, Func<string, string?>? environment = null, TextReader? input = null)
 {
     private readonly TextReader _input = input ?? Console.In;
 
@@ -49,6 +49,7 @@ internal sealed class CliApp(TextWriter output, TextWriter error, IAnsiConsole c
         root.Subcommands.Add(SimplePost("unblock", "Lifts a block (and a backoff about the old failure).", "unblock"));
         root.Subcommands.Add(SimplePost("refresh", "Refreshes the account now, unless it is backing off or blocked.", "refresh"));
         root.Subcommands.Add(ImportClaudeCommand());
+        root.Subcommands.Add(AddTokenCommand());
         root.Subcommands.Add(PoolsCommand());
         root.Subcommands.Add(LeaseCommand());
         root.Subcommands.Add(ClusterCommand());

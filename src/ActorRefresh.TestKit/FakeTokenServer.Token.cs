@@ -289,6 +289,7 @@ public sealed partial class FakeTokenServer
         }
 
         body["expires_in"] = (long)_options.AccessTokenLifetime.TotalSeconds;
+        if (_options.RefreshTokenLifetime is { } grant) body["refresh_token_expires_in"] = (long)grant.TotalSeconds;
         body["token_type"] = "Bearer";
         body["scope"] = string.IsNullOrWhiteSpace(request.Scope) ? DefaultScope : request.Scope;
         body["account"] = new JsonObject

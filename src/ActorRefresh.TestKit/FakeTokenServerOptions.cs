@@ -16,6 +16,12 @@ public sealed class FakeTokenServerOptions
     /// </summary>
     public TimeSpan AccessTokenLifetime { get; init; } = TimeSpan.FromHours(8);
 
+    /// <summary>
+    /// When set, every successful token answer also says when the grant ends (<c>refresh_token_expires_in</c>, in seconds),
+    /// as some providers do. Claude does not; null (the default) sends nothing.
+    /// </summary>
+    public TimeSpan? RefreshTokenLifetime { get; init; }
+
     /// <summary>When set, a token request with another (or no) <c>client_id</c> is answered 400 <c>invalid_client</c>.</summary>
     public string? RequiredClientId { get; init; }
 

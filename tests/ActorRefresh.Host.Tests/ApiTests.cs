@@ -56,7 +56,7 @@ public sealed class ApiTests
         var status = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
         Assert.Equal("bob.1", status.GetProperty("accountId").GetString());
         Assert.Equal(expires, status.GetProperty("accessTokenExpiresAt").GetDateTimeOffset());
-        Assert.Equal(RefreshToken, server.Tokens.CredentialsOf("bob.1")!.RefreshToken.Reveal());
+        Assert.Equal(RefreshToken, server.Tokens.CredentialsOf("bob.1")!.RefreshToken!.Reveal());
     }
 
     [Theory]
@@ -66,6 +66,10 @@ public sealed class ApiTests
     [InlineData("""{"id":"a","refreshToken":"r"}""", "'provider'")]
     [InlineData("""{"id":"a","provider":"claude"}""", "'refreshToken'")]
     [InlineData("""{"id":"a","provider":"claude","refreshToken":"r","accessToken":"x"}""", "'expiresAt' is required")]
+    [InlineData("""{"id":"a","provider":"claude","accessToken":"x"}""", "'refreshToken' is missing: without one, 'accessToken' and 'expiresAt'")]
+    [InlineData("""{"id":"a","provider":"claude","expiresAt":"2030-01-01T00:00:00Z"}""", "'refreshToken' is missing")]
+    [InlineData("""{"id":"a","provider":"claude","refreshToken":" ","accessToken":"x","expiresAt":"2030-01-01T00:00:00Z"}""", "'refreshToken'")]
+    [InlineData("""{"id":"a","provider":"claude","accessToken":"x","expiresAt":"2020-01-01T00:00:00Z"}""", "cannot be renewed")]
     [InlineData("""{"id":"a","provider":"claude","refreshToken":"r","accessToken":"x","expiresAt":"2020-01-01T00:00:00Z"}""", "past")]
     [InlineData("""{"id":"a","provider":"claude","refreshToken":"r","expiresAt":"yesterday"}""", "$.expiresAt")]
     [InlineData("""{"id":"a b","provider":"claude","refreshToken":"r"}""", "1-128 characters")]
@@ -252,9 +256,36 @@ public sealed class ApiTests
         Assert.Null(server.Tokens.CredentialsOf("me")!.AccessToken);
     }
 
+    [Fact]
+    public async Task A_long_lived_token_registers_without_a_refresh_token_over_post_and_import()
+    {
+        await using var server = await BrokerServer.StartAsync();
+        var expires = BrokerServer.Now.AddDays(365);
+        var response = await server.Client.PostAsync("v1/accounts", Json(
+            $$"""{"id":"long","provider":"claude","accessToken":"sk-ant-oat01-SETUPTOKEN","expiresAt":"{{expires:O}}"}"""));
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        var credentials = server.Tokens.CredentialsOf("long")!;
+        Assert.Null(credentials.RefreshToken);
+        Assert.Equal("sk-ant-oat01-SETUPTOKEN", credentials.AccessToken!.Reveal());
+        Assert.DoesNotContain("SETUPTOKEN", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+
+        // A credentials file without refreshToken (setup-token's) imports as one; its grant end, when written, goes along.
+        var file = $$"""{"claudeAiOauth":{"accessToken":"sk-ant-oat01-FILETOKEN","expiresAt":{{expires.ToUnixTimeMilliseconds()}},"scopes":["user:inference"]} }""";
+        Assert.Equal(HttpStatusCode.Created, (await server.Client.PostAsync("v1/import/claude?id=long-file", Json(file))).StatusCode);
+        Assert.Null(server.Tokens.CredentialsOf("long-file")!.RefreshToken);
+        var sync = await server.Client.PostAsync("v1/import/claude?id=long-sync&sync=true&path=/tmp/x/.credentials.json", Json(file));
+        Assert.Equal(HttpStatusCode.BadRequest, sync.StatusCode);
+
+        var grantEnd = BrokerServer.Now.AddDays(20).ToUnixTimeMilliseconds();
+        var refreshable = $$"""{"claudeAiOauth":{"accessToken":"sk-ant-oat01-A","refreshToken":"{{RefreshToken}}","expiresAt":{{expires.ToUnixTimeMilliseconds()}},"refreshTokenExpiresAt":{{grantEnd}}} }""";
+        Assert.Equal(HttpStatusCode.Created, (await server.Client.PostAsync("v1/import/claude?id=with-grant", Json(refreshable))).StatusCode);
+        Assert.Equal(DateTimeOffset.FromUnixTimeMilliseconds(grantEnd), server.Tokens.CredentialsOf("with-grant")!.GrantExpiresAt);
+    }
+
     [Theory]
     [InlineData("v1/import/claude?id=me", """{"other":1}""", "claudeAiOauth")]
-    [InlineData("v1/import/claude?id=me", """{"claudeAiOauth":{"accessToken":"a"}}""", "refreshToken")]
+    [InlineData("v1/import/claude?id=me", """{"claudeAiOauth":{"accessToken":"a"}}""", "'claudeAiOauth.expiresAt' is missing")]
+    [InlineData("v1/import/claude?id=me", """{"claudeAiOauth":{"accessToken":"a","expiresAt":1}}""", "no refresh token")]
     [InlineData("v1/import/claude", """{"claudeAiOauth":{"refreshToken":"r"}}""", "1-128")]
     [InlineData("v1/import/claude?id=me&sync=maybe", """{"claudeAiOauth":{"refreshToken":"r"}}""", "'sync'")]
     [InlineData("v1/import/claude?id=me&sync=true", """{"claudeAiOauth":{"refreshToken":"r"}}""", "'path'")]

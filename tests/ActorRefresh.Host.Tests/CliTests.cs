@@ -11,7 +11,9 @@ public sealed class CliTests
 {
     private sealed record Run(int ExitCode, string Output, string Error);
 
-    private static async Task<Run> RunAsync(BrokerServer? server, params string[] args)
+    private static Task<Run> RunAsync(BrokerServer? server, params string[] args) => RunWithInputAsync(server, null, args);
+
+    private static async Task<Run> RunWithInputAsync(BrokerServer? server, string? input, params string[] args)
     {
         var output = new StringWriter();
         var error = new StringWriter();
@@ -29,7 +31,7 @@ public sealed class CliTests
             [CliApp.ApiKeyEnvironmentVariable] = server?.Key,
             [CliApp.ServerEnvironmentVariable] = server?.BaseAddress.ToString() ?? "http://127.0.0.1:1",
         };
-        var app = new CliApp(output, error, console, name => environment.GetValueOrDefault(name));
+        var app = new CliApp(output, error, console, name => environment.GetValueOrDefault(name), input is null ? null : new StringReader(input));
         var code = await app.RunAsync(args);
         return new Run(code, output.ToString(), error.ToString());
     }
@@ -40,6 +42,33 @@ public sealed class CliTests
         await server.Tokens.RegisterAsync(new AccountCredentials("cli-acct", "claude", new Secret("sk-ant-ort01-CLI-REFRESH"),
             new Secret("sk-ant-oat01-CLI-ACCESS"), BrokerServer.Now.AddHours(1)));
         return server;
+    }
+
+    [Fact]
+    public async Task Add_token_registers_a_long_lived_token_read_from_standard_input()
+    {
+        await using var server = await StartAsync();
+
+        var run = await RunWithInputAsync(server, "sk-ant-oat01-FROM-STDIN\n", "add-token", "--id", "setup", "--expires-at", "2027-12-01T00:00:00Z");
+
+        Assert.True(run.ExitCode == 0, run.Error);
+        var credentials = server.Tokens.CredentialsOf("setup")!;
+        Assert.Null(credentials.RefreshToken);
+        Assert.Equal("sk-ant-oat01-FROM-STDIN", credentials.AccessToken!.Reveal());
+        Assert.Equal(new DateTimeOffset(2027, 12, 1, 0, 0, 0, TimeSpan.Zero), credentials.ExpiresAt);
+        Assert.DoesNotContain("FROM-STDIN", run.Output, StringComparison.Ordinal);
+
+        // No token, two words, or no expiry: refused with a reason, nothing registered.
+        var empty = await RunWithInputAsync(server, "", "add-token", "--id", "e1", "--valid-days", "365");
+        Assert.NotEqual(0, empty.ExitCode);
+        Assert.Contains("no token on standard input", empty.Error, StringComparison.Ordinal);
+        var noExpiry = await RunWithInputAsync(server, "sk-ant-oat01-X", "add-token", "--id", "e2");
+        Assert.Contains("--expires-at", noExpiry.Error, StringComparison.Ordinal);
+        Assert.Null(server.Tokens.CredentialsOf("e1"));
+        Assert.Null(server.Tokens.CredentialsOf("e2"));
+        // The server's refusal comes through with its reason.
+        var past = await RunWithInputAsync(server, "sk-ant-oat01-X", "add-token", "--id", "e3", "--expires-at", "2020-01-01T00:00:00Z");
+        Assert.Contains("cannot be renewed", past.Error, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -225,7 +254,7 @@ public sealed class CliTests
             Assert.Equal(0, run.ExitCode);
             Assert.Contains("from-file", run.Output, StringComparison.Ordinal);
             Assert.DoesNotContain("FILE", run.Output.Replace("from-file", "", StringComparison.Ordinal), StringComparison.Ordinal);
-            Assert.Equal("sk-ant-ort01-FILE", server.Tokens.CredentialsOf("from-file")!.RefreshToken.Reveal());
+            Assert.Equal("sk-ant-ort01-FILE", server.Tokens.CredentialsOf("from-file")!.RefreshToken!.Reveal());
 
             // A file readable by others is refused: the server would keep writing tokens into it.
             File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
@@ -336,7 +365,7 @@ public sealed class CliTests
                 var run = await RunAsync(server, command);
                 Assert.True(run.ExitCode == 0, $"{string.Join(' ', command)}: {run.Error}");
             }
-            Assert.Equal("sk-ant-ort01-FILE", server.Tokens.CredentialsOf("from-file")!.RefreshToken.Reveal());
+            Assert.Equal("sk-ant-ort01-FILE", server.Tokens.CredentialsOf("from-file")!.RefreshToken!.Reveal());
         }
         finally
         {

@@ -146,7 +146,7 @@ public sealed class KeylessModeTests
         var import = new StringContent("""{"claudeAiOauth":{"accessToken":"a","refreshToken":"attacker-rt","expiresAt":1}}""");
         import.Headers.ContentType = MediaTypeHeaderValue.Parse(contentType);
         await RefusedAsync(await server.Anonymous.PostAsync("v1/import/claude?id=victim", import), 415, "application/json");
-        Assert.Equal("sk-ant-ort01-KEYLESS-REFRESH", server.Tokens.CredentialsOf("victim")!.RefreshToken.Reveal());
+        Assert.Equal("sk-ant-ort01-KEYLESS-REFRESH", server.Tokens.CredentialsOf("victim")!.RefreshToken!.Reveal());
     }
 
     [Fact]

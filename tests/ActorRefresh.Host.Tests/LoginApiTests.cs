@@ -199,7 +199,7 @@ public sealed partial class LoginApiTests
         var (doneStatus, doneBody) = await CompleteAsync(server, loginId, new { });
         Assert.True(doneStatus == HttpStatusCode.OK, doneBody);
         Assert.Equal("Valid", JsonNode.Parse(doneBody)!["state"]!.GetValue<string>());
-        Assert.Equal("rt-device-1", server.Tokens.CredentialsOf("device-1")!.RefreshToken.Reveal());
+        Assert.Equal("rt-device-1", server.Tokens.CredentialsOf("device-1")!.RefreshToken!.Reveal());
         var (againStatus, againBody) = await CompleteAsync(server, loginId, new { });
         Assert.Equal(HttpStatusCode.NotFound, againStatus);
 

@@ -97,7 +97,7 @@ public sealed class ScopedKeyTests
 
         // Nothing the refused calls asked for happened.
         Assert.Null(server.Tokens.CredentialsOf("w2"));
-        Assert.Equal(RefreshToken, server.Tokens.CredentialsOf("w1")!.RefreshToken.Reveal());
+        Assert.Equal(RefreshToken, server.Tokens.CredentialsOf("w1")!.RefreshToken!.Reveal());
         Assert.Equal("Valid", JsonDocument.Parse(await server.Client.GetStringAsync("v1/accounts/w1")).RootElement.GetProperty("state").GetString());
     }
 

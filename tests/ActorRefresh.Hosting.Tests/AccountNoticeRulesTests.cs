@@ -32,6 +32,21 @@ public sealed class AccountNoticeRulesTests
     }
 
     [Fact]
+    public void A_journaled_grant_warning_raises_grant_expiring_once()
+    {
+        var end = Now.AddDays(6);
+        var before = Status(AccountState.Valid) with { GrantExpiresAt = end, GrantNoticeDays = 30 };
+        var warned = before with { GrantNoticeDays = 7 };
+        var notice = Assert.Single(AccountNoticeRules.Between(before, warned, false, LongBackoff, 90, Now));
+        Assert.Equal(AccountNoticeKinds.GrantExpiring, notice.Kind);
+        Assert.Equal(end, notice.Until);
+        Assert.Contains("7 day(s)", notice.Reason, StringComparison.Ordinal);
+        // Republished (a refresh, a usage check): nothing new.
+        Assert.Empty(Kinds(warned, warned with { Version = 9 }));
+        Assert.Empty(Kinds(Status(AccountState.Valid) with { GrantExpiresAt = end }, Status(AccountState.Valid) with { GrantExpiresAt = end }));
+    }
+
+    [Fact]
     public void A_refresh_token_that_may_be_spent_raises_refresh_interrupted() =>
         Assert.Equal([AccountNoticeKinds.RefreshInterrupted], Kinds(Status(AccountState.Refreshing), Status(AccountState.BackingOff, Now.AddSeconds(5), maybeSpent: true)));
 

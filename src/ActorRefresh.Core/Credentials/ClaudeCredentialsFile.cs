@@ -30,7 +30,8 @@ public static class ClaudeCredentialsFile
     /// <summary>Reads and parses a credentials file.</summary>
     /// <param name="path">The file.</param>
     /// <exception cref="CredentialsFileException">The file is missing, a symbolic link, readable or writable by
-    /// group/others (Unix), not JSON, or lacks a usable <c>claudeAiOauth</c> section.</exception>
+    /// group/others (Unix), not JSON, or lacks a usable <c>claudeAiOauth</c> section. A file without <c>refreshToken</c> is
+    /// read (its <see cref="ClaudeCredentials.RefreshToken"/> is null).</exception>
     public static ClaudeCredentials Read(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
@@ -66,11 +67,18 @@ public static class ClaudeCredentialsFile
                 throw new CredentialsFileException(sourceName, $"has no '{Section}' object.");
 
             var access = RequiredString(section, "accessToken", sourceName);
-            var refresh = RequiredString(section, "refreshToken", sourceName);
+            // No refresh token (absent or null): a long-lived token (claude setup-token) or an access-only file. Present, it must be usable.
+            var refresh = section.TryGetPropertyValue("refreshToken", out var refreshNode) && refreshNode is not null
+                ? new Secret(RequiredString(section, "refreshToken", sourceName))
+                : null;
             var expiresAt = ReadExpiresAt(section, sourceName);
             var scopes = ReadScopes(section, sourceName);
             var subscription = section.TryGetPropertyValue("subscriptionType", out var sub) && sub is JsonValue sv && sv.TryGetValue<string>(out var s) ? s : null;
-            return new ClaudeCredentials(new Secret(access), new Secret(refresh), expiresAt, scopes, subscription);
+            // Written by some Claude Code versions: when the grant itself ends (a refresh cannot go past it).
+            var grantEnds = section.TryGetPropertyValue("refreshTokenExpiresAt", out var grantNode) && grantNode is not null
+                ? ReadEpochMs(section, "refreshTokenExpiresAt", sourceName)
+                : (DateTimeOffset?)null;
+            return new ClaudeCredentials(new Secret(access), refresh, expiresAt, scopes, subscription) { RefreshTokenExpiresAt = grantEnds };
         }
         catch (InvalidOperationException)
         {
@@ -86,8 +94,8 @@ public static class ClaudeCredentialsFile
 
     /// <summary>
     /// Writes <paramref name="credentials"/> atomically: the existing JSON is kept except
-    /// <c>accessToken</c>, <c>refreshToken</c>, <c>expiresAt</c> and <c>scopes</c> (and <c>subscriptionType</c>
-    /// when the file has none); a temporary file with mode 0600 in the same folder is flushed to disk and
+    /// <c>accessToken</c>, <c>refreshToken</c> (removed for credentials without one), <c>expiresAt</c> and <c>scopes</c>
+    /// (and <c>subscriptionType</c> when the file has none); a temporary file with mode 0600 in the same folder is flushed to disk and
     /// renamed over the target. An existing file that is not JSON is replaced: the new token pair is worth
     /// more than unreadable bytes (the old refresh token is consumed anyway).
     /// </summary>
@@ -121,7 +129,8 @@ public static class ClaudeCredentialsFile
     private static byte[] Merged(JsonObject root, JsonObject section, ClaudeCredentials credentials)
     {
         section["accessToken"] = credentials.AccessToken.Reveal();
-        section["refreshToken"] = credentials.RefreshToken.Reveal();
+        if (credentials.RefreshToken is { } refresh) section["refreshToken"] = refresh.Reveal();
+        else section.Remove("refreshToken");
         section["expiresAt"] = credentials.ExpiresAt.ToUnixTimeMilliseconds();
         section["scopes"] = new JsonArray(credentials.Scopes.Select(s => (JsonNode?)JsonValue.Create(s)).ToArray());
         if (credentials.SubscriptionType is not null && !section.ContainsKey("subscriptionType"))
@@ -306,10 +315,12 @@ public static class ClaudeCredentialsFile
         return text;
     }
 
-    private static DateTimeOffset ReadExpiresAt(JsonObject section, string sourceName)
+    private static DateTimeOffset ReadExpiresAt(JsonObject section, string sourceName) => ReadEpochMs(section, "expiresAt", sourceName);
+
+    private static DateTimeOffset ReadEpochMs(JsonObject section, string name, string sourceName)
     {
-        const string key = Section + ".expiresAt";
-        if (!section.TryGetPropertyValue("expiresAt", out var node) || node is null)
+        var key = Section + "." + name;
+        if (!section.TryGetPropertyValue(name, out var node) || node is null)
             throw new CredentialsFileException(sourceName, $"'{key}' is missing.");
         if (node is not JsonValue value)
             throw new CredentialsFileException(sourceName, $"'{key}' is not a number of epoch milliseconds.");

@@ -76,6 +76,12 @@ public sealed class ProviderProfile
     /// <summary>Scopes asked for at login; null to ask for <see cref="Scope"/>.</summary>
     public string? LoginScope { get; set; }
 
+    /// <summary>
+    /// The longest a grant of this provider lives from its login (e.g. 30 days), when the provider does not say: an account
+    /// registered or given new credentials knows its grant ends that long after, and is warned before. Null: unknown.
+    /// </summary>
+    public TimeSpan? MaxGrantLifetime { get; set; }
+
     /// <summary>Extra headers for the usage endpoint (for Claude: <c>anthropic-beta</c>).</summary>
     public Dictionary<string, string> UsageHeaders { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 
@@ -98,6 +104,7 @@ public sealed class ProviderProfile
         LoginScope = LoginScope,
         AuthorizeParameters = new Dictionary<string, string>(AuthorizeParameters, StringComparer.Ordinal),
         DeviceAuthorizationEndpoint = DeviceAuthorizationEndpoint,
+        MaxGrantLifetime = MaxGrantLifetime,
         UsageHeaders = new Dictionary<string, string>(UsageHeaders, StringComparer.OrdinalIgnoreCase),
     };
 
@@ -123,6 +130,8 @@ public sealed class ProviderProfile
         if (DeviceAuthorizationEndpoint is not null && (!DeviceAuthorizationEndpoint.IsAbsoluteUri
             || (DeviceAuthorizationEndpoint.Scheme != Uri.UriSchemeHttps && DeviceAuthorizationEndpoint.Scheme != Uri.UriSchemeHttp)))
             errors.Add($"{prefix}:DeviceAuthorizationEndpoint must be an absolute http(s) URL.");
+        if (MaxGrantLifetime is { } grant && (grant <= TimeSpan.Zero || grant > TimeSpan.FromDays(3650)))
+            errors.Add($"{prefix}:MaxGrantLifetime must be more than 0 and at most 3650 days (a TimeSpan such as 30.00:00:00).");
         return errors;
     }
 }

@@ -19,6 +19,9 @@ public abstract record RefreshOutcome
     /// <param name="Account">Account and organisation details when the provider sent them.</param>
     public sealed record Refreshed(Secret AccessToken, DateTimeOffset ExpiresAt, Secret? RefreshToken, TokenAccountInfo? Account) : RefreshOutcome
     {
+        /// <summary>When the grant ends (<c>refresh_token_expires_in</c>), when the provider said so; null otherwise.</summary>
+        public DateTimeOffset? RefreshTokenExpiresAt { get; init; }
+
         /// <inheritdoc />
         public override string Kind => "refreshed";
     }

@@ -90,7 +90,14 @@ internal static class RefreshResponseClassifier
             return new RefreshOutcome.Transient($"unreadable token response (HTTP {status}, no valid expires_in)", AnswerMayBeLost: true);
 
         var refresh = Secret.FromNullable(StringOf(o, "refresh_token"));
-        return new RefreshOutcome.Refreshed(new Secret(access), RetryAfterLimits.SafeAdd(now, TimeSpan.FromSeconds(seconds)), refresh, AccountOf(o));
+        // Some providers say when the grant itself ends; the account warns before it instead of meeting an invalid_grant.
+        DateTimeOffset? grantEnds = TryGetSeconds(o, "refresh_token_expires_in", out var grantSeconds) && grantSeconds > 0
+            ? RetryAfterLimits.SafeAdd(now, TimeSpan.FromSeconds(grantSeconds))
+            : null;
+        return new RefreshOutcome.Refreshed(new Secret(access), RetryAfterLimits.SafeAdd(now, TimeSpan.FromSeconds(seconds)), refresh, AccountOf(o))
+        {
+            RefreshTokenExpiresAt = grantEnds,
+        };
     }
 
     private static TokenAccountInfo? AccountOf(JsonElement o)

@@ -57,7 +57,11 @@ internal sealed partial class AccountActor
             Refuse(m.AccountId, problem);
             return;
         }
-        PersistAndEnter(new AccountRegistered(c.Provider, c.RefreshToken, c.AccessToken, c.ExpiresAt, c.CredentialsFile, Now), ReplyStatus);
+        var now = Now;
+        PersistAndEnter(new AccountRegistered(c.Provider, c.RefreshToken, c.AccessToken, c.ExpiresAt, c.CredentialsFile, now)
+        {
+            GrantExpiresAt = GrantEndOfNewLogin(c, now),
+        }, ReplyStatus);
     }
 
     private void OnReplaceCredentials(ReplaceCredentials m)
@@ -73,7 +77,7 @@ internal sealed partial class AccountActor
             Refuse(m.AccountId, $"account '{m.AccountId}' uses provider '{_data.Provider}', not '{c.Provider}'");
             return;
         }
-        if (_data.HasSpent(c.RefreshToken))
+        if (c.RefreshToken is { } offered && _data.HasSpent(offered))
         {
             // Presenting a consumed refresh token gets invalid_grant at best, and may make the provider revoke the whole family.
             Refuse(m.AccountId, $"account '{m.AccountId}' already spent this refresh token (it holds a newer one); import the credentials of a new login");
@@ -136,7 +140,11 @@ internal sealed partial class AccountActor
         _currentTokenRejected = false;
         // A check under way was made with the old token: its answer is about the old credentials.
         AbandonUsageCheck();
-        PersistAndEnter(new CredentialsReplaced(c.RefreshToken, c.AccessToken, c.ExpiresAt, c.CredentialsFile, Now), () =>
+        var now = Now;
+        PersistAndEnter(new CredentialsReplaced(c.RefreshToken, c.AccessToken, c.ExpiresAt, c.CredentialsFile, now)
+        {
+            GrantExpiresAt = GrantEndOfNewLogin(c, now),
+        }, () =>
         {
             // An organisation-policy block stands until a usage check with the new access token succeeds: check now.
             if (_data.PolicyRecheckPending) ArmUsageCheck(TimeSpan.Zero);

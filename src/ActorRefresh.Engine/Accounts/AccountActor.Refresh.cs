@@ -20,6 +20,7 @@ internal sealed partial class AccountActor
         switch (decision)
         {
             case TokenDecision.Refresh:
+            case TokenDecision.Expired:
                 StartRefresh(caller, "token requested near or past its refresh point");
                 break;
             case TokenDecision.Serve when !MayActAsOwner():
@@ -41,6 +42,7 @@ internal sealed partial class AccountActor
     {
         TokenDecision.Serve => new TokenGranted(_accountId, new AccessToken(_data.AccessToken!, _data.ExpiresAt!.Value)),
         TokenDecision.Blocked => new Blocked(_accountId, _data.LastError ?? "blocked"),
+        TokenDecision.Expired => new Blocked(_accountId, "the long-lived access token has expired; register a new token"),
         TokenDecision.BackOff => new AccountProtocol.BackingOff(_accountId, _data.RetryAt ?? now, _data.LastError ?? "backing off"),
         TokenDecision.NotRegistered => new NotRegistered(_accountId),
         // Only reachable right after an outcome whose retry time is already due: report it as a backoff ending now.
@@ -75,6 +77,13 @@ internal sealed partial class AccountActor
             return;
         }
         if (caller is not null) _waiters.Add(caller);
+        if (_data.IsStatic)
+        {
+            // The one guard every path to a refresh passes (request, proactive timer, backoff end, rejection, usage check,
+            // operator): a long-lived token has no refresh token, so it is blocked or goes on serving instead.
+            SettleStatic();
+            return;
+        }
         // Whether the refresh token was in doubt before this attempt: a failure before the upstream call (full queue) keeps
         // that doubt. Set again when the intent is journaled (an adopted pair may have settled it meanwhile).
         _interruptedBefore = _data.InFlightRefresh is not null;
@@ -173,7 +182,13 @@ internal sealed partial class AccountActor
     {
         var now = Now;
         var accessValid = file.ExpiresAt > now;
-        return new CredentialsReplaced(file.RefreshToken, accessValid ? file.AccessToken : null, accessValid ? file.ExpiresAt : null, null, now);
+        // Adopted only with a refresh token (DecideCredentialsFile). The pair may be a refresh of the same grant by the other
+        // program or a new login: without the file's word, the end already known stays (the earlier warning, if wrong).
+        return new CredentialsReplaced(file.RefreshToken!, accessValid ? file.AccessToken : null, accessValid ? file.ExpiresAt : null, null, now)
+        {
+            GrantExpiresAt = file.RefreshTokenExpiresAt ?? _data.GrantExpiresAt
+                ?? AccountData.GrantEndOf(null, isStatic: false, null, MaxGrantLifetime(), now),
+        };
     }
 
     /// <summary>The refresh became unnecessary (a newer pair was adopted): release the permit and answer the callers.</summary>
@@ -345,7 +360,10 @@ internal sealed partial class AccountActor
             && _data.RefreshToken is { } current && current.Fingerprint == late.SpentFingerprint)
         {
             _log.Warning("Account {0}: adopting a refresh answer that arrived after its timeout.", _accountId);
-            var events = OutcomeEvents(new TokensRefreshed(refreshed.AccessToken, refreshed.ExpiresAt, refreshed.RefreshToken, Now));
+            var events = OutcomeEvents(new TokensRefreshed(refreshed.AccessToken, refreshed.ExpiresAt, refreshed.RefreshToken, Now)
+            {
+                GrantExpiresAt = refreshed.RefreshTokenExpiresAt,
+            });
             var last = events[^1];
             PersistAll(events, persisted =>
             {

@@ -187,7 +187,12 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
             StartRefresh(null, "forced by an operator");
             ReplyStatus();
         });
-        Command<Timer.ProactiveRefresh>(_ => StartRefresh(null, "proactive refresh before expiry"));
+        Command<Timer.ProactiveRefresh>(_ =>
+        {
+            // Timers are armed at most MaxTimerDelay ahead: a long-lived token's expiry is re-armed until it is due.
+            if (_nextRefreshAt is { } due && due > Now) ArmProactiveRefresh(due);
+            else StartRefresh(null, "proactive refresh before expiry");
+        });
         RegisteredCommands();
     }
 
@@ -295,10 +300,13 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
         Command<IAccountMessage>(_ => Stash.Stash());
         Command<Timer.ProactiveRefresh>(_ => { });
         Command<Timer.Retry>(_ => { });
+        // Re-armed when the refresh's outcome is journaled.
+        Command<Timer.GrantCheck>(_ => { });
     }
 
     private void RegisteredCommands()
     {
+        Command<Timer.GrantCheck>(_ => OnGrantCheck());
         Command<ReportUsage>(OnReportUsage);
         Command<Timer.UsageCheck>(_ => OnUsageTimer());
         Command<UsageLimiterAnswered>(OnUsageLimiterAnswered);
@@ -459,6 +467,7 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
         if (!_data.IsRegistered)
         {
             Timers.Cancel(Timer.UsageCheckKey);
+            Timers.Cancel(Timer.GrantCheckKey);
             AbandonUsageCheck();
             _services.ReadSide.Forget(_accountId);
             Become(Unregistered);
@@ -491,7 +500,7 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
                 // jitter scaled like the lead, or a short-lived token would be refreshed as soon as it arrives).
                 var due = refreshPoint is { } p ? p - _data.Timing(_options).Jitter * _services.Random() : now;
                 _nextRefreshAt = due;
-                Timers.StartSingleTimer(Timer.ProactiveRefreshKey, Timer.ProactiveRefresh.Instance, Delay(due, now));
+                ArmProactiveRefresh(due);
                 Become(Valid);
                 break;
         }
@@ -504,6 +513,7 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
         {
             ArmUsageCheck();
         }
+        ArmGrantCheck();
         PublishStatus(refreshing: false);
     }
 
@@ -610,6 +620,13 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
         }
 
         public sealed record UsageTimeout(int Generation);
+
+        public const string GrantCheckKey = "grant-check";
+
+        public sealed record GrantCheck
+        {
+            public static GrantCheck Instance { get; } = new();
+        }
 
         public sealed record ProactiveRefresh
         {

@@ -16,6 +16,9 @@ internal enum TokenDecision
     Serve,
     BackOff,
     Refresh,
+
+    /// <summary>A long-lived token (no refresh token) reached its expiry: journal the token_expired block.</summary>
+    Expired,
 }
 
 /// <summary>
@@ -76,6 +79,21 @@ internal sealed record AccountData : IAccountPersisted
     public DateTimeOffset? AccessTokenIssuedAt { get; init; }
 
     public string? CredentialsFile { get; init; }
+
+    /// <summary>
+    /// When the grant ends (the provider or file said so, the provider's MaxGrantLifetime after the login, or a long-lived
+    /// token's expiry); null when unknown. The account warns 30, 7 and 1 day before it.
+    /// </summary>
+    public DateTimeOffset? GrantExpiresAt { get; init; }
+
+    /// <summary>The most urgent grant warning journaled (<see cref="GrantExpiryNoticed.Days"/>) for <see cref="GrantNoticedEnd"/>.</summary>
+    public int? GrantNoticedDays { get; init; }
+
+    /// <summary>The grant end <see cref="GrantNoticedDays"/> was about: a new grant end starts the warnings over.</summary>
+    public DateTimeOffset? GrantNoticedEnd { get; init; }
+
+    /// <summary>Days before the grant's end at which the operator is warned, the earliest first.</summary>
+    internal static readonly int[] GrantNoticeDays = [30, 7, 1];
 
     /// <summary>Set while blocked: the class of the block (policy_refused, grant_rejected, operator).</summary>
     public string? BlockClass { get; init; }
@@ -163,6 +181,13 @@ internal sealed record AccountData : IAccountPersisted
     [JsonIgnore]
     public bool IsBlocked => BlockClass is not null;
 
+    /// <summary>
+    /// True for an account without a refresh token (a long-lived <c>claude setup-token</c> token): it is served until its
+    /// access token expires and never refreshed, by any path.
+    /// </summary>
+    [JsonIgnore]
+    public bool IsStatic => IsRegistered && RefreshToken is null;
+
     public static AccountData Empty(string accountId) => new() { AccountId = accountId };
 
     /// <summary>The journaled state (Refreshing is the actor's in-memory mode, layered on top).</summary>
@@ -177,7 +202,7 @@ internal sealed record AccountData : IAccountPersisted
     public TimeSpan? Lifetime => AccessToken is not null && ExpiresAt is { } expires && AccessTokenIssuedAt is { } issued ? expires - issued : null;
 
     /// <summary>The refresh timing of the current access token (adapted to its lifetime when known).</summary>
-    public RefreshTiming Timing(EngineOptions options) => RefreshTiming.For(Lifetime, options);
+    public RefreshTiming Timing(EngineOptions options) => IsStatic ? default : RefreshTiming.For(Lifetime, options);
 
     /// <summary>When the access token stops being handed out (expiry minus the lead); null without a token.</summary>
     public DateTimeOffset? RefreshPoint(EngineOptions options) => AccessToken is null ? null : ExpiresAt - Timing(options).Lead;
@@ -191,6 +216,7 @@ internal sealed record AccountData : IAccountPersisted
             AccessToken = r.AccessToken,
             ExpiresAt = r.AccessToken is null ? null : r.ExpiresAt,
             CredentialsFile = r.CredentialsFile,
+            GrantExpiresAt = r.GrantExpiresAt,
         },
         RefreshStarted s => this with { InFlightRefresh = s.RefreshTokenFingerprint, InFlightDeadline = s.Deadline, InFlightStartedAt = s.At },
         TokensRefreshed t => this with
@@ -203,6 +229,8 @@ internal sealed record AccountData : IAccountPersisted
             ExpiresAt = t.ExpiresAt,
             AccessTokenIssuedAt = t.At,
             RefreshToken = t.RefreshToken ?? RefreshToken,
+            // Same grant: its end stays unless the provider said when it is.
+            GrantExpiresAt = t.GrantExpiresAt ?? GrantExpiresAt,
             InFlightRefresh = null,
             RetryAt = null,
             RetryIsRateLimit = false,
@@ -257,6 +285,7 @@ internal sealed record AccountData : IAccountPersisted
         },
         ApiCooldownStarted c => this with { ApiCooldownUntil = c.Until },
         UsageScopeMissing m => this with { UsageMissingScope = m.Scope },
+        GrantExpiryNoticed g => this with { GrantNoticedDays = g.Days, GrantNoticedEnd = g.GrantEnd },
         AccountRemoved => Empty(AccountId),
         HistoryRewritten => this,
         _ => throw new ArgumentOutOfRangeException(nameof(e), e.GetType().Name, "Unknown account event."),
@@ -273,9 +302,9 @@ internal sealed record AccountData : IAccountPersisted
 
     private AccountData ApplyNewCredentials(CredentialsReplaced c)
     {
-        // A dead grant was about the old refresh token: new credentials clear it. An organisation-policy
-        // or operator block is about the account and needs an explicit unblock.
-        var clearBlock = BlockClass is ErrorClasses.GrantRejected or ErrorClasses.InterruptedRefresh;
+        // A dead grant was about the old refresh token, an expired or refused long-lived token about that token: new
+        // credentials clear them. An organisation-policy or operator block is about the account and needs an explicit unblock.
+        var clearBlock = BlockClass is ErrorClasses.GrantRejected or ErrorClasses.InterruptedRefresh or ErrorClasses.TokenExpired or ErrorClasses.TokenRejected;
         // A 429 whose time has not come is about the account, not the token: keep it.
         var keepBackoff = RetryIsRateLimit && RetryAt > c.At;
         var blockClass = clearBlock ? null : BlockClass;
@@ -291,7 +320,8 @@ internal sealed record AccountData : IAccountPersisted
             AccessTokenIssuedAt = null,
             CredentialsFile = c.CredentialsFile ?? CredentialsFile,
             // New credentials settle the marker, unless they bring back the very refresh token that may be spent.
-            InFlightRefresh = InFlightRefresh is not null && c.RefreshToken.Fingerprint == InFlightRefresh ? InFlightRefresh : null,
+            InFlightRefresh = InFlightRefresh is not null && c.RefreshToken?.Fingerprint == InFlightRefresh ? InFlightRefresh : null,
+            GrantExpiresAt = c.GrantExpiresAt,
             BlockClass = blockClass,
             // An organisation-policy block is cleared by a successful usage check with the new access token.
             PolicyRecheckPending = blockClass == ErrorClasses.PolicyRefused && c.AccessToken is not null,
@@ -359,9 +389,66 @@ internal sealed record AccountData : IAccountPersisted
         if (!IsRegistered) return TokenDecision.NotRegistered;
         if (IsBlocked) return TokenDecision.Blocked;
         if (HasFreshToken(now, options)) return TokenDecision.Serve;
+        // Nothing can renew a long-lived token: past its expiry it is blocked, never refreshed (whatever a backoff says).
+        if (IsStatic) return TokenDecision.Expired;
         if (RetryAt > now)
             return HasStillValidToken(now, options) ? TokenDecision.Serve : TokenDecision.BackOff;
         return TokenDecision.Refresh;
+    }
+
+    /// <summary>
+    /// What a long-lived account (no refresh token) does where a refreshable one would refresh: its token was refused
+    /// (<paramref name="tokenRejected"/>) → blocked as token_rejected; it has expired → blocked as token_expired; otherwise
+    /// nothing (it goes on serving). Null also for an account that is not static or already blocked.
+    /// </summary>
+    public AccountBlocked? DecideStatic(DateTimeOffset now, bool tokenRejected)
+    {
+        if (!IsStatic || IsBlocked) return null;
+        if (tokenRejected)
+            return new AccountBlocked(ErrorClasses.TokenRejected,
+                "the long-lived access token was rejected by the API and has no refresh token to renew it; register a new token", now);
+        if (AccessToken is null || !(now < ExpiresAt))
+            return new AccountBlocked(ErrorClasses.TokenExpired,
+                $"the long-lived access token expired at {ExpiresAt:O} and has no refresh token to renew it; register a new token", now);
+        return null;
+    }
+
+    /// <summary>
+    /// When the grant of new credentials ends: what the provider or file said (<paramref name="told"/>); else, for a
+    /// long-lived token, its expiry; else <paramref name="maxGrantLifetime"/> after <paramref name="at"/> (the login);
+    /// else unknown.
+    /// </summary>
+    public static DateTimeOffset? GrantEndOf(DateTimeOffset? told, bool isStatic, DateTimeOffset? tokenExpiresAt, TimeSpan? maxGrantLifetime, DateTimeOffset at) =>
+        told ?? (isStatic ? tokenExpiresAt : maxGrantLifetime is { } max ? RetryAfterLimits.SafeAdd(at, max) : null);
+
+    /// <summary>
+    /// The grant warning due at <paramref name="now"/>: the most urgent of <see cref="GrantNoticeDays"/> whose time has come
+    /// and that was not journaled for this grant end yet (after a restart 5 days before the end: the 7-day one only, never
+    /// the 30-day one as well). Null when none is due, the end is unknown or past, or the account is blocked.
+    /// </summary>
+    public GrantExpiryNoticed? DecideGrantNotice(DateTimeOffset now)
+    {
+        if (!IsRegistered || IsBlocked || GrantExpiresAt is not { } end || end <= now) return null;
+        var left = end - now;
+        int? due = null;
+        foreach (var days in GrantNoticeDays)
+            if (left <= TimeSpan.FromDays(days)) due = days;
+        if (due is not { } d) return null;
+        if (GrantNoticedEnd == end && GrantNoticedDays <= d) return null;
+        return new GrantExpiryNoticed(d, end, now);
+    }
+
+    /// <summary>When the next grant warning falls due after <paramref name="now"/>; null when no more will.</summary>
+    public DateTimeOffset? NextGrantNoticeAt(DateTimeOffset now)
+    {
+        if (!IsRegistered || GrantExpiresAt is not { } end || end <= now) return null;
+        DateTimeOffset? next = null;
+        foreach (var days in GrantNoticeDays)
+        {
+            var at = end - TimeSpan.FromDays(days);
+            if (at > now && (next is null || at < next)) next = at;
+        }
+        return next;
     }
 
     /// <summary>
@@ -372,7 +459,7 @@ internal sealed record AccountData : IAccountPersisted
     public IAccountEvent DecideOutcome(RefreshOutcome outcome, DateTimeOffset now, BackoffPolicy backoff, bool interruptedBefore) =>
         outcome switch
         {
-            RefreshOutcome.Refreshed r => new TokensRefreshed(r.AccessToken, r.ExpiresAt, r.RefreshToken, now),
+            RefreshOutcome.Refreshed r => new TokensRefreshed(r.AccessToken, r.ExpiresAt, r.RefreshToken, now) { GrantExpiresAt = r.RefreshTokenExpiresAt },
             RefreshOutcome.RateLimited r => new RefreshFailed(
                 ErrorClasses.RateLimited, "rate limited by the token endpoint", backoff.NextAttemptAt(Attempt + 1, now, r.RetryAt), RateLimit: true, now,
                 TokenMaybeSpent: interruptedBefore),
@@ -415,7 +502,9 @@ internal sealed record AccountData : IAccountPersisted
     /// </summary>
     public CredentialsFileDecision DecideCredentialsFile(ClaudeCredentials file, DateTimeOffset now)
     {
-        if (!IsRegistered) return CredentialsFileDecision.Nothing;
+        // A file without a refresh token (an access-only copy for a sandbox, a long-lived token) is never adopted: adopting
+        // it would leave the account unable to refresh.
+        if (!IsRegistered || file.RefreshToken is null) return CredentialsFileDecision.Nothing;
         // The account's pair can be written back only when it has one (a refresh-token-only account has nothing to write).
         var stale = AccessToken is null ? CredentialsFileDecision.Nothing : CredentialsFileDecision.WriteBack;
         if (HasSpent(file.RefreshToken)) return stale;
@@ -562,14 +651,18 @@ internal sealed record AccountData : IAccountPersisted
         Provider ?? "",
         refreshing ? AccountState.Refreshing : State,
         AccessToken is null ? null : ExpiresAt,
-        State == AccountState.Valid ? nextRefreshAt : null,
+        State == AccountState.Valid && !IsStatic ? nextRefreshAt : null,
         RetryAt,
         LastErrorClass,
         LastError,
         RefreshTokenMaybeSpent: InFlightRefresh is not null && !refreshing,
         Counters,
         version,
-        ToUsage());
+        ToUsage())
+    {
+        GrantExpiresAt = GrantExpiresAt,
+        GrantNoticeDays = GrantNoticedEnd == GrantExpiresAt ? GrantNoticedDays : null,
+    };
 
     /// <summary>Prints no token: the generated record ToString would.</summary>
     public override string ToString() =>

@@ -23,11 +23,16 @@ internal interface ITokenEvent : IAccountEvent
     ITokenEvent For(string accountId);
 }
 
-/// <summary>The account was registered with its first credentials.</summary>
+/// <summary>
+/// The account was registered with its first credentials. <see cref="RefreshToken"/> null: a long-lived access token
+/// that is never refreshed (served until <see cref="ExpiresAt"/>). <see cref="GrantExpiresAt"/>: when the grant ends, as
+/// decided when journaled (null when unknown, and in events written before the field existed).
+/// </summary>
 internal sealed record AccountRegistered(
-    string Provider, Secret RefreshToken, Secret? AccessToken, DateTimeOffset? ExpiresAt, string? CredentialsFile, DateTimeOffset At) : ITokenEvent
+    string Provider, Secret? RefreshToken, Secret? AccessToken, DateTimeOffset? ExpiresAt, string? CredentialsFile, DateTimeOffset At) : ITokenEvent
 {
     public string? AccountId { get; init; }
+    public DateTimeOffset? GrantExpiresAt { get; init; }
     public ITokenEvent For(string accountId) => this with { AccountId = accountId };
 }
 
@@ -40,10 +45,14 @@ internal sealed record AccountRegistered(
 /// </summary>
 internal sealed record RefreshStarted(string RefreshTokenFingerprint, DateTimeOffset At, DateTimeOffset? Deadline = null) : IAccountEvent;
 
-/// <summary>A refresh succeeded. <see cref="RefreshToken"/> null means the provider kept the old one.</summary>
+/// <summary>
+/// A refresh succeeded. <see cref="RefreshToken"/> null means the provider kept the old one; <see cref="GrantExpiresAt"/>
+/// null means the provider said nothing about the grant's end (the one known stays).
+/// </summary>
 internal sealed record TokensRefreshed(Secret AccessToken, DateTimeOffset ExpiresAt, Secret? RefreshToken, DateTimeOffset At) : ITokenEvent
 {
     public string? AccountId { get; init; }
+    public DateTimeOffset? GrantExpiresAt { get; init; }
     public ITokenEvent For(string accountId) => this with { AccountId = accountId };
 }
 
@@ -59,11 +68,15 @@ internal sealed record RefreshFailed(string ErrorClass, string Message, DateTime
 /// existed) leave a "may be spent" marker as it was; a dead grant always settles it.
 internal sealed record AccountBlocked(string ErrorClass, string Reason, DateTimeOffset At, bool EndsRefresh = false) : IAccountEvent;
 
-/// <summary>New credentials replaced the old ones (re-login, import, or adoption from a credentials file).</summary>
+/// <summary>
+/// New credentials replaced the old ones (re-login, import, or adoption from a credentials file). <see cref="RefreshToken"/>
+/// null: a long-lived access token from now on; <see cref="GrantExpiresAt"/> as in <see cref="AccountRegistered"/>.
+/// </summary>
 internal sealed record CredentialsReplaced(
-    Secret RefreshToken, Secret? AccessToken, DateTimeOffset? ExpiresAt, string? CredentialsFile, DateTimeOffset At) : ITokenEvent
+    Secret? RefreshToken, Secret? AccessToken, DateTimeOffset? ExpiresAt, string? CredentialsFile, DateTimeOffset At) : ITokenEvent
 {
     public string? AccountId { get; init; }
+    public DateTimeOffset? GrantExpiresAt { get; init; }
     public ITokenEvent For(string accountId) => this with { AccountId = accountId };
 }
 
@@ -96,6 +109,12 @@ internal sealed record ApiCooldownStarted(DateTimeOffset Until, DateTimeOffset A
 /// </summary>
 internal sealed record UsageScopeMissing(string Scope, DateTimeOffset At) : IAccountEvent;
 
+/// <summary>
+/// The operator was warned that the grant ending at <see cref="GrantEnd"/> has at most <see cref="Days"/> days left.
+/// Journaled so that each warning fires once per grant, across restarts and moves.
+/// </summary>
+internal sealed record GrantExpiryNoticed(int Days, DateTimeOffset GrantEnd, DateTimeOffset At) : IAccountEvent;
+
 /// <summary>Error classes recorded with failures and blocks (stable strings: they are journaled and shown).</summary>
 internal static class ErrorClasses
 {
@@ -108,4 +127,10 @@ internal static class ErrorClasses
     public const string InterruptedRefresh = "interrupted_refresh";
     public const string Timeout = "timeout";
     public const string ExpiredOnArrival = "expired_on_arrival";
+
+    /// <summary>A long-lived access token (no refresh token) expired: a new token is needed.</summary>
+    public const string TokenExpired = "token_expired";
+
+    /// <summary>The API refused a long-lived access token (no refresh token to renew it): a new token is needed.</summary>
+    public const string TokenRejected = "token_rejected";
 }

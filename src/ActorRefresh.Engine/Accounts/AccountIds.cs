@@ -40,6 +40,12 @@ internal static class AccountCredentialsRules
             return $"unknown provider '{credentials.Provider}' (configured: {string.Join(", ", providers.Names)})";
         if (credentials.AccessToken is not null && credentials.ExpiresAt is null) return "expiresAt is required with an access token";
         if (credentials.AccessToken is null && credentials.ExpiresAt is not null) return "expiresAt was given without an access token";
+        if (credentials.RefreshToken is null)
+        {
+            if (credentials.AccessToken is null) return "a refreshToken, or an accessToken with its expiresAt (a long-lived token), is required";
+            if (credentials.ExpiresAt <= now)
+                return $"the access token expired at {credentials.ExpiresAt:O} and there is no refresh token to renew it";
+        }
         return null;
     }
 
@@ -47,7 +53,10 @@ internal static class AccountCredentialsRules
     /// <paramref name="credentials"/> without their access token when it has expired by <paramref name="now"/>: a
     /// registration may wait in the engine (a shard moving to another node) past that expiry, and an expired access
     /// token is the normal state of an idle login, so the account starts from the refresh token instead of refusing.
+    /// A long-lived token (no refresh token) is kept: it is all the account has, and <see cref="Problem"/> refuses it.
     /// </summary>
     public static AccountCredentials WithoutExpiredAccessToken(AccountCredentials credentials, DateTimeOffset now) =>
-        credentials.ExpiresAt is { } expiresAt && expiresAt <= now ? credentials with { AccessToken = null, ExpiresAt = null } : credentials;
+        credentials.RefreshToken is not null && credentials.ExpiresAt is { } expiresAt && expiresAt <= now
+            ? credentials with { AccessToken = null, ExpiresAt = null }
+            : credentials;
 }

@@ -63,7 +63,17 @@ public sealed record AccountStatus(
     AccountCounters Counters,
     long Version,
     AccountUsage? Usage = null,
-    string? CredentialsFileError = null);
+    string? CredentialsFileError = null)
+{
+    /// <summary>
+    /// When the account's grant ends, if known: what the provider or credentials file said, the provider's
+    /// <c>MaxGrantLifetime</c> after the login, or for a long-lived token (no refresh token) its expiry.
+    /// </summary>
+    public DateTimeOffset? GrantExpiresAt { get; init; }
+
+    /// <summary>The most urgent grant-expiry warning raised for that grant end (30, 7 or 1 days), or null.</summary>
+    public int? GrantNoticeDays { get; init; }
+}
 
 /// <summary>What is known of an account's quota (from usage checks and from API responses callers reported).</summary>
 /// <param name="FiveHourUtilization">Utilisation of the five-hour window, 0–100, if known.</param>
@@ -119,14 +129,21 @@ public sealed record AccountUsage(
 /// <summary>Credentials to register an account with, or to replace its credentials with.</summary>
 /// <param name="AccountId">Account id: 1–128 characters of letters, digits, '.', '_', '-', '@'.</param>
 /// <param name="Provider">Provider profile name.</param>
-/// <param name="RefreshToken">The refresh token.</param>
+/// <param name="RefreshToken">
+/// The refresh token; null for a long-lived access token (<c>claude setup-token</c>), which then needs
+/// <paramref name="AccessToken"/> and <paramref name="ExpiresAt"/>, is served until it expires and never refreshed.
+/// </param>
 /// <param name="AccessToken">A current access token, if known.</param>
 /// <param name="ExpiresAt">Expiry of <paramref name="AccessToken"/>; required with it.</param>
 /// <param name="CredentialsFile">A Claude <c>.credentials.json</c> path to keep in sync, if any.</param>
 public sealed record AccountCredentials(
     string AccountId,
     string Provider,
-    Secret RefreshToken,
+    Secret? RefreshToken,
     Secret? AccessToken = null,
     DateTimeOffset? ExpiresAt = null,
-    string? CredentialsFile = null);
+    string? CredentialsFile = null)
+{
+    /// <summary>When the grant ends, when the provider or a credentials file said so (<c>refreshTokenExpiresAt</c>); null otherwise.</summary>
+    public DateTimeOffset? GrantExpiresAt { get; init; }
+}

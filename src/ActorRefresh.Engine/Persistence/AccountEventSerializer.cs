@@ -39,6 +39,7 @@ internal sealed class AccountEventSerializer : SerializerWithStringManifest
         [typeof(QuotaRecorded)] = "qr",
         [typeof(ApiCooldownStarted)] = "cd",
         [typeof(UsageScopeMissing)] = "usm",
+        [typeof(GrantExpiryNoticed)] = "gen",
         [typeof(AccountData)] = "acct",
         [typeof(DirectoryEntryAdded)] = "dir+",
         [typeof(DirectoryEntryRemoved)] = "dir-",

@@ -27,7 +27,7 @@ internal static class ApiEndpoints
             .WithSummary("List every account's status (no token)")
             .Produces<IReadOnlyList<AccountStatus>>().Problems(503);
         v1.MapPost("/accounts", RegisterAsync).RequireScope(ApiScopes.Admin)
-            .WithSummary("Register an account with its refresh token (and optionally a current access token)")
+            .WithSummary("Register an account with its refresh token (and optionally a current access token), or a long-lived access token without one")
             .Accepts<RegisterRequest>("application/json")
             .Produces<AccountStatus>(StatusCodes.Status201Created).Problems(400, 409, 413, 415, 503);
         v1.MapGet("/accounts/{id}", StatusAsync).RequireScope(ApiScopes.Read)
@@ -155,17 +155,22 @@ internal static class ApiEndpoints
         var body = await RequestBodies.ReadAsync<RegisterRequest>(request, ct).ConfigureAwait(false);
         var id = AccountIds.Require(RequestBodies.RequireText(body.Id, "id"));
         var provider = RequestBodies.RequireText(body.Provider, "provider");
-        var refreshToken = RequestBodies.RequireText(body.RefreshToken, "refreshToken");
+        // No refresh token: a long-lived access token (claude setup-token), served until it expires and never refreshed.
+        var refreshToken = body.RefreshToken is null ? null : new Secret(RequestBodies.RequireText(body.RefreshToken, "refreshToken"));
         var accessToken = Secret.FromNullable(body.AccessToken);
+        if (refreshToken is null && (accessToken is null || body.ExpiresAt is null))
+            throw new BadRequestBodyException("'refreshToken' is missing: without one, 'accessToken' and 'expiresAt' (a long-lived token) are required.");
         if (accessToken is not null && body.ExpiresAt is null)
             throw new BadRequestBodyException("'expiresAt' is required with 'accessToken'.");
         if (accessToken is null && body.ExpiresAt is not null)
             throw new BadRequestBodyException("'expiresAt' is only meaningful with 'accessToken'.");
         if (body.ExpiresAt is { } expiresAt && expiresAt <= time.GetUtcNow())
-            throw new BadRequestBodyException("'expiresAt' is in the past; register without the expired access token.");
+            throw new BadRequestBodyException(refreshToken is null
+                ? "'expiresAt' is in the past: a long-lived token without a refresh token cannot be renewed; register a new one."
+                : "'expiresAt' is in the past; register without the expired access token.");
 
         var status = await limits.AddingAccountAsync(tokens, id, () => tokens.RegisterAsync(
-            new AccountCredentials(id, provider, new Secret(refreshToken), accessToken, body.ExpiresAt), ct), ct).ConfigureAwait(false);
+            new AccountCredentials(id, provider, refreshToken, accessToken, body.ExpiresAt), ct), ct).ConfigureAwait(false);
         return TypedResults.Created($"/v1/accounts/{Uri.EscapeDataString(id)}", status);
     }
 
@@ -202,7 +207,13 @@ internal static class ApiEndpoints
             throw new BadRequestBodyException(exception.Message);
         }
 
-        if (path is not null)
+        // A file without a refresh token (claude setup-token's long-lived token) makes a long-lived account.
+        var refreshToken = file.RefreshToken;
+        if (refreshToken is null && path is not null)
+            throw new BadRequestBodyException("The body has no 'claudeAiOauth.refreshToken': a long-lived token is not kept in sync with a file; import it without sync.");
+        if (refreshToken is null && file.ExpiresAt <= time.GetUtcNow())
+            throw new BadRequestBodyException("'claudeAiOauth.expiresAt' is in the past and the body has no refresh token to renew the access token.");
+        if (refreshToken is not null && path is not null)
         {
             ClaudeCredentials onDisk;
             try
@@ -214,17 +225,16 @@ internal static class ApiEndpoints
                 throw new BadRequestBodyException(exception.Message);
             }
             // Otherwise an import of one's own expired login would adopt whatever login the file holds.
-            if (!onDisk.RefreshToken.Equals(file.RefreshToken))
+            if (!refreshToken.Equals(onDisk.RefreshToken))
                 throw new BadRequestBodyException($"The refresh token in the body is not the one in '{path}': import the file's own content.");
         }
 
-        var refreshToken = file.RefreshToken;
         Secret? accessToken = null;
         DateTimeOffset? expiresAt = null;
         if (file.ExpiresAt > time.GetUtcNow())
             (accessToken, expiresAt) = (file.AccessToken, file.ExpiresAt);
 
-        var credentials = new AccountCredentials(id, ClaudeProvider, refreshToken, accessToken, expiresAt, path);
+        var credentials = new AccountCredentials(id, ClaudeProvider, refreshToken, accessToken, expiresAt, path) { GrantExpiresAt = file.RefreshTokenExpiresAt };
         return await bindings.WithBindingAsync<IResult>(id, path, async () =>
         {
             try

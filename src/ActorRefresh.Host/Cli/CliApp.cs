@@ -49,6 +49,7 @@ internal sealed partial class CliApp(TextWriter output, TextWriter error, IAnsiC
         root.Subcommands.Add(SimplePost("unblock", "Lifts a block (and a backoff about the old failure).", "unblock"));
         root.Subcommands.Add(SimplePost("refresh", "Refreshes the account now, unless it is backing off or blocked.", "refresh"));
         root.Subcommands.Add(ImportClaudeCommand());
+        root.Subcommands.Add(AddTokenCommand());
         root.Subcommands.Add(PoolsCommand());
         root.Subcommands.Add(LeaseCommand());
         root.Subcommands.Add(ClusterCommand());

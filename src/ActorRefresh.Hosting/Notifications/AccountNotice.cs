@@ -11,7 +11,7 @@ namespace ActorRefresh.Hosting.Notifications;
 /// <param name="Provider">Its provider profile.</param>
 /// <param name="State">Its state when the notice was raised.</param>
 /// <param name="Reason">Why, in words (the block reason or the last error), if any.</param>
-/// <param name="Until">When a backoff ends or a quota window resets, if that is what the notice is about.</param>
+/// <param name="Until">When a backoff ends, a quota window resets or a grant ends, if that is what the notice is about.</param>
 /// <param name="At">When the notice was raised.</param>
 public sealed record AccountNotice(string Kind, string AccountId, string Provider, AccountState State, string? Reason, DateTimeOffset? Until, DateTimeOffset At);
 
@@ -33,8 +33,14 @@ public static class AccountNoticeKinds
     /// <summary>An account that was the subject of one of the notices above is valid again.</summary>
     public const string Healthy = "account.healthy";
 
+    /// <summary>
+    /// The account's grant (or long-lived token) ends within 30, 7 or 1 day: log in again, or register a new token. Raised
+    /// once per warning and grant, across restarts (the engine journals each).
+    /// </summary>
+    public const string GrantExpiring = "account.grant_expiring";
+
     /// <summary>Every kind.</summary>
-    public static IReadOnlyList<string> All { get; } = [Blocked, RefreshInterrupted, BackingOff, QuotaThreshold, Healthy];
+    public static IReadOnlyList<string> All { get; } = [Blocked, RefreshInterrupted, BackingOff, QuotaThreshold, Healthy, GrantExpiring];
 }
 
 /// <summary>The rules that turn two successive statuses of an account into notices; pure.</summary>
@@ -64,6 +70,10 @@ internal static class AccountNoticeRules
         var after = current.Usage?.UtilisationAt(now) ?? 0;
         if (before < utilisationThreshold && after >= utilisationThreshold)
             notices.Add(Notice(AccountNoticeKinds.QuotaThreshold, $"utilisation {after:0.#} % reached the threshold of {utilisationThreshold:0.#} %", null));
+        if (current is { GrantNoticeDays: { } days, GrantExpiresAt: { } grantEnd }
+            && (previous.GrantNoticeDays != days || previous.GrantExpiresAt != grantEnd))
+            notices.Add(Notice(AccountNoticeKinds.GrantExpiring,
+                $"the grant ends within {days} day(s): log in again (or register a new token) before then", grantEnd));
         if (unhealthyNoticed && IsHealthy(current) && !IsHealthy(previous))
             notices.Add(Notice(AccountNoticeKinds.Healthy, null, null));
         return notices;

@@ -57,8 +57,9 @@ public sealed class ClaudeCredentialsFileTests : IDisposable
         var credentials = ClaudeCredentialsFile.Read(path);
 
         Assert.Equal(TestTokens.Access, credentials.AccessToken.Reveal());
-        Assert.Equal(TestTokens.Refresh, credentials.RefreshToken.Reveal());
+        Assert.Equal(TestTokens.Refresh, credentials.RefreshToken!.Reveal());
         Assert.Equal(DateTimeOffset.FromUnixTimeMilliseconds(ExpiresMs), credentials.ExpiresAt);
+        Assert.Equal(DateTimeOffset.FromUnixTimeMilliseconds(1790000000000), credentials.RefreshTokenExpiresAt);
         Assert.Equal(["user:inference", "user:profile"], credentials.Scopes);
         Assert.Equal("max", credentials.SubscriptionType);
     }
@@ -149,7 +150,7 @@ public sealed class ClaudeCredentialsFileTests : IDisposable
 
         ClaudeCredentialsFile.Write(path, ClaudeCredentialsFile.Parse(ValidJson, "test"));
 
-        Assert.Equal(TestTokens.Refresh, ClaudeCredentialsFile.Read(path).RefreshToken.Reveal());
+        Assert.Equal(TestTokens.Refresh, ClaudeCredentialsFile.Read(path).RefreshToken!.Reveal());
     }
 
     [Fact]
@@ -223,7 +224,6 @@ public sealed class ClaudeCredentialsFileTests : IDisposable
         { """{"claudeAiOauth":"x"}""", "no 'claudeAiOauth' object" },
         { $$$"""{"claudeAiOauth":{"refreshToken":"{{{TestTokens.Refresh}}}","expiresAt":1}}""", "'claudeAiOauth.accessToken' is missing" },
         { $$$"""{"claudeAiOauth":{"accessToken":"","refreshToken":"{{{TestTokens.Refresh}}}","expiresAt":1}}""", "'claudeAiOauth.accessToken' is empty" },
-        { $$$"""{"claudeAiOauth":{"accessToken":"{{{TestTokens.Access}}}","expiresAt":1}}""", "'claudeAiOauth.refreshToken' is missing" },
         { $$$"""{"claudeAiOauth":{"accessToken":"{{{TestTokens.Access}}}","refreshToken":"  ","expiresAt":1}}""", "'claudeAiOauth.refreshToken' is empty" },
         { $$$"""{"claudeAiOauth":{"accessToken":"{{{TestTokens.Access}}}","refreshToken":42,"expiresAt":1}}""", "'claudeAiOauth.refreshToken' is not a string" },
         { $$$"""{"claudeAiOauth":{"accessToken":"{{{TestTokens.Access}}}","refreshToken":"{{{TestTokens.Refresh}}}"}}""", "'claudeAiOauth.expiresAt' is missing" },
@@ -233,6 +233,8 @@ public sealed class ClaudeCredentialsFileTests : IDisposable
         { $$$"""{"claudeAiOauth":{"accessToken":"{{{TestTokens.Access}}}","refreshToken":"{{{TestTokens.Refresh}}}","expiresAt":[]}}""", "'claudeAiOauth.expiresAt' is not a number" },
         { $$$"""{"claudeAiOauth":{"accessToken":"{{{TestTokens.Access}}}","refreshToken":"{{{TestTokens.Refresh}}}","expiresAt":1,"scopes":7}}""", "'claudeAiOauth.scopes' is not a list" },
         { $$$"""{"claudeAiOauth":{"accessToken":"{{{TestTokens.Access}}}","refreshToken":"{{{TestTokens.Refresh}}}","expiresAt":null}}""", "'claudeAiOauth.expiresAt' is missing" },
+        { $$$"""{"claudeAiOauth":{"accessToken":"{{{TestTokens.Access}}}","refreshToken":"{{{TestTokens.Refresh}}}","expiresAt":1,"refreshTokenExpiresAt":"later"}}""", "'claudeAiOauth.refreshTokenExpiresAt' is not a number" },
+        { $$$"""{"claudeAiOauth":{"accessToken":"{{{TestTokens.Access}}}","refreshToken":"{{{TestTokens.Refresh}}}","expiresAt":1,"refreshTokenExpiresAt":-5}}""", "'claudeAiOauth.refreshTokenExpiresAt' is out of range" },
     };
 
     [Theory]
@@ -245,6 +247,35 @@ public sealed class ClaudeCredentialsFileTests : IDisposable
 
         AssertSafe(ex, path);
         Assert.Contains(fault, ex.Message);
+    }
+
+    [Fact]
+    public void A_file_without_a_refresh_token_reads_as_long_lived_credentials()
+    {
+        // claude setup-token gives an access token only; an access-only file written for a sandbox looks the same.
+        var path = WriteRaw($$$"""{"claudeAiOauth":{"accessToken":"{{{TestTokens.Access}}}","expiresAt":{{{ExpiresMs}}},"scopes":["user:inference"]}}""");
+
+        var credentials = ClaudeCredentialsFile.Read(path);
+
+        Assert.Null(credentials.RefreshToken);
+        Assert.Null(credentials.RefreshTokenExpiresAt);
+        Assert.Equal(TestTokens.Access, credentials.AccessToken.Reveal());
+        Assert.Contains("RefreshToken = null", credentials.ToString(), StringComparison.Ordinal);
+        Assert.Null(ClaudeCredentialsFile.Parse($$$"""{"claudeAiOauth":{"accessToken":"{{{TestTokens.Access}}}","refreshToken":null,"expiresAt":1}}""", "upload").RefreshToken);
+    }
+
+    [Fact]
+    public void Writing_credentials_without_a_refresh_token_removes_the_old_one()
+    {
+        var path = WriteRaw(ValidJson);
+        var longLived = ClaudeCredentialsFile.Parse($$$"""{"claudeAiOauth":{"accessToken":"{{{TestTokens.Opaque}}}","expiresAt":{{{ExpiresMs}}}}}""", "test");
+
+        ClaudeCredentialsFile.Write(path, longLived);
+
+        var oauth = JsonNode.Parse(File.ReadAllText(path))!["claudeAiOauth"]!.AsObject();
+        Assert.False(oauth.ContainsKey("refreshToken"));
+        Assert.Equal(TestTokens.Opaque, (string?)oauth["accessToken"]);
+        Assert.Equal("max", (string?)oauth["subscriptionType"]);
     }
 
     [Fact]

@@ -37,7 +37,7 @@ public sealed class CredentialsFilePropertyTests : IDisposable
         try
         {
             var credentials = ClaudeCredentialsFile.Parse(json, "upload");
-            return credentials.RefreshToken.Reveal().Length > 0 && credentials.ToString()!.Contains("SECRET", StringComparison.Ordinal) == false;
+            return credentials.RefreshToken?.Reveal().Length != 0 && credentials.ToString()!.Contains("SECRET", StringComparison.Ordinal) == false;
         }
         catch (CredentialsFileException e)
         {

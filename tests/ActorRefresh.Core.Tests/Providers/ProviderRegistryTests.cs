@@ -172,6 +172,26 @@ public sealed class ProviderRegistryTests
         Assert.Contains(ex.Failures, f => f.Contains("ActorRefresh:Providers:x:RequestTimeout", StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData("30.00:00:00", null)]
+    [InlineData("3650.00:00:00", null)]
+    [InlineData("00:00:00", "ActorRefresh:Providers:claude:MaxGrantLifetime must be more than 0 and at most 3650 days")]
+    [InlineData("3651.00:00:00", "ActorRefresh:Providers:claude:MaxGrantLifetime must be more than 0 and at most 3650 days")]
+    public void A_maximum_grant_life_binds_and_is_validated_with_its_key(string value, string? fault)
+    {
+        using var services = Build(new Dictionary<string, string?> { ["ActorRefresh:Providers:claude:MaxGrantLifetime"] = value });
+
+        if (fault is null)
+        {
+            ValidateOnStart(services);
+            Assert.True(services.GetRequiredService<IProviderRegistry>().TryGet("claude", out var claude));
+            Assert.Equal(TimeSpan.Parse(value, System.Globalization.CultureInfo.InvariantCulture), claude.MaxGrantLifetime);
+            return;
+        }
+        var ex = Assert.Throws<OptionsValidationException>(() => ValidateOnStart(services));
+        Assert.Contains(ex.Failures, f => f.StartsWith(fault, StringComparison.Ordinal));
+    }
+
     [Fact]
     public void Profiles_handed_out_are_copies()
     {

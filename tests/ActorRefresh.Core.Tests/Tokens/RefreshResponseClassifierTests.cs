@@ -62,6 +62,24 @@ public sealed class RefreshResponseClassifierTests
     }
 
     [Fact]
+    public void The_grant_end_the_provider_sends_is_kept_and_a_useless_one_ignored()
+    {
+        var told = Assert.IsType<RefreshOutcome.Refreshed>(Classify(200,
+            $$"""{"access_token":"{{TestTokens.Access}}","expires_in":3600,"refresh_token_expires_in":2592000}"""));
+        Assert.Equal(Now.AddDays(30), told.RefreshTokenExpiresAt);
+
+        var silent = Assert.IsType<RefreshOutcome.Refreshed>(Classify(200, $$"""{"access_token":"{{TestTokens.Access}}","expires_in":3600}"""));
+        Assert.Null(silent.RefreshTokenExpiresAt);
+        // Zero or a word says nothing usable about the grant; the token itself is still good.
+        var zero = Assert.IsType<RefreshOutcome.Refreshed>(Classify(200,
+            $$"""{"access_token":"{{TestTokens.Access}}","expires_in":3600,"refresh_token_expires_in":0}"""));
+        Assert.Null(zero.RefreshTokenExpiresAt);
+        var word = Assert.IsType<RefreshOutcome.Refreshed>(Classify(200,
+            $$"""{"access_token":"{{TestTokens.Access}}","expires_in":3600,"refresh_token_expires_in":"soon"}"""));
+        Assert.Null(word.RefreshTokenExpiresAt);
+    }
+
+    [Fact]
     public void Absurd_expiry_is_unreadable()
     {
         Assert.IsType<RefreshOutcome.Transient>(Classify(200, $$"""{"access_token":"{{TestTokens.Access}}","expires_in":1e300}"""));

@@ -185,6 +185,93 @@ public sealed class AccountDataTests
         Assert.Equal(CredentialsFileDecision.Adopt, blocked.DecideCredentialsFile(File("rt-2", "at-2", T0.AddHours(-1)), T0));
     }
 
+    private static AccountData Static(DateTimeOffset expiresAt) =>
+        AccountData.Empty("s1").Apply(new AccountRegistered("claude", null, new Secret("at-long"), expiresAt, null, T0) { GrantExpiresAt = expiresAt });
+
+    [Fact]
+    public void A_long_lived_token_is_served_to_its_expiry_then_expired_and_never_refreshed()
+    {
+        var data = Static(T0.AddDays(365));
+        Assert.True(data.IsStatic);
+        Assert.Equal(TokenDecision.Serve, data.DecideToken(T0.AddDays(365) - TimeSpan.FromTicks(1), Options));
+        Assert.Equal(TokenDecision.Expired, data.DecideToken(T0.AddDays(365), Options));
+        Assert.Null(data.DecideStatic(T0.AddDays(1), tokenRejected: false));
+        Assert.Equal(ErrorClasses.TokenExpired, data.DecideStatic(T0.AddDays(365), tokenRejected: false)!.ErrorClass);
+        var rejected = data.DecideStatic(T0.AddDays(1), tokenRejected: true)!;
+        Assert.Equal(ErrorClasses.TokenRejected, rejected.ErrorClass);
+
+        // Even a rate-limit backoff kept over new credentials never makes it refresh.
+        Assert.Equal(TokenDecision.Expired, data.Apply(new RefreshFailed(ErrorClasses.RateLimited, "429", T0.AddDays(400), true, T0)).DecideToken(T0.AddDays(366), Options));
+
+        // New credentials clear either block; a refreshable login makes it an ordinary account.
+        foreach (var block in new[] { rejected, data.DecideStatic(T0.AddDays(365), false)! })
+        {
+            var blocked = data.Apply(block);
+            Assert.True(blocked.IsBlocked);
+            var renewed = blocked.Apply(new CredentialsReplaced(null, new Secret("at-new"), T0.AddDays(700), null, T0.AddDays(366)));
+            Assert.False(renewed.IsBlocked);
+            Assert.Equal(TokenDecision.Serve, renewed.DecideToken(T0.AddDays(367), Options));
+            var login = blocked.Apply(new CredentialsReplaced(new Secret("rt-1"), new Secret("at-1"), T0.AddDays(366).AddHours(8), null, T0.AddDays(366)));
+            Assert.False(login.IsStatic);
+            Assert.Equal(TokenDecision.Refresh, login.DecideToken(T0.AddDays(367), Options));
+        }
+    }
+
+    [Fact]
+    public void Grant_ends_come_from_the_provider_then_the_token_then_the_maximum_life()
+    {
+        var max = TimeSpan.FromDays(30);
+        Assert.Equal(T0.AddDays(3), AccountData.GrantEndOf(T0.AddDays(3), isStatic: false, T0.AddHours(8), max, T0));
+        Assert.Equal(T0.AddDays(365), AccountData.GrantEndOf(null, isStatic: true, T0.AddDays(365), max, T0));
+        Assert.Equal(T0.AddDays(30), AccountData.GrantEndOf(null, isStatic: false, T0.AddHours(8), max, T0));
+        Assert.Null(AccountData.GrantEndOf(null, isStatic: false, T0.AddHours(8), null, T0));
+
+        // A refresh keeps the end unless the provider says otherwise; new credentials bring their own.
+        var data = Registered().Apply(new CredentialsReplaced(new Secret("rt-2"), null, null, null, T0) { GrantExpiresAt = T0.AddDays(30) });
+        Assert.Equal(T0.AddDays(30), data.Apply(new TokensRefreshed(new Secret("at-2"), T0.AddHours(8), new Secret("rt-3"), T0)).GrantExpiresAt);
+        Assert.Equal(T0.AddDays(9), data.Apply(new TokensRefreshed(new Secret("at-2"), T0.AddHours(8), null, T0) { GrantExpiresAt = T0.AddDays(9) }).GrantExpiresAt);
+        Assert.Null(data.Apply(new CredentialsReplaced(new Secret("rt-4"), null, null, null, T0)).GrantExpiresAt);
+    }
+
+    [Fact]
+    public void Grant_warnings_are_due_once_each_and_only_the_most_urgent_after_a_gap()
+    {
+        var end = T0.AddDays(40);
+        var data = Static(end);
+        Assert.Null(data.DecideGrantNotice(T0));
+        Assert.Equal(end.AddDays(-30), data.NextGrantNoticeAt(T0));
+
+        var first = data.DecideGrantNotice(end.AddDays(-30))!;
+        Assert.Equal(30, first.Days);
+        data = data.Apply(first);
+        Assert.Null(data.DecideGrantNotice(end.AddDays(-29)));
+        Assert.Equal(end.AddDays(-7), data.NextGrantNoticeAt(end.AddDays(-29)));
+
+        // Down for a while: at five days left only the 7-day warning is due, once.
+        var second = data.DecideGrantNotice(end.AddDays(-5))!;
+        Assert.Equal(7, second.Days);
+        data = data.Apply(second);
+        Assert.Null(data.DecideGrantNotice(end.AddDays(-5)));
+        Assert.Equal(1, data.DecideGrantNotice(end.AddHours(-23))!.Days);
+        Assert.Null(data.DecideGrantNotice(end));
+        Assert.Null(data.NextGrantNoticeAt(end.AddHours(-1)));
+
+        // A new grant end starts the warnings over; a blocked account gets none.
+        var renewed = data.Apply(new CredentialsReplaced(null, new Secret("at-2"), end.AddDays(10), null, end.AddDays(-5)) { GrantExpiresAt = end.AddDays(10) });
+        Assert.Equal(30, renewed.DecideGrantNotice(end.AddDays(-5))!.Days);
+        Assert.Null(renewed.Apply(new AccountBlocked(ErrorClasses.Operator, "x", end)).DecideGrantNotice(end.AddDays(-5)));
+    }
+
+    [Fact]
+    public void A_credentials_file_without_a_refresh_token_is_never_adopted()
+    {
+        // An access-only file (materialized for a sandbox, a setup-token file) would leave the account unable to refresh.
+        var accessOnly = new ClaudeCredentials(new Secret("at-9"), null, T0.AddDays(300), [], null);
+        Assert.Equal(CredentialsFileDecision.Nothing, Registered().DecideCredentialsFile(accessOnly, T0));
+        Assert.Equal(CredentialsFileDecision.Nothing,
+            Registered().Apply(new AccountBlocked(ErrorClasses.GrantRejected, "invalid_grant", T0)).DecideCredentialsFile(accessOnly, T0));
+    }
+
     [Fact]
     public void A_refresh_token_the_account_spent_is_never_adopted_back()
     {

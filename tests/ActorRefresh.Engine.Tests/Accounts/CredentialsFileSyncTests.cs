@@ -20,7 +20,7 @@ public sealed class CredentialsFileSyncTests(ITestOutputHelper output) : Credent
     {
         await RegisterSyncedAsync("c1", TimeSpan.FromHours(1));
         Assert.IsType<StatusReply>(await AskAsync(new ForceRefresh("c1")));
-        await AwaitAssertAsync(() => Assert.Equal(Server.Current("c1").RefreshToken, ClaudeCredentialsFile.Read(CredentialsPath).RefreshToken.Reveal()), Wait);
+        await AwaitAssertAsync(() => Assert.Equal(Server.Current("c1").RefreshToken, ClaudeCredentialsFile.Read(CredentialsPath).RefreshToken!.Reveal()), Wait);
 
         var file = ClaudeCredentialsFile.Read(CredentialsPath);
         Assert.Equal(Server.Current("c1").AccessToken, file.AccessToken.Reveal());
@@ -102,7 +102,7 @@ public sealed class CredentialsFileSyncTests(ITestOutputHelper output) : Credent
         }
         Assert.Equal(1, Server.RefreshCalls("d1"));
         Assert.All(FileReads, result => Assert.Equal("unchanged", result));
-        Assert.Equal(tokens.RefreshToken, ClaudeCredentialsFile.Read(CredentialsPath).RefreshToken.Reveal());
+        Assert.Equal(tokens.RefreshToken, ClaudeCredentialsFile.Read(CredentialsPath).RefreshToken!.Reveal());
 
         // A re-login writes a new pair: the next poll adopts it and lifts the dead-grant block, without a refresh.
         Server.SetPersistentFault("d1", null);
@@ -120,13 +120,13 @@ public sealed class CredentialsFileSyncTests(ITestOutputHelper output) : Credent
         var first = await RegisterSyncedExpiredAsync("s1");
         Assert.IsType<TokenGranted>(await AskAsync(new GetToken("s1"))); // spends the first refresh token
         var rotated = Server.Current("s1");
-        await AwaitAssertAsync(() => Assert.Equal(rotated.RefreshToken, ClaudeCredentialsFile.Read(CredentialsPath).RefreshToken.Reveal()), Wait);
+        await AwaitAssertAsync(() => Assert.Equal(rotated.RefreshToken, ClaudeCredentialsFile.Read(CredentialsPath).RefreshToken!.Reveal()), Wait);
 
         // A stale copy comes back (a sync conflict, a restored backup) and claims a later expiry than the account's pair.
         WriteFile(first with { ExpiresAt = rotated.ExpiresAt + TimeSpan.FromHours(1) });
         await PollOnceAsync();
         Assert.Equal("written_back", FileReads[^1]);
-        await AwaitAssertAsync(() => Assert.Equal(rotated.RefreshToken, ClaudeCredentialsFile.Read(CredentialsPath).RefreshToken.Reveal()), Wait);
+        await AwaitAssertAsync(() => Assert.Equal(rotated.RefreshToken, ClaudeCredentialsFile.Read(CredentialsPath).RefreshToken!.Reveal()), Wait);
 
         // The next refresh spends the account's own latest refresh token: no reuse (checked at the end of every test).
         Assert.IsType<StatusReply>(await AskAsync(new ForceRefresh("s1")));
@@ -173,13 +173,13 @@ public sealed class CredentialsFileSyncTests(ITestOutputHelper output) : Credent
         foreach (var token in new[] { imported.AccessToken, imported.RefreshToken, rotated.AccessToken, rotated.RefreshToken })
             Assert.DoesNotContain(token, status.CredentialsFileError);
         // The file left behind was not written either: it still holds the imported pair.
-        Assert.Equal(imported.RefreshToken, ClaudeCredentialsFile.Read(Path.Combine(folder + "-moved", ".credentials.json")).RefreshToken.Reveal());
+        Assert.Equal(imported.RefreshToken, ClaudeCredentialsFile.Read(Path.Combine(folder + "-moved", ".credentials.json")).RefreshToken!.Reveal());
 
         // The folder put back, the next rotation is written and the error clears.
         File.Delete(folder);
         Directory.Move(folder + "-moved", folder);
         Assert.IsType<StatusReply>(await AskAsync(new ForceRefresh("l1")));
-        await AwaitAssertAsync(() => Assert.Equal(Server.Current("l1").RefreshToken, ClaudeCredentialsFile.Read(CredentialsPath).RefreshToken.Reveal()), Wait);
+        await AwaitAssertAsync(() => Assert.Equal(Server.Current("l1").RefreshToken, ClaudeCredentialsFile.Read(CredentialsPath).RefreshToken!.Reveal()), Wait);
         await AwaitAssertAsync(async () => Assert.Null((await StatusAsync("l1")).CredentialsFileError), Wait);
     }
 }

@@ -48,6 +48,14 @@ public sealed class SerializerTests(ITestOutputHelper output) : Akka.TestKit.Xun
         AccountData.Empty("a1").Apply(new AccountRegistered("claude", new Secret("rt"), new Secret("at"), T0.AddHours(8), null, T0))
             .Apply(new TokensRefreshed(new Secret("at2"), T0.AddHours(8), new Secret("rt2"), T0))
             .Apply(new TokensRefreshed(new Secret("at3"), T0.AddHours(9), new Secret("rt3"), T0)),
+        // Long-lived tokens and grant ends: a refresh token may be absent, events carry the grant's end.
+        new AccountRegistered("claude", null, new Secret("sk-ant-oat01-long"), T0.AddDays(365), null, T0) { GrantExpiresAt = T0.AddDays(365) },
+        new CredentialsReplaced(null, new Secret("sk-ant-oat01-long2"), T0.AddDays(300), null, T0) { GrantExpiresAt = T0.AddDays(300) },
+        new TokensRefreshed(new Secret("sk-ant-oat01-new"), T0.AddHours(8), null, T0) { GrantExpiresAt = T0.AddDays(20) },
+        new GrantExpiryNoticed(7, T0.AddDays(6), T0),
+        new AccountBlocked(ErrorClasses.TokenExpired, "expired", T0),
+        AccountData.Empty("a1").Apply(new AccountRegistered("claude", null, new Secret("at"), T0.AddDays(40), null, T0) { GrantExpiresAt = T0.AddDays(40) })
+            .Apply(new GrantExpiryNoticed(30, T0.AddDays(40), T0.AddDays(10))),
         new DirectoryEntryAdded("a1"),
         new DirectoryEntryRemoved("a1"),
         new DirectorySnapshot(["a1", "a2"]),
@@ -76,6 +84,9 @@ public sealed class SerializerTests(ITestOutputHelper output) : Akka.TestKit.Xun
         new AccountProtocol.ReportRejected("a1", "0123456789abcdef"),
         new AccountProtocol.Register(new AccountCredentials("a1", "claude", new Secret("rt"), new Secret("at"), T0, "/f")),
         new AccountProtocol.ReplaceCredentials(new AccountCredentials("a1", "claude", new Secret("rt"))),
+        new AccountProtocol.Register(new AccountCredentials("a1", "claude", null, new Secret("sk-ant-oat01-long"), T0) { GrantExpiresAt = T0.AddDays(3) }),
+        new AccountProtocol.StatusReply(AccountData.Empty("a1").Apply(new AccountRegistered("claude", null, new Secret("at"), T0.AddDays(40), null, T0) { GrantExpiresAt = T0.AddDays(40) })
+            .Apply(new GrantExpiryNoticed(30, T0.AddDays(40), T0.AddDays(10))).ToStatus(false, null, 2)),
         new AccountProtocol.Unblock("a1"),
         new AccountProtocol.Block("a1", "maintenance"),
         new AccountProtocol.ForceRefresh("a1"),
@@ -94,6 +105,20 @@ public sealed class SerializerTests(ITestOutputHelper output) : Akka.TestKit.Xun
         new Clustering.TokenWithdrawConfirmed("a1", 43),
         Clustering.StopAccount.Instance,
     ];
+
+    [Fact]
+    public void Events_written_before_long_lived_tokens_read_with_no_grant_end()
+    {
+        // What earlier versions journaled: a refresh token always, no grant end.
+        var serializer = Assert.IsType<AccountEventSerializer>(Sys.Serialization.FindSerializerFor(new AccountUnblocked(T0)));
+        var old = new AccountRegistered("claude", new Secret("sk-ant-ort01-old"), new Secret("sk-ant-oat01-old"), T0.AddHours(8), null, T0).For("a1");
+        var json = System.Text.Json.Nodes.JsonNode.Parse(serializer.ToBinary(old))!.AsObject();
+        Assert.False(json.ContainsKey("grantExpiresAt"));
+        var back = Assert.IsType<AccountRegistered>(serializer.FromBinary(System.Text.Encoding.UTF8.GetBytes(json.ToJsonString()), "reg"));
+        Assert.Null(back.GrantExpiresAt);
+        Assert.Equal("sk-ant-ort01-old", back.RefreshToken!.Reveal());
+        Assert.False(AccountData.Empty("a1").Apply(back).IsStatic);
+    }
 
     [Theory]
     [MemberData(nameof(Wire))]

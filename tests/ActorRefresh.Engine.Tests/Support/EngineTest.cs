@@ -78,13 +78,19 @@ public abstract class EngineTest : Akka.TestKit.Xunit2.TestKit, IAsyncLifetime
     protected virtual EngineOptions Options => new() { MaxRefreshesPerSecond = 10_000, MaxConcurrentRefreshes = 8 };
     protected virtual BackoffOptions BackoffOptions => new();
 
+    /// <summary>False: the engine gets no usage client (no usage checks), for tests that advance virtual time by days.</summary>
+    protected virtual bool UsageChecks => true;
+
+    /// <summary>Settings of the claude provider profile over the test's (keys under <c>ActorRefresh:Providers:claude:</c>).</summary>
+    protected virtual IReadOnlyDictionary<string, string?> ProviderSettings { get; } = new Dictionary<string, string?>();
+
     /// <summary>The provider's RequestTimeout. It runs on the wall clock (HTTP timeouts do not follow the virtual scheduler).</summary>
     protected virtual TimeSpan ProviderRequestTimeout => TimeSpan.FromSeconds(5);
 
     public virtual async Task InitializeAsync()
     {
         Server = await FakeTokenServer.StartAsync(new FakeTokenServerOptions { Time = Time });
-        Services = CreateServices(Server, Time, Options, BackoffOptions, ProviderRequestTimeout);
+        Services = CreateServices(Server, Time, Options, BackoffOptions, ProviderRequestTimeout, providerSettings: ProviderSettings, usage: UsageChecks);
         Region = Sys.ActorOf(AccountRegion.Props(Services), "accounts");
     }
 
@@ -98,14 +104,17 @@ public abstract class EngineTest : Akka.TestKit.Xunit2.TestKit, IAsyncLifetime
 
     /// <summary>Engine services over the real token endpoint client pointed at <paramref name="server"/>.</summary>
     internal static EngineServices CreateServices(FakeTokenServer server, TimeProvider time, EngineOptions options, BackoffOptions backoff, TimeSpan? requestTimeout = null,
-        Clustering.ClusterOptions? cluster = null)
+        Clustering.ClusterOptions? cluster = null, IReadOnlyDictionary<string, string?>? providerSettings = null, bool usage = true)
     {
-        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        var settings = new Dictionary<string, string?>
         {
             ["ActorRefresh:Providers:claude:TokenEndpoint"] = server.TokenEndpoint.ToString(),
             ["ActorRefresh:Providers:claude:UsageEndpoint"] = server.UsageEndpoint.ToString(),
             ["ActorRefresh:Providers:claude:RequestTimeout"] = (requestTimeout ?? TimeSpan.FromSeconds(5)).ToString("c", System.Globalization.CultureInfo.InvariantCulture),
-        }).Build();
+        };
+        foreach (var (key, value) in providerSettings ?? new Dictionary<string, string?>())
+            settings["ActorRefresh:Providers:claude:" + key] = value;
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(settings).Build();
         var provider = new ServiceCollection().AddLogging().AddSingleton(time).AddActorRefreshCore(configuration).BuildServiceProvider();
         return new EngineServices(
             provider.GetRequiredService<IProviderRegistry>(),
@@ -114,7 +123,7 @@ public abstract class EngineTest : Akka.TestKit.Xunit2.TestKit, IAsyncLifetime
             options,
             time,
             random: () => 0.5,
-            usageClient: provider.GetRequiredService<IUsageClient>())
+            usageClient: usage ? provider.GetRequiredService<IUsageClient>() : null)
         { Cluster = cluster };
     }
 

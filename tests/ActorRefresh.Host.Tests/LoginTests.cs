@@ -86,8 +86,10 @@ public sealed partial class LoginTests : IAsyncLifetime
     public async Task From_the_cli_a_dead_grant_is_logged_in_again_and_the_block_is_cleared()
     {
         var issued = _server.CreateAccount("login-dead");
-        (await _serve.Client.PostAsJsonAsync("v1/accounts", new { id = "login-dead", provider = "claude", refreshToken = issued.RefreshToken })).EnsureSuccessStatusCode();
+        // Scripted before the registration: an account registered without an access token refreshes at once on its own,
+        // and that first call (or the token request's, whichever comes first) must meet the dead grant.
         _server.Script("login-dead", FakeFault.InvalidGrant());
+        (await _serve.Client.PostAsJsonAsync("v1/accounts", new { id = "login-dead", provider = "claude", refreshToken = issued.RefreshToken })).EnsureSuccessStatusCode();
         using (var blocked = await _serve.Client.GetAsync("v1/accounts/login-dead/token"))
             Assert.Equal(HttpStatusCode.Conflict, blocked.StatusCode);
 

@@ -55,12 +55,15 @@ public sealed partial class KeyRotationTests : IAsyncLifetime
             await using var create = new NpgsqlCommand($"CREATE DATABASE {database}", admin);
             await create.ExecuteNonQueryAsync();
         }
-        var connection = new NpgsqlConnectionStringBuilder(Postgres) { Database = database, Pooling = false }.ConnectionString;
+        // serve gets the connection string an operator would write (Npgsql's default pooling); the test's own reads of the
+        // stored rows use unpooled connections so that none stays open between the steps.
+        var connection = new NpgsqlConnectionStringBuilder(Postgres) { Database = database }.ConnectionString;
+        var reads = new NpgsqlConnectionStringBuilder(connection) { Pooling = false }.ConnectionString;
         await Rotate(new Dictionary<string, string?>
         {
             ["ActorRefresh__Storage__Provider"] = "PostgreSql",
             ["ActorRefresh__Storage__ConnectionString"] = connection,
-        }, () => PostgresKeyIds(connection));
+        }, () => PostgresKeyIds(reads));
     }
 
     private async Task Rotate(Dictionary<string, string?> store, Func<Task<Dictionary<string, int>>> storedKeyIds)
@@ -86,7 +89,15 @@ public sealed partial class KeyRotationTests : IAsyncLifetime
             foreach (var id in accounts)
             {
                 var issued = _server.CreateAccount(id);
-                var register = await serve.Client.PostAsJsonAsync("v1/accounts", new { id, provider = "claude", refreshToken = issued.RefreshToken });
+                HttpResponseMessage register;
+                try
+                {
+                    register = await serve.Client.PostAsJsonAsync("v1/accounts", new { id, provider = "claude", refreshToken = issued.RefreshToken });
+                }
+                catch (TaskCanceledException e)
+                {
+                    throw new TimeoutException($"registering {id} on a fresh store got no answer in time; serve's output:\n{serve.Output}", e);
+                }
                 Assert.Equal(HttpStatusCode.Created, register.StatusCode);
             }
             foreach (var id in accounts) served[id] = await TokenAsync(serve, id);

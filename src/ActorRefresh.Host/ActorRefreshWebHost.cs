@@ -106,8 +106,9 @@ internal static class ActorRefreshWebHost
         services.AddSingleton<SyncBindings>();
         services.AddSingleton<FailedKeyLimiter>();
         services.AddSingleton<ApiKeyRing>();
-        services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
-            .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
+        services.AddAuthentication(BrowserSessions.SchemeName)
+            .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null)
+            .AddBrowserSessions();
         ApiScopes.AddScopePolicies(services.AddAuthorizationBuilder());
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<HostMetrics>();
@@ -158,12 +159,14 @@ internal static class ActorRefreshWebHost
         app.UseNoStoreOnProtectedRoutes();
         app.UseAuthentication();
         app.UseAuthorization();
+        app.UseAntiforgeryForSessions();
         app.UseJsonBodiesOnProtectedRoutes();
         app.MapHealthEndpoints();
         app.MapActorRefreshApi();
         app.MapEventStream();
         app.MapLoginApi();
         app.MapStatusPage();
+        app.MapSignInPage();
         // Metrics carry counts and states, never a token or account secret: scrapers need no key.
         app.MapPrometheusScrapingEndpoint(OpenApiDescription.MetricsPath).Public();
         // The API description holds no secret: public like the probes (see OpenApiDescription).

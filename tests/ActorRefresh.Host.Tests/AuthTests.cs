@@ -30,6 +30,13 @@ public sealed class AuthTests
             if (authorization is not null)
                 request.Headers.TryAddWithoutValidation("Authorization", authorization);
             var response = await server.Anonymous.SendAsync(request);
+            if (path == "" && authorization is null)
+            {
+                // A browser without a session is sent to the sign-in form; nothing of the page is shown.
+                Assert.Equal(BrowserSessions.SignInPath, response.RequestMessage!.RequestUri!.AbsolutePath);
+                Assert.Contains("name=\"key\"", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+                continue;
+            }
             Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
             Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
             Assert.Equal("Bearer", response.Headers.WwwAuthenticate.Single().Scheme);
@@ -57,7 +64,9 @@ public sealed class AuthTests
     public async Task The_key_in_the_query_string_is_not_accepted()
     {
         await using var server = await BrokerServer.StartAsync(Key);
-        Assert.Equal(HttpStatusCode.Unauthorized, (await server.Anonymous.GetAsync("?key=" + Key)).StatusCode);
+        var page = await server.Anonymous.GetAsync("?key=" + Key);
+        Assert.Equal(BrowserSessions.SignInPath, page.RequestMessage!.RequestUri!.AbsolutePath);
+        Assert.DoesNotContain("<table", await page.Content.ReadAsStringAsync(), StringComparison.Ordinal);
         Assert.Equal(HttpStatusCode.Unauthorized, (await server.Anonymous.GetAsync("v1/accounts?key=" + Key)).StatusCode);
     }
 

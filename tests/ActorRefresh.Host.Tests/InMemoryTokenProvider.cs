@@ -218,7 +218,10 @@ internal sealed class InMemoryTokenProvider(TimeProvider time) : ITokenProvider
     private static AccountStatus Status(Account a) => new(
         a.Credentials.AccountId, a.Credentials.Provider, a.State, a.AccessToken is null ? null : a.ExpiresAt,
         a.State == AccountState.Valid && a.ExpiresAt is { } e ? e.AddMinutes(-5) : null,
-        a.RetryAt, a.LastErrorClass, a.LastError, false, AccountCounters.Zero, a.Version, a.Usage);
+        a.RetryAt, a.LastErrorClass, a.LastError, false, AccountCounters.Zero, a.Version, a.Usage)
+    {
+        GrantExpiresAt = a.Credentials.GrantExpiresAt,
+    };
 
     private sealed class Account(AccountCredentials credentials)
     {

@@ -65,7 +65,7 @@ public sealed class ScopedKeyTests
         Assert.True(undeclared.Count == 0, "routes without a scope: " + string.Join("; ", undeclared));
         var publicRoutes = endpoints.Where(e => e.Metadata.GetMetadata<PublicEndpoint>() is not null)
             .Select(e => "/" + e.RoutePattern.RawText!.TrimStart('/')).Order(StringComparer.Ordinal).ToList();
-        Assert.Equal(["/healthz", "/metrics", "/openapi/v1.json", "/readyz"], publicRoutes);
+        Assert.Equal(["/healthz", "/metrics", "/openapi/v1.json", "/readyz", "/signin", "/signin", "/signout", "/status-page.js"], publicRoutes);
         Assert.All(endpoints.Select(e => e.Metadata.GetMetadata<ScopeRequirement>()?.Scope).OfType<string>(),
             scope => Assert.Contains(scope, ApiScopes.All));
     }

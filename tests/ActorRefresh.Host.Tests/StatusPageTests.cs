@@ -70,7 +70,7 @@ public sealed class StatusPageTests
         Assert.Contains("<span class=\"hot\" style=\"width:93.4%\"></span>", html, StringComparison.Ordinal);
         Assert.Contains("93.4% <span class=\"reset\">resets 2026-03-01 14:00:00Z</span>", html, StringComparison.Ordinal);
         Assert.Contains("style=\"width:0%\"></span></span>0% <span class=\"reset\">reset</span>", html, StringComparison.Ordinal);
-        Assert.Contains("<td>&lt;img src=x&gt;</td><td>—</td><td>—</td><td>—</td></tr>", html, StringComparison.Ordinal); // quiet: nothing to do, no quota known
+        Assert.Contains("<td>&lt;img src=x&gt;</td><td>—</td><td>—</td><td>—</td><td class=\"actions\">", html, StringComparison.Ordinal); // quiet: nothing to do, no quota known
 
         Assert.Contains("<h2>Pools</h2>", html, StringComparison.Ordinal);
         Assert.Contains("<td>main@team</td><td>round-robin</td><td class=\"Valid\">1/2</td>", html, StringComparison.Ordinal);
@@ -104,5 +104,67 @@ public sealed class StatusPageTests
         Assert.Contains("class=\"warm\"", StatusPage.UsageCell(75, null, now), StringComparison.Ordinal);
         Assert.Equal("<td>—</td>", StatusPage.UsageCell(null, now, now));
         Assert.Equal("<td>—</td>", StatusPage.UsageCell(double.NaN, null, now));
+    }
+
+    [Fact]
+    public async Task A_long_list_is_paged_and_filtered_and_bad_filters_are_named()
+    {
+        await using var server = await BrokerServer.StartAsync();
+        for (var i = 0; i < 250; i++)
+            await server.Tokens.RegisterAsync(new AccountCredentials($"acct-{i:D4}", "claude", new Secret("sk-ant-ort01-P" + i)));
+        await server.Tokens.BlockAsync("acct-0007", "maintenance");
+        static int Rows(string html) => html.Split("<tr data-account=").Length - 1;
+
+        var first = await server.Client.GetStringAsync("");
+        Assert.Equal(StatusPage.PageSize, Rows(first));
+        Assert.Contains("page 1 of 3: 1–100 of 250", first, StringComparison.Ordinal);
+        Assert.Contains("<a id=\"next\" href=\"/?page=2\">", first, StringComparison.Ordinal);
+        Assert.DoesNotContain("id=\"previous\"", first, StringComparison.Ordinal);
+        Assert.Contains("<td>acct-0099</td>", first, StringComparison.Ordinal);
+        Assert.DoesNotContain("<td>acct-0100</td>", first, StringComparison.Ordinal);
+
+        var last = await server.Client.GetStringAsync("?page=3");
+        Assert.Equal(50, Rows(last));
+        Assert.Contains("page 3 of 3: 201–250 of 250", last, StringComparison.Ordinal);
+        Assert.Contains("<td>acct-0249</td>", last, StringComparison.Ordinal);
+        Assert.Equal(50, Rows(await server.Client.GetStringAsync("?page=9"))); // past the end: the last page
+
+        var found = await server.Client.GetStringAsync("?q=ACCT-012");
+        Assert.Equal(10, Rows(found));
+        Assert.Contains("10 of 250 accounts", found, StringComparison.Ordinal);
+        var blocked = await server.Client.GetStringAsync("?state=PolicyBlocked");
+        Assert.Equal(1, Rows(blocked));
+        Assert.Contains("<td>acct-0007</td>", blocked, StringComparison.Ordinal);
+        Assert.Contains("<option selected>PolicyBlocked</option>", blocked, StringComparison.Ordinal);
+        Assert.Contains("No account matches", await server.Client.GetStringAsync("?q=nobody"), StringComparison.Ordinal);
+
+        using var badState = await server.Client.GetAsync("?state=Broken");
+        Assert.Equal(System.Net.HttpStatusCode.BadRequest, badState.StatusCode);
+        Assert.Contains("&#39;state&#39; must be one of Valid, Refreshing, BackingOff, PolicyBlocked", await badState.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        using var badPage = await server.Client.GetAsync("?page=0");
+        Assert.Equal(System.Net.HttpStatusCode.BadRequest, badPage.StatusCode);
+        Assert.Contains("&#39;page&#39; must be a whole number", await badPage.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_page_runs_only_its_own_script_and_shows_grant_ends()
+    {
+        await using var server = await BrokerServer.StartAsync();
+        await server.Tokens.RegisterAsync(new AccountCredentials("setup", "claude", null, new Secret("sk-ant-oat01-LONG"), BrokerServer.Now.AddDays(300))
+        {
+            GrantExpiresAt = BrokerServer.Now.AddDays(300),
+        });
+        using var response = await server.Client.GetAsync("");
+        Assert.Contains("script-src 'self'", response.Headers.GetValues("Content-Security-Policy").Single(), StringComparison.Ordinal);
+        Assert.Contains("frame-ancestors 'none'", response.Headers.GetValues("Content-Security-Policy").Single(), StringComparison.Ordinal);
+        var html = await response.Content.ReadAsStringAsync();
+        Assert.Contains("<th>Grant ends</th>", html, StringComparison.Ordinal);
+        Assert.Contains("<td>2026-12-26 12:00:00Z</td>", html, StringComparison.Ordinal);
+        Assert.Contains("<script src=\"/status-page.js\" defer></script>", html, StringComparison.Ordinal);
+
+        using var script = await server.Anonymous.GetAsync("status-page.js");
+        Assert.Equal(System.Net.HttpStatusCode.OK, script.StatusCode);
+        Assert.Equal("text/javascript", script.Content.Headers.ContentType?.MediaType);
+        Assert.Contains("X-CSRF-TOKEN", await script.Content.ReadAsStringAsync(), StringComparison.Ordinal);
     }
 }

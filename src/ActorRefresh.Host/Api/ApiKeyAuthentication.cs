@@ -97,7 +97,7 @@ internal sealed class ApiKeyAuthenticationHandler(
     }
 
     // IPv4 peers arrive as IPv4-mapped IPv6 on dual-stack sockets: one partition per address either way.
-    private static string Peer(IPAddress? address) =>
+    internal static string Peer(IPAddress? address) =>
         address is null ? "" : (address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address).ToString();
 
     /// <summary>Why a request was not signed in; the message is safe to answer (it never holds a key).</summary>
@@ -138,9 +138,13 @@ internal sealed class ApiKeyRing
     public KnownKey? Match(string header)
     {
         const string scheme = "Bearer ";
-        if (!header.StartsWith(scheme, StringComparison.OrdinalIgnoreCase))
-            return null;
-        var presented = Hash(header[scheme.Length..]);
+        return header.StartsWith(scheme, StringComparison.OrdinalIgnoreCase) ? MatchKey(header[scheme.Length..]) : null;
+    }
+
+    /// <summary>The configured key <paramref name="presented"/> is (the sign-in form's field), or null; constant-time like <see cref="Match"/>.</summary>
+    public KnownKey? MatchKey(string presentedKey)
+    {
+        var presented = Hash(presentedKey);
         KnownKey? found = null;
         foreach (var key in _keys)
         {

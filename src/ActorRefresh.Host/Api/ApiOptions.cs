@@ -47,10 +47,21 @@ internal sealed class ApiOptions
     /// <summary>Most pools the API defines; more is a 409.</summary>
     public int MaxPools { get; set; } = 1_000;
 
+    /// <summary>Setting of <see cref="StatusPageReloadSeconds"/>.</summary>
+    public const string StatusPageReloadSetting = "ActorRefresh:Api:StatusPageReloadSeconds";
+
+    public const int DefaultStatusPageReloadSeconds = 5;
+
+    /// <summary>How often the status page reloads itself (not while a dialog is open or an action runs); 0 for never.</summary>
+    public int StatusPageReloadSeconds { get; set; } = DefaultStatusPageReloadSeconds;
+
     /// <summary>The problems with the limits, each naming its setting.</summary>
     public IReadOnlyList<string> ValidateLimits() =>
         new[] { (MaxAccounts, MaxAccountsSetting), (MaxPools, MaxPoolsSetting) }
-            .Where(l => l.Item1 < 1).Select(l => $"{l.Item2} must be at least 1 (it is {l.Item1}).").ToList();
+            .Where(l => l.Item1 < 1).Select(l => $"{l.Item2} must be at least 1 (it is {l.Item1}).")
+            .Concat(StatusPageReloadSeconds is < 0 or > 3600
+                ? [$"{StatusPageReloadSetting} must be from 0 (never) to 3600 (it is {StatusPageReloadSeconds})."] : Array.Empty<string>())
+            .ToList();
 
     /// <summary>Largest request body accepted (64 KiB: credentials are small; anything bigger is a mistake or abuse).</summary>
     public const long MaxRequestBodyBytes = 64 * 1024;

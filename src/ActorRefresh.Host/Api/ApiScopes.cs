@@ -31,10 +31,11 @@ internal static class ApiScopes
     /// <summary>The scope policies, and the fallback policy: a route that declares nothing needs a key all the same.</summary>
     public static void AddScopePolicies(AuthorizationBuilder authorization)
     {
-        var signedIn = new AuthorizationPolicyBuilder(ApiKeyAuthenticationHandler.SchemeName).RequireAuthenticatedUser();
+        // The selecting scheme: a Bearer key, or a status page session (BrowserSessions).
+        var signedIn = new AuthorizationPolicyBuilder(BrowserSessions.SchemeName).RequireAuthenticatedUser();
         authorization.SetFallbackPolicy(signedIn.Build());
         foreach (var scope in All)
-            authorization.AddPolicy(PolicyOf(scope), p => p.AddAuthenticationSchemes(ApiKeyAuthenticationHandler.SchemeName)
+            authorization.AddPolicy(PolicyOf(scope), p => p.AddAuthenticationSchemes(BrowserSessions.SchemeName)
                 .RequireAuthenticatedUser().RequireClaim(ApiKeyAuthenticationHandler.ScopeClaim, scope));
     }
 

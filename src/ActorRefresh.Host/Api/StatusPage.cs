@@ -1,36 +1,62 @@
 using System.Globalization;
 using System.Net;
 using System.Text;
+using ActorRefresh.Core.Providers;
 using ActorRefresh.Engine.Accounts;
 using ActorRefresh.Engine.Pools;
 using ActorRefresh.Hosting;
+using Microsoft.AspNetCore.Antiforgery;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Options;
 
 namespace ActorRefresh.Host.Api;
 
 /// <summary>
-/// <c>GET /</c>: a plain HTML page listing every account, reloading itself every 5 seconds.
-/// It shows status only, never a token, and HTML-encodes every value.
+/// <c>GET /</c>: an HTML page listing the accounts (100 a page, filtered by id or provider and by state) and the pools,
+/// reloading itself every <see cref="ApiOptions.StatusPageReloadSeconds"/>. It shows status only, never a token, and
+/// HTML-encodes every value. With the <c>admin</c> scope it offers actions (refresh, unblock, log in again, add an
+/// account), which its script (<see cref="ScriptPath"/>) sends to the same <c>/v1</c> endpoints a script would, with the
+/// page's anti-forgery token.
 /// </summary>
 /// <remarks>
-/// Access follows <see cref="ApiKeyAuthenticationHandler"/>: with a key configured the page needs the
-/// <c>Authorization: Bearer</c> header (a browser extension or a reverse proxy that adds it; the key is
-/// deliberately not accepted in the URL); without a key the server only listens on loopback and the page is open.
+/// Access follows the API's rules: a Bearer key, or a session from the sign-in form (<see cref="BrowserSessions"/>) when
+/// a key is configured; without a key the server only listens on loopback and the page is open to this machine.
 /// </remarks>
 internal static class StatusPage
 {
+    public const string ScriptPath = "/status-page.js";
+    public const int PageSize = 100;
+    private static readonly string Script = LoadScript();
+
     public static IEndpointRouteBuilder MapStatusPage(this IEndpointRouteBuilder endpoints)
     {
-        endpoints.MapGet("/", RenderAsync).RequireScope(ApiScopes.Read).WithTags("Operations")
-            .WithSummary("The status page: every account and pool, as HTML (no token)")
-            .Produces(StatusCodes.Status200OK, contentType: "text/html");
+        endpoints.MapGet("/", RenderAsync).RequireScope(ApiScopes.Read).AsBrowserPage().WithTags("Operations")
+            .WithSummary("The status page: accounts (paged, filtered with q and state) and pools, as HTML (no token)")
+            .Produces(StatusCodes.Status200OK, contentType: "text/html").Produces(StatusCodes.Status400BadRequest, contentType: "text/html");
+        // The script holds no secret and no data: public like the probes, so the sign-in form's redirect is the only gate.
+        endpoints.MapGet(ScriptPath, () => TypedResults.Text(Script, "text/javascript; charset=utf-8")).Public().WithTags("Operations")
+            .WithSummary("The status page's script (no data)").Produces(StatusCodes.Status200OK, contentType: "text/javascript");
         return endpoints;
     }
 
-    private static async Task<IResult> RenderAsync(ITokenProvider tokens, TimeProvider time, CancellationToken ct)
+    private static string LoadScript()
     {
+        using var stream = typeof(StatusPage).Assembly.GetManifestResourceStream("ActorRefresh.Host.Api.status-page.js")
+            ?? throw new InvalidOperationException("The status page script is missing from the assembly.");
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd();
+    }
+
+    private static async Task<IResult> RenderAsync(HttpContext context, ITokenProvider tokens, TimeProvider time, IAntiforgery antiforgery,
+        IProviderRegistry providers, IOptions<ApiOptions> options, CancellationToken ct)
+    {
+        if (StatusView.Parse(context.Request.Query) is { Error: { } error })
+            return new HtmlPage(HtmlPage.Begin("ActorRefresh").Append("<body>\n<h1>ActorRefresh</h1>\n<p class=\"error\">")
+                .Append(HtmlPage.Encode(error)).Append("</p>\n<p><a href=\"/\">All accounts</a></p>\n</body>\n</html>\n").ToString(), StatusCodes.Status400BadRequest);
+        var query = StatusView.Parse(context.Request.Query).View!;
+
         IReadOnlyList<AccountStatus>? accounts = null;
         string? failure = null;
         try
@@ -61,61 +87,45 @@ internal static class StatusPage
             pools = summaries;
         }
 
-        var html = Render(accounts, failure, time.GetUtcNow(), pools);
-        return TypedResults.Text(html, "text/html; charset=utf-8", Encoding.UTF8,
-            failure is null ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
+        var user = context.User;
+        var view = query with
+        {
+            CanAdmin = user.HasClaim(ApiKeyAuthenticationHandler.ScopeClaim, ApiScopes.Admin),
+            SignedInAs = BrowserSessions.IsSession(context) ? user.Identity?.Name : null,
+            AntiforgeryToken = antiforgery.GetAndStoreTokens(context).RequestToken,
+            Providers = [.. providers.Names.Order(StringComparer.Ordinal)],
+            ReloadSeconds = options.Value.StatusPageReloadSeconds,
+        };
+        var html = Render(accounts, failure, time.GetUtcNow(), pools, view);
+        return new HtmlPage(html, failure is null ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
     }
 
     /// <summary>One line of the pools section.</summary>
     internal sealed record PoolSummary(string Name, string Strategy, int Usable, int Total);
 
-    internal static string Render(IReadOnlyList<AccountStatus>? accounts, string? failure, DateTimeOffset now, IReadOnlyList<PoolSummary>? pools = null)
+    internal static string Render(IReadOnlyList<AccountStatus>? accounts, string? failure, DateTimeOffset now, IReadOnlyList<PoolSummary>? pools = null,
+        StatusView? view = null)
     {
-        var html = new StringBuilder(4096);
-        html.Append("""
-            <!DOCTYPE html>
-            <html lang="en">
-            <head>
-            <meta charset="utf-8">
-            <meta http-equiv="refresh" content="5">
-            <title>ActorRefresh</title>
-            <style>
-            body{font-family:system-ui,sans-serif;margin:2rem;color:#222}
-            table{border-collapse:collapse}th,td{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}
-            th{background:#f3f3f3}
-            .bar{display:inline-block;width:6rem;height:.7rem;background:#e6e6e6;border:1px solid #bbb;vertical-align:middle;margin-right:.4rem}
-            .bar span{display:block;height:100%;background:#3a8a4a}.bar span.warm{background:#c88a00}.bar span.hot{background:#b22}
-            .reset{color:#777;font-size:.8em}.unavailable{color:#777}.Valid{color:#176d2c}.Refreshing{color:#1d4f91}.BackingOff{color:#9a5b00}.PolicyBlocked{color:#a11}
-            </style>
-            </head>
-            <body>
-            <h1>ActorRefresh</h1>
-            """);
-        html.Append("<p>Accounts at ").Append(Encode(Format(now))).Append(" (reloads every 5 s).</p>\n");
+        view ??= StatusView.Default;
+        var html = HtmlPage.Begin("ActorRefresh", view.AntiforgeryToken, view.ReloadSeconds, script: true);
+        html.Append("<body data-reload=\"").Append(view.ReloadSeconds).Append("\">\n");
+        if (view.SignedInAs is { } who)
+            html.Append("<div class=\"session\">Signed in as ").Append(Encode(who)).Append(" <form method=\"post\" action=\"")
+                .Append(BrowserSessions.SignOutPath).Append("\"><input type=\"hidden\" name=\"").Append(BrowserSessions.AntiforgeryField)
+                .Append("\" value=\"").Append(Encode(view.AntiforgeryToken ?? "")).Append("\"><button type=\"submit\" id=\"sign-out\">Sign out</button></form></div>\n");
+        html.Append("<h1>ActorRefresh</h1>\n");
+        html.Append("<p>Accounts at ").Append(Encode(Format(now))).Append(view.ReloadSeconds > 0
+            ? string.Create(CultureInfo.InvariantCulture, $" (reloads every {view.ReloadSeconds} s).</p>\n") : ".</p>\n");
+        html.Append("<p id=\"message\" role=\"status\"></p>\n");
         if (failure is not null)
             html.Append("<p class=\"PolicyBlocked\">Engine unavailable: ").Append(Encode(failure)).Append("</p>\n");
         else if (accounts is null || accounts.Count == 0)
-            html.Append("<p>No accounts are registered.</p>\n");
-        else
         {
-            html.Append("<table>\n<thead><tr><th>Account</th><th>Provider</th><th>State</th><th>Access token expires</th>")
-                .Append("<th>Next</th><th>Last error</th><th>What to do</th><th>Five-hour</th><th>Seven-day</th></tr></thead>\n<tbody>\n");
-            foreach (var account in accounts.OrderBy(a => a.AccountId, StringComparer.Ordinal))
-            {
-                var state = account.State.ToString();
-                html.Append("<tr>")
-                    .Append(Cell(account.AccountId))
-                    .Append(Cell(account.Provider))
-                    .Append("<td class=\"").Append(Encode(state)).Append("\">").Append(Encode(state)).Append("</td>")
-                    .Append(Cell(Format(account.AccessTokenExpiresAt)))
-                    .Append(Cell(Cli.AccountGuidance.NextStep(account)))
-                    .Append(Cell(account.LastErrorClass ?? "—"))
-                    .Append(Cell(Cli.AccountGuidance.Advice(account) ?? "—"))
-                    .Append(UsageCells(account.Usage, now))
-                    .Append("</tr>\n");
-            }
-            html.Append("</tbody>\n</table>\n");
+            html.Append("<p>No accounts are registered.</p>\n");
+            StatusPageParts.Toolbar(html, view, 0, 0);
         }
+        else
+            StatusPageParts.Accounts(html, accounts, now, view);
         if (pools is { Count: > 0 })
         {
             html.Append("<h2>Pools</h2>\n<table>\n<thead><tr><th>Pool</th><th>Strategy</th><th>Usable</th></tr></thead>\n<tbody>\n");
@@ -130,6 +140,8 @@ internal static class StatusPage
             }
             html.Append("</tbody>\n</table>\n");
         }
+        if (view.CanAdmin)
+            StatusPageParts.Dialogs(html, view);
         html.Append("</body>\n</html>\n");
         return html.ToString();
     }
@@ -171,10 +183,10 @@ internal static class StatusPage
         return html.Append("</td>").ToString();
     }
 
-    private static string Cell(string text) => "<td>" + Encode(text) + "</td>";
+    internal static string Cell(string text) => "<td>" + Encode(text) + "</td>";
 
-    private static string Encode(string text) => WebUtility.HtmlEncode(text);
+    internal static string Encode(string text) => WebUtility.HtmlEncode(text);
 
-    private static string Format(DateTimeOffset? value) =>
+    internal static string Format(DateTimeOffset? value) =>
         value is { } v ? v.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss'Z'", CultureInfo.InvariantCulture) : "—";
 }

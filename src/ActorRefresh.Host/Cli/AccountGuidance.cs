@@ -28,16 +28,20 @@ internal static class AccountGuidance
         {
             return status.LastErrorClass switch
             {
-                "grant_rejected" => "the login is dead (the provider refused the refresh token): log in again and import the new credentials (actor-refresh import-claude)",
-                "interrupted_refresh" => "a refresh was cut after it was sent and the provider then refused the refresh token: log in again and import the new credentials",
+                "grant_rejected" => $"the login is dead (the provider refused the refresh token): log in again (Log in again on the status page, or actor-refresh login {status.Provider} --id {status.AccountId})",
+                "interrupted_refresh" => $"a refresh was cut after it was sent and the provider then refused the refresh token: log in again (Log in again on the status page, or actor-refresh login {status.Provider} --id {status.AccountId})",
                 "policy_refused" => "the organisation does not allow this kind of login for the account: ask the organisation's admin, then unblock it (actor-refresh unblock)",
                 "operator" => $"blocked by an operator ({status.LastError ?? "no reason given"}): unblock it when done (actor-refresh unblock)",
                 "rejected" => "the provider refused the request itself: check the provider settings (client id, endpoint, scope), then unblock it",
+                "token_expired" => $"the long-lived token expired: give the account a new one (actor-refresh add-token --id {status.AccountId})",
+                "token_rejected" => $"the API refused the long-lived token: give the account a new one (actor-refresh add-token --id {status.AccountId})",
                 _ => status.LastError is { } reason ? $"blocked: {reason}" : "blocked: see the logs, then unblock it",
             };
         }
         if (status.RefreshTokenMaybeSpent)
             return "a refresh was cut after it was sent: if the next refresh is refused, log in again";
+        if (status.GrantNoticeDays is { } days && status.GrantExpiresAt is { } end)
+            return $"the grant ends {Time(end)} (in {days} day{(days == 1 ? "" : "s")} or less): log in again before then";
         return null;
     }
 

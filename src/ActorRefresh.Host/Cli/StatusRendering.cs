@@ -18,13 +18,13 @@ internal static class StatusRendering
             return;
         }
         var table = new Table().Border(TableBorder.Rounded)
-            .AddColumns("Account", "Provider", "State", "Expires", "Next", "Last error");
+            .AddColumns("Account", "Provider", "State", "Expires", "Grant ends", "Next", "Last error", "Usage");
         foreach (var a in accounts.OrderBy(a => a.AccountId, StringComparer.Ordinal))
         {
             table.AddRow(
                 new Text(a.AccountId), new Text(a.Provider), State(a.State),
-                new Text(Format(a.AccessTokenExpiresAt)), new Text(AccountGuidance.NextStep(a)),
-                new Text(a.LastErrorClass ?? "-"));
+                new Text(Format(a.AccessTokenExpiresAt)), new Text(Format(a.GrantExpiresAt)), new Text(AccountGuidance.NextStep(a)),
+                new Text(a.LastErrorClass ?? "-"), new Text(Usage(a.Usage)));
         }
         console.Write(table);
         foreach (var a in accounts.OrderBy(a => a.AccountId, StringComparer.Ordinal))
@@ -39,6 +39,7 @@ internal static class StatusRendering
         Row("Provider", new Text(a.Provider));
         Row("State", State(a.State));
         Row("Access token expires", new Text(Format(a.AccessTokenExpiresAt)));
+        Row("Grant ends", new Text(Format(a.GrantExpiresAt)));
         Row("Next refresh", new Text(Format(a.NextRefreshAt)));
         Row("Retry at", new Text(Format(a.RetryAt)));
         Row("Next", new Text(AccountGuidance.NextStep(a)));

@@ -167,4 +167,12 @@ public sealed class StatusPageTests
         Assert.Equal("text/javascript", script.Content.Headers.ContentType?.MediaType);
         Assert.Contains("X-CSRF-TOKEN", await script.Content.ReadAsStringAsync(), StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task A_reload_period_out_of_range_stops_the_start_naming_the_setting()
+    {
+        var refused = await Assert.ThrowsAsync<InvalidOperationException>(() =>
+            BrokerServer.StartAsync(settings: new() { [ApiOptions.StatusPageReloadSetting] = "-1" }));
+        Assert.Contains("ActorRefresh:Api:StatusPageReloadSeconds must be from 0 (never) to 3600 (it is -1)", refused.Message, StringComparison.Ordinal);
+    }
 }

@@ -44,7 +44,7 @@ internal sealed class BrokerServer : IAsyncDisposable
 
     /// <param name="mapExtra">Maps routes of the test's own before the server starts (what a future endpoint would be).</param>
     public static async Task<BrokerServer> StartAsync(string? key = "test-key-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFGH", Dictionary<string, string?>? settings = null,
-        FakeTimeProvider? clock = null, Action<WebApplication>? mapExtra = null)
+        FakeTimeProvider? clock = null, Action<WebApplication>? mapExtra = null, string url = "http://127.0.0.1:0")
     {
         var time = clock ?? new FakeTimeProvider(Now);
         var tokens = new InMemoryTokenProvider(time);
@@ -61,7 +61,7 @@ internal sealed class BrokerServer : IAsyncDisposable
         foreach (var (k, v) in settings ?? [])
             overrides[k] = v;
         var app = ActorRefreshWebHost.Build(
-            new ServeSettings(["http://127.0.0.1:0"], ConfigOverrides: overrides, LogOutput: TextWriter.Synchronized(log)),
+            new ServeSettings([url], ConfigOverrides: overrides, LogOutput: TextWriter.Synchronized(log)),
             (services, configuration) =>
             {
                 // Provider profiles and the login clients, as the engine's registration brings them.

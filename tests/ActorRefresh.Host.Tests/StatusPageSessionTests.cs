@@ -93,6 +93,7 @@ public sealed partial class StatusPageSessionTests
         Assert.Contains("samesite=strict", cookie, StringComparison.OrdinalIgnoreCase);
         Assert.Contains("path=/", cookie, StringComparison.OrdinalIgnoreCase);
         Assert.DoesNotContain("expires=", cookie, StringComparison.OrdinalIgnoreCase); // a browser-session cookie
+        Assert.DoesNotContain("secure", cookie, StringComparison.OrdinalIgnoreCase); // plain HTTP on loopback: see the HTTPS test
         Assert.DoesNotContain(Key, cookie, StringComparison.Ordinal);
 
         var (html, token) = await browser.PageAsync();
@@ -243,5 +244,45 @@ public sealed partial class StatusPageSessionTests
         using var form = await browser.Http.GetAsync("signin");
         Assert.Equal(HttpStatusCode.Redirect, form.StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await browser.Http.GetAsync("")).StatusCode);
+    }
+
+    [Fact]
+    public async Task Over_https_the_session_cookie_is_secure()
+    {
+        using var rsa = System.Security.Cryptography.RSA.Create(2048);
+        var request = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=127.0.0.1", rsa,
+            System.Security.Cryptography.HashAlgorithmName.SHA256, System.Security.Cryptography.RSASignaturePadding.Pkcs1);
+        using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
+        var pfx = Path.Combine(Path.GetTempPath(), "actorrefresh-session-" + Guid.NewGuid().ToString("N") + ".pfx");
+        await File.WriteAllBytesAsync(pfx, certificate.Export(System.Security.Cryptography.X509Certificates.X509ContentType.Pfx, "pw"));
+        try
+        {
+            await using var server = await BrokerServer.StartAsync(Key, new()
+            {
+                ["Kestrel:Certificates:Default:Path"] = pfx,
+                ["Kestrel:Certificates:Default:Password"] = "pw",
+            }, url: "https://127.0.0.1:0");
+            using var http = new HttpClient(new HttpClientHandler
+            {
+                CookieContainer = new CookieContainer(),
+                AllowAutoRedirect = false,
+                ServerCertificateCustomValidationCallback = HttpClientHandler.DangerousAcceptAnyServerCertificateValidator,
+            }) { BaseAddress = server.BaseAddress };
+            Assert.Equal("https", server.BaseAddress.Scheme);
+            var form = await http.GetStringAsync("signin");
+            using var signedIn = await http.PostAsync("signin", new FormUrlEncodedContent(new Dictionary<string, string>
+            {
+                ["key"] = Key,
+                [BrowserSessions.AntiforgeryField] = FormToken().Match(form).Groups[1].Value,
+            }));
+            Assert.Equal(HttpStatusCode.Redirect, signedIn.StatusCode);
+            var cookie = signedIn.Headers.GetValues("Set-Cookie").Single(c => c.StartsWith(BrowserSessions.CookieName + "=", StringComparison.Ordinal));
+            Assert.Contains("secure", cookie, StringComparison.OrdinalIgnoreCase);
+            Assert.Contains("samesite=strict", cookie, StringComparison.OrdinalIgnoreCase);
+        }
+        finally
+        {
+            File.Delete(pfx);
+        }
     }
 }

@@ -267,7 +267,8 @@ public sealed partial class StatusPageSessionTests
                 CookieContainer = new CookieContainer(),
                 AllowAutoRedirect = false,
                 ServerCertificateCustomValidationCallback = HttpClientHandler.DangerousAcceptAnyServerCertificateValidator,
-            }) { BaseAddress = server.BaseAddress };
+            })
+            { BaseAddress = server.BaseAddress };
             Assert.Equal("https", server.BaseAddress.Scheme);
             var form = await http.GetStringAsync("signin");
             using var signedIn = await http.PostAsync("signin", new FormUrlEncodedContent(new Dictionary<string, string>

@@ -163,20 +163,21 @@ public sealed class StatusPageBrowserTests
         await page.WaitForSelectorAsync("#message:has-text('fresh: refreshed')");
         Assert.True((await server.Tokens.GetStatusAsync("fresh")).Version > before, "the account was refreshed");
 
-        await page.ClickAsync("#add-open");
-        await page.FillAsync("#add-id", "pasted");
-        await page.CheckAsync("input[name=add-how][value=token]");
-        await page.FillAsync("#add-token", "sk-ant-ort01-PASTED-REFRESH");
-        await page.ClickAsync("#add-submit");
+        async Task AddWithRefreshTokenAsync(string id, string refreshToken)
+        {
+            await page.ClickAsync("#add-open");
+            await page.FillAsync("#add-id", id);
+            await page.CheckAsync("input[name=add-how][value=token]");
+            await page.FillAsync("#add-token", refreshToken);
+            await page.ClickAsync("#add-submit");
+        }
+
+        await AddWithRefreshTokenAsync("pasted", "sk-ant-ort01-PASTED-REFRESH");
         await page.WaitForSelectorAsync("tr[data-account=pasted]");
         Assert.Equal(AccountState.Valid, (await server.Tokens.GetStatusAsync("pasted")).State);
 
         // A refused action says why and changes nothing.
-        await page.ClickAsync("#add-open");
-        await page.FillAsync("#add-id", "pasted");
-        await page.CheckAsync("input[name=add-how][value=token]");
-        await page.FillAsync("#add-token", "sk-ant-ort01-AGAIN");
-        await page.ClickAsync("#add-submit");
+        await AddWithRefreshTokenAsync("pasted", "sk-ant-ort01-AGAIN");
         await page.WaitForSelectorAsync("#add-error:not(:empty)");
         Assert.Contains("already", await page.InnerTextAsync("#add-error"), StringComparison.OrdinalIgnoreCase);
         Assert.DoesNotContain("PASTED-REFRESH", await page.ContentAsync(), StringComparison.Ordinal);

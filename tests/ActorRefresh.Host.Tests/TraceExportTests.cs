@@ -11,7 +11,8 @@ namespace ActorRefresh.Host.Tests;
 
 /// <summary>
 /// <c>serve</c> with the standard OpenTelemetry variables sends its refresh spans to an OTLP collector (here a loopback
-/// HTTP receiver of <c>/v1/traces</c>), and its login spans, and no token or login code with them.
+/// HTTP receiver of <c>/v1/traces</c>), its lease and login spans with the requests they belong to, and no token or login
+/// code with them.
 /// </summary>
 public sealed class TraceExportTests : IAsyncLifetime
 {
@@ -58,11 +59,11 @@ public sealed class TraceExportTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Serve_exports_a_refresh_span_and_a_login_span_to_the_collector_named_by_the_otlp_variables()
+    public async Task Serve_exports_refresh_lease_and_login_spans_to_the_collector_named_by_the_otlp_variables()
     {
         var issued = _server.CreateAccount("tr1");
         _server.LogInAs("tr2");
-        string served, pasted;
+        string served, pasted, leased;
         await using (var serve = await HostProcess.StartAsync(Key, new Dictionary<string, string?>
         {
             ["ActorRefresh__Storage__DataDirectory"] = _directory,
@@ -78,7 +79,10 @@ public sealed class TraceExportTests : IAsyncLifetime
             served = answer!["accessToken"]!.GetValue<string>();
             Assert.Equal(1, _server.RefreshCalls("tr1"));
 
-            // A login over HTTP, without a traceparent of the caller's: its span is exported too.
+            // A lease and a login over HTTP, without a traceparent of the caller's: their spans, children of the
+            // request's, are exported too.
+            (await serve.Client.PutAsJsonAsync("v1/pools/trp", new { accounts = new[] { "tr1" } })).EnsureSuccessStatusCode();
+            leased = (await serve.Client.GetFromJsonAsync<System.Text.Json.Nodes.JsonObject>("v1/pools/trp/lease"))!["accessToken"]!.GetValue<string>();
             using var start = await serve.Client.PostAsJsonAsync("v1/accounts/tr2/login", new { provider = "claude" });
             Assert.Equal(HttpStatusCode.Created, start.StatusCode);
             var login = await start.Content.ReadFromJsonAsync<System.Text.Json.Nodes.JsonObject>();
@@ -97,9 +101,10 @@ public sealed class TraceExportTests : IAsyncLifetime
         Assert.Contains("actorrefresh.account", payload, StringComparison.Ordinal);
         Assert.Contains("tr1", payload, StringComparison.Ordinal);
         Assert.Contains("actor-refresh", payload, StringComparison.Ordinal); // the service name
+        Assert.Contains("actorrefresh.lease", payload, StringComparison.Ordinal);
         Assert.Contains("actorrefresh.login", payload, StringComparison.Ordinal);
         Assert.Contains("logged_in", payload, StringComparison.Ordinal);
-        foreach (var token in new[] { issued.RefreshToken, issued.AccessToken, served, _server.Current("tr1").RefreshToken,
+        foreach (var token in new[] { issued.RefreshToken, issued.AccessToken, served, leased, _server.Current("tr1").RefreshToken,
             pasted.Split('#')[0], pasted.Split('#')[1], _server.Current("tr2").AccessToken, _server.Current("tr2").RefreshToken })
             Assert.DoesNotContain(token, payload, StringComparison.Ordinal);
     }

@@ -138,6 +138,10 @@ internal static class ActorRefreshWebHost
         if (Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_ENDPOINT") is { Length: > 0 } endpoint)
             telemetry.WithTracing(tracing => tracing
                 .AddSource(ActorRefresh.Engine.Observability.ActorRefreshDiagnostics.ActivitySourceName)
+                // The request spans that login and lease spans are children of (unrecorded, the sampler drops those
+                // children too); probes and scrapes are left out.
+                .AddAspNetCoreInstrumentation(o => o.Filter = http =>
+                    !http.Request.Path.StartsWithSegments("/metrics") && !http.Request.Path.StartsWithSegments("/healthz") && !http.Request.Path.StartsWithSegments("/readyz"))
                 .AddOtlpExporter(o =>
                 {
                     // As the variables define it: gRPC at the endpoint, or HTTP at the endpoint's /v1/traces.

@@ -21,9 +21,10 @@ namespace ActorRefresh.Core.Login;
 internal sealed record DeviceAuthorization(Secret DeviceCode, string UserCode, Uri VerificationUri, Uri? VerificationUriComplete, DateTimeOffset ExpiresAt, TimeSpan Interval);
 
 /// <summary>How a device login ended when it did not give tokens.</summary>
+/// <param name="Kind">A short name for traces: <c>access_denied</c>, <c>expired_token</c>, <c>no_refresh_token</c>, or the refused answer's <see cref="RefreshOutcome.Kind"/>.</param>
 /// <param name="Reason">One line for the operator, naming the provider's error code.</param>
 /// <param name="Outcome">The classified answer when the provider answered something other than the device errors.</param>
-internal sealed record DeviceLoginFailure(string Reason, RefreshOutcome? Outcome = null);
+internal sealed record DeviceLoginFailure(string Kind, string Reason, RefreshOutcome? Outcome = null);
 
 /// <summary>The device authorization grant (RFC 8628): asks for a user code, then polls the token endpoint by its rules.</summary>
 internal sealed class DeviceLoginClient(IHttpClientFactory clients, TimeProvider time, IOptions<BackoffOptions> backoff)
@@ -64,7 +65,7 @@ internal sealed class DeviceLoginClient(IHttpClientFactory clients, TimeProvider
         {
             await Task.Delay(interval, time, cancellationToken).ConfigureAwait(false);
             if (time.GetUtcNow() >= authorization.ExpiresAt)
-                return (null, new DeviceLoginFailure("the user code expired before the user approved it (expired_token); start another login"));
+                return (null, new DeviceLoginFailure("expired_token", "the user code expired before the user approved it (expired_token); start another login"));
             var fields = new List<KeyValuePair<string, string>>
             {
                 new("grant_type", GrantType),
@@ -85,13 +86,13 @@ internal sealed class DeviceLoginClient(IHttpClientFactory clients, TimeProvider
                     interval += DefaultInterval;
                     continue;
                 case ("access_denied", _):
-                    return (null, new DeviceLoginFailure("the user denied the login (access_denied)"));
+                    return (null, new DeviceLoginFailure("access_denied", "the user denied the login (access_denied)"));
                 case ("expired_token", _):
-                    return (null, new DeviceLoginFailure("the user code expired before the user approved it (expired_token); start another login"));
+                    return (null, new DeviceLoginFailure("expired_token", "the user code expired before the user approved it (expired_token); start another login"));
                 case (_, RefreshOutcome.Refreshed { RefreshToken: not null } tokens):
                     return (tokens, null);
                 case (_, RefreshOutcome.Refreshed):
-                    return (null, new DeviceLoginFailure("the provider answered without a refresh token"));
+                    return (null, new DeviceLoginFailure("no_refresh_token", "the provider answered without a refresh token"));
                 case (_, RefreshOutcome.Transient):
                     // A lost answer or a 5xx: RFC 8628 section 3.5 leaves the client to keep polling, at the same pace.
                     continue;
@@ -99,7 +100,7 @@ internal sealed class DeviceLoginClient(IHttpClientFactory clients, TimeProvider
                     interval += DefaultInterval;
                     continue;
                 default:
-                    return (null, new DeviceLoginFailure($"the provider refused the device login ({poll.Error ?? poll.Outcome.Kind})", poll.Outcome));
+                    return (null, new DeviceLoginFailure(poll.Outcome.Kind, $"the provider refused the device login ({poll.Error ?? poll.Outcome.Kind})", poll.Outcome));
             }
         }
     }

@@ -85,16 +85,48 @@ internal static class LoginEndpoints
         if (profile.DeviceAuthorizationEndpoint is null)
             throw new BadRequestBodyException($"provider '{profile.Name}' has no device login: set ActorRefresh:Providers:{profile.Name}:DeviceAuthorizationEndpoint");
         logins.EnsureRoom();
-        var (authorization, failure) = await device.StartAsync(profile, ct).ConfigureAwait(false);
-        if (authorization is null)
-            return Problems.Create(StatusCodes.Status502BadGateway, "Login failed", failure!);
-        var login = logins.StartDevice(id, profile.Name, authorization, async cancel =>
+        // Current here, so the poll (started below, on the captured context) and its HTTP calls are its children.
+        var span = LoginSpan.Start(id, profile.Name, LoginSpan.Device);
+        DeviceAuthorization? authorization;
+        PendingLogin login;
+        try
         {
-            var (granted, refused) = await device.PollAsync(profile, authorization, cancel).ConfigureAwait(false);
-            if (granted is null)
-                return new DeviceLoginResult(null, refused!.Reason);
-            return new DeviceLoginResult(await SaveAsync(tokens, limits, id, profile.Name, granted, cancel).ConfigureAwait(false), null);
-        });
+            (authorization, var failure) = await device.StartAsync(profile, ct).ConfigureAwait(false);
+            if (authorization is null)
+            {
+                span.End("authorization_failed");
+                return Problems.Create(StatusCodes.Status502BadGateway, "Login failed", failure!);
+            }
+            login = logins.StartDevice(id, profile.Name, authorization, async cancel =>
+            {
+                using (span)
+                {
+                    try
+                    {
+                        var (granted, refused) = await device.PollAsync(profile, authorization, cancel).ConfigureAwait(false);
+                        if (granted is null)
+                        {
+                            span.End(refused!.Kind);
+                            return new DeviceLoginResult(null, refused.Reason);
+                        }
+                        var saved = await SaveAsync(tokens, limits, id, profile.Name, granted, cancel).ConfigureAwait(false);
+                        span.End(LoginSpan.LoggedIn);
+                        return new DeviceLoginResult(saved, null);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        span.End("canceled"); // expired (the backstop) or the broker stopping
+                        throw;
+                    }
+                }
+            });
+        }
+        catch (Exception exception)
+        {
+            // Ends here only when the poll never started: a full login table, or the caller gone mid-request.
+            span.End(exception is LimitReachedException ? "limit_reached" : "error");
+            throw;
+        }
         return TypedResults.Created($"/v1/logins/{login.LoginId}", new LoginStartResponse(login.LoginId, login.ExpiresAt)
         {
             UserCode = authorization.UserCode,
@@ -118,15 +150,27 @@ internal static class LoginEndpoints
         // Taken once: a login is single use, whatever the exchange answers.
         if (logins.Take(loginId) is not { Start: { } start } login)
             return UnknownLogin();
+        using var span = LoginSpan.Start(login.AccountId, login.Provider, LoopbackRedirect.IsLoopback(start.RedirectUri) ? LoginSpan.Loopback : LoginSpan.Paste);
         if (state is not null && !CryptographicOperations.FixedTimeEquals(System.Text.Encoding.UTF8.GetBytes(state), System.Text.Encoding.UTF8.GetBytes(start.State)))
+        {
+            span.End("state_mismatch");
             throw new BadRequestBodyException("the pasted state does not belong to this login; start another.");
+        }
         if (!providers.TryGet(login.Provider, out var profile))
+        {
+            span.End("provider_unknown");
             throw new BadRequestBodyException($"provider '{login.Provider}' is no longer configured");
+        }
 
         var outcome = await exchange.ExchangeAsync(profile, code, start, ct).ConfigureAwait(false);
         if (outcome is not RefreshOutcome.Refreshed { RefreshToken: not null } granted)
+        {
+            span.End(outcome is RefreshOutcome.Refreshed ? "no_refresh_token" : outcome.Kind);
             return Problems.Create(StatusCodes.Status502BadGateway, "Login failed", Describe(outcome));
-        return TypedResults.Ok(await SaveAsync(tokens, limits, login.AccountId, login.Provider, granted, ct).ConfigureAwait(false));
+        }
+        var saved = await SaveAsync(tokens, limits, login.AccountId, login.Provider, granted, ct).ConfigureAwait(false);
+        span.End(LoginSpan.LoggedIn);
+        return TypedResults.Ok(saved);
     }
 
     /// <summary>Waits a while for the broker's poll: its end is answered once (then the login is gone), else 202.</summary>

@@ -11,7 +11,8 @@ namespace ActorRefresh.Host.Tests.Packaging;
 public sealed partial class PackagesFixture : IAsyncLifetime
 {
     public const string EnvironmentVariable = "ACTORREFRESH_PACKAGES";
-    private static readonly string[] Required = ["ActorRefresh.Core", "ActorRefresh.Engine", "ActorRefresh.Hosting", "ActorRefresh.TestKit", "ActorRefresh.Tool"];
+    /// <summary>Every package the solution packs, by id.</summary>
+    public static readonly string[] Required = ["ActorRefresh.Core", "ActorRefresh.Engine", "ActorRefresh.Hosting", "ActorRefresh.FakeProvider", "ActorRefresh.TestKit", "ActorRefresh.Tool"];
     private string? _ownFolder;
 
     /// <summary>The folder holding the <c>.nupkg</c> files.</summary>

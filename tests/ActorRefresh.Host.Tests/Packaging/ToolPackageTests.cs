@@ -1,3 +1,4 @@
+using System.IO.Compression;
 using System.Text.Json;
 
 namespace ActorRefresh.Host.Tests.Packaging;
@@ -6,6 +7,17 @@ namespace ActorRefresh.Host.Tests.Packaging;
 [Collection(PackagingCollection.Name)]
 public sealed class ToolPackageTests(PackagesFixture packages)
 {
+    [Fact]
+    public void The_tool_package_does_not_ship_the_test_kit()
+    {
+        var tool = Path.Combine(packages.Folder, $"ActorRefresh.Tool.{packages.Version}.nupkg");
+        using var package = ZipFile.OpenRead(tool);
+        var assemblies = package.Entries.Select(e => e.FullName).Where(name => name.EndsWith(".dll", StringComparison.OrdinalIgnoreCase)).ToList();
+        // The demo's fake provider is in it; the test helpers (and their test-only dependencies) are not.
+        Assert.Contains(assemblies, name => name.EndsWith("/actor-refresh.dll", StringComparison.Ordinal));
+        Assert.DoesNotContain(assemblies, name => Path.GetFileName(name).Equals("ActorRefresh.TestKit.dll", StringComparison.OrdinalIgnoreCase));
+    }
+
     [Fact]
     public async Task The_tool_installs_from_the_packed_folder_and_runs_help_and_the_demo()
     {

@@ -16,6 +16,7 @@ public sealed class PublicApiTests
         typeof(Engine.EngineOptions).Assembly.GetName().Name!,
         typeof(ITokenProvider).Assembly.GetName().Name!,
         typeof(TestKit.FakeTokenServer).Assembly.GetName().Name!,
+        typeof(TestKit.SchedulerTimeProvider).Assembly.GetName().Name!,
     };
 
     [Theory]

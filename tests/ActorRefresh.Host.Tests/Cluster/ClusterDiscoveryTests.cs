@@ -45,6 +45,8 @@ public sealed class ClusterDiscoveryTests(DiscoveryClusterFixture cluster, ITest
     [ClusterFact]
     public async Task Three_nodes_with_config_discovery_and_no_seed_list_form_one_cluster_and_serve_a_token_registered_on_another_node()
     {
+        output.WriteLine($"three processes started to cluster formed and ready on every node: {cluster.FormedAfter.TotalSeconds:0.0} s");
+        Console.WriteLine($"[cluster] formed by config discovery in {cluster.FormedAfter.TotalSeconds:0.0} s");
         var addresses = cluster.Nodes.Select(n => n.Address).Order(StringComparer.Ordinal).ToList();
         Assert.Equal(3, addresses.Distinct(StringComparer.Ordinal).Count());
         foreach (var node in cluster.Nodes)

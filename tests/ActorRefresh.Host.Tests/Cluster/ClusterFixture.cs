@@ -41,6 +41,9 @@ public class ClusterFixture : IAsyncLifetime
 
     public List<ClusterNode> Nodes { get; } = [];
 
+    /// <summary>From starting the three processes until every node saw three members Up and answered ready.</summary>
+    public TimeSpan FormedAfter { get; private set; }
+
     public async Task InitializeAsync()
     {
         _adminConnection = AdminConnection();
@@ -75,8 +78,10 @@ public class ClusterFixture : IAsyncLifetime
         Configure(_environment);
 
         for (var i = 0; i < 3; i++) _seedPorts.Add(ClusterNode.FreePort());
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         foreach (var port in _seedPorts) Nodes.Add(StartNode(ClusterNode.FreePort(), port, UsesSeedNodes ? _seedPorts : []));
         await WaitForMembersAsync(3);
+        FormedAfter = clock.Elapsed;
     }
 
     /// <summary>

@@ -68,6 +68,7 @@ public static class ActorRefreshAkkaExtensions
         if (cluster.Tls.Configured) builder.AddSetup(ClusterTls.CreateSetup(cluster.Tls));
         return builder
             .AddHocon(EngineHocon.Cluster(cluster), HoconAddMode.Prepend)
+            .WithSeedDiscovery(cluster)
             .WithAkkaClusterReadinessCheck(tags: [ActorRefreshHealthTags.Ready])
             .WithActors(new ActorStarter(async (system, registry) =>
             {

@@ -19,6 +19,9 @@ public sealed class StartupErrorTests : IDisposable
     [Theory]
     [InlineData("ActorRefresh__Engine__MaxConcurrentRefreshes", "-1", "ActorRefresh:Engine:MaxConcurrentRefreshes")]
     [InlineData("ActorRefresh__Engine__RefreshLead", "soon", "ActorRefresh:Engine:RefreshLead")]
+    // Cluster mode with neither seed nodes nor discovery; a discovery method the tool does not have.
+    [InlineData("ActorRefresh__Cluster__Enabled", "true", "ActorRefresh:Cluster:SeedNodes")]
+    [InlineData("ActorRefresh__Cluster__Discovery__Method", "kubernetes-api", "ActorRefresh:Cluster:Discovery:Method")]
     public async Task A_wrong_setting_stops_serve_with_one_line_naming_the_key_and_exit_code_2(string variable, string value, string key)
     {
         var process = ServeProcess.Start(HostProcess.HostDll, ["serve", "--urls", $"http://127.0.0.1:{ServeProcess.FreePort()}"], start =>

@@ -35,12 +35,16 @@ public sealed class ClusterNode : IAsyncDisposable
     /// <summary>The last lines the node wrote.</summary>
     public string Tail(int lines) => string.Join('\n', Log.Split('\n').TakeLast(lines));
 
-    /// <summary>Starts the built Host with <c>dotnet <paramref name="hostDll"/> serve --cluster</c>.</summary>
+    /// <summary>
+    /// Starts the built Host with <c>dotnet <paramref name="hostDll"/> serve --cluster</c>; no <c>--seed-nodes</c> when
+    /// <paramref name="seedPorts"/> is empty (seed nodes from discovery, set in the environment).
+    /// </summary>
     public static ClusterNode Start(string hostDll, int httpPort, int akkaPort, IEnumerable<int> seedPorts, IReadOnlyDictionary<string, string> environment, string dataDirectory)
     {
-        string[] arguments = ["serve", "--cluster", "--cluster-port", akkaPort.ToString(CultureInfo.InvariantCulture),
-            "--seed-nodes", string.Join(',', seedPorts.Select(p => $"127.0.0.1:{p}")), "--urls", $"http://127.0.0.1:{httpPort}"];
-        var process = ServeProcess.Start(hostDll, arguments, info =>
+        var seeds = seedPorts.Select(p => $"127.0.0.1:{p}").ToList();
+        List<string> arguments = ["serve", "--cluster", "--cluster-port", akkaPort.ToString(CultureInfo.InvariantCulture), "--urls", $"http://127.0.0.1:{httpPort}"];
+        if (seeds.Count > 0) arguments.AddRange(["--seed-nodes", string.Join(',', seeds)]);
+        var process = ServeProcess.Start(hostDll, [.. arguments], info =>
         {
             foreach (var (key, value) in environment) info.Environment[key] = value;
             info.Environment["ActorRefresh__Storage__DataDirectory"] = dataDirectory;

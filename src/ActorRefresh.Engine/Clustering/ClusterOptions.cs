@@ -27,8 +27,14 @@ public sealed class ClusterOptions
     /// <summary>Remoting port of this node (0 picks a free one, only useful for a node that is no seed).</summary>
     public int Port { get; set; } = 4053;
 
-    /// <summary>Seed node addresses, <c>host:port</c> or full <c>akka.tcp://actor-refresh@host:port</c>; this node alone when empty.</summary>
+    /// <summary>
+    /// Seed node addresses, <c>host:port</c> or full <c>akka.tcp://actor-refresh@host:port</c> (this node's own for a
+    /// one-node cluster). Exactly one of this and <see cref="Discovery"/> is set.
+    /// </summary>
     public List<string> SeedNodes { get; set; } = [];
+
+    /// <summary>Seed nodes from discovery (Akka.Management's cluster bootstrap) instead of <see cref="SeedNodes"/>.</summary>
+    public ClusterDiscoveryOptions Discovery { get; set; } = new();
 
     /// <summary>Cluster roles of this node (informational; every node hosts accounts).</summary>
     public List<string> Roles { get; set; } = [];
@@ -61,10 +67,9 @@ public sealed class ClusterOptions
     public TimeSpan EffectiveWithdrawTimeout =>
         WithdrawTimeout ?? (Timings == ClusterTimings.Test ? TimeSpan.FromSeconds(1) : TimeSpan.FromSeconds(3));
 
-    /// <summary>The seed nodes as full Akka addresses.</summary>
-    public IReadOnlyList<string> SeedAddresses => SeedNodes.Count == 0
-        ? [$"{Protocol}://{SystemName}@{Hostname}:{Port}"]
-        : SeedNodes.Select(s => s.Contains("://", StringComparison.Ordinal) ? s : $"{Protocol}://{SystemName}@{s}").ToList();
+    /// <summary>The seed nodes as full Akka addresses (empty with <see cref="Discovery"/>: the bootstrap finds them).</summary>
+    public IReadOnlyList<string> SeedAddresses =>
+        SeedNodes.Select(s => s.Contains("://", StringComparison.Ordinal) ? s : $"{Protocol}://{SystemName}@{s}").ToList();
 
     /// <summary>Returns the problems with these options, each naming its configuration key; empty when valid.</summary>
     public IReadOnlyList<string> Validate()
@@ -74,6 +79,12 @@ public sealed class ClusterOptions
         if (string.IsNullOrWhiteSpace(Hostname)) errors.Add($"{Section}:Hostname must not be empty.");
         if (Port is < 0 or > 65535) errors.Add($"{Section}:Port must be between 0 and 65535.");
         if (ShardCount < 1) errors.Add($"{Section}:ShardCount must be at least 1 (and never change once accounts exist).");
+        // One source of seed nodes: with both, Akka's bootstrap skips discovery; with neither, the node never joins.
+        if (SeedNodes.Count > 0 && Discovery.Enabled)
+            errors.Add($"{Section}:SeedNodes and {ClusterDiscoveryOptions.Section}:Method are both set: give exactly one (a static seed list, or discovery).");
+        else if (SeedNodes.Count == 0 && !Discovery.Enabled)
+            errors.Add($"{Section}:SeedNodes (--seed-nodes; this node's own host:port for a one-node cluster) or {ClusterDiscoveryOptions.Section}:Method is required: give exactly one.");
+        errors.AddRange(Discovery.Validate());
         foreach (var seed in SeedNodes)
         {
             var address = seed.Contains("://", StringComparison.Ordinal) ? seed : $"{Protocol}://{SystemName}@{seed}";

@@ -510,7 +510,8 @@ internal sealed partial class CliApp(TextWriter output, TextWriter error, IAnsiC
         catch (Exception exception) when (exception is OptionsValidationException or InvalidOperationException or AggregateException)
         {
             var failures = exception is AggregateException all ? all.Flatten().InnerExceptions : [exception];
-            return failures.SelectMany(f => f is OptionsValidationException v ? v.Failures : [f.Message]).ToList();
+            // Distinct: a validator that reads other options (the storage key check reads the cluster's) fails with their failure too.
+            return failures.SelectMany(f => f is OptionsValidationException v ? v.Failures : [f.Message]).Distinct(StringComparer.Ordinal).ToList();
         }
     }
 }

@@ -41,6 +41,9 @@ public class ClusterFixture : IAsyncLifetime
 
     public List<ClusterNode> Nodes { get; } = [];
 
+    /// <summary>From starting the three processes until every node saw three members Up and answered ready.</summary>
+    public TimeSpan FormedAfter { get; private set; }
+
     public async Task InitializeAsync()
     {
         _adminConnection = AdminConnection();
@@ -75,8 +78,10 @@ public class ClusterFixture : IAsyncLifetime
         Configure(_environment);
 
         for (var i = 0; i < 3; i++) _seedPorts.Add(ClusterNode.FreePort());
-        foreach (var port in _seedPorts) Nodes.Add(StartNode(ClusterNode.FreePort(), port, _seedPorts));
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        foreach (var port in _seedPorts) Nodes.Add(StartNode(ClusterNode.FreePort(), port, UsesSeedNodes ? _seedPorts : []));
         await WaitForMembersAsync(3);
+        FormedAfter = clock.Elapsed;
     }
 
     /// <summary>
@@ -140,6 +145,12 @@ public class ClusterFixture : IAsyncLifetime
     {
     }
 
+    /// <summary>False: the first three nodes get no <c>--seed-nodes</c> (they find each other by discovery, set in <see cref="Configure"/>).</summary>
+    protected virtual bool UsesSeedNodes => true;
+
+    /// <summary>Settings of the node started as number <paramref name="index"/> (from 0), over the shared environment.</summary>
+    protected virtual IReadOnlyDictionary<string, string> NodeEnvironment(int index) => new Dictionary<string, string>();
+
     public virtual async Task DisposeAsync()
     {
         await Task.WhenAll(Nodes.Select(n => n.DisposeAsync().AsTask()));
@@ -160,8 +171,13 @@ public class ClusterFixture : IAsyncLifetime
         }
     }
 
-    private ClusterNode StartNode(int httpPort, int akkaPort, IReadOnlyList<int> seeds) =>
-        ClusterNode.Start(HostDll, httpPort, akkaPort, seeds, _environment, Path.Combine(_directory, "node" + Interlocked.Increment(ref _started)));
+    private ClusterNode StartNode(int httpPort, int akkaPort, IReadOnlyList<int> seeds)
+    {
+        var index = Interlocked.Increment(ref _started);
+        var environment = new Dictionary<string, string>(_environment, StringComparer.Ordinal);
+        foreach (var (key, value) in NodeEnvironment(index - 1)) environment[key] = value;
+        return ClusterNode.Start(HostDll, httpPort, akkaPort, seeds, environment, Path.Combine(_directory, "node" + index));
+    }
 
     public async Task WaitForMembersAsync(int count)
     {

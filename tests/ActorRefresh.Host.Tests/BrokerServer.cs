@@ -11,7 +11,7 @@ internal sealed class BrokerServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
 
-    private BrokerServer(WebApplication app, InMemoryTokenProvider tokens, FakeTimeProvider time, StringWriter log, string? key)
+    private BrokerServer(WebApplication app, InMemoryTokenProvider tokens, FakeTimeProvider time, LogBuffer log, string? key)
     {
         _app = app;
         Tokens = tokens;
@@ -29,7 +29,7 @@ internal sealed class BrokerServer : IAsyncDisposable
 
     public InMemoryTokenProvider Tokens { get; }
     public FakeTimeProvider Time { get; }
-    public StringWriter Log { get; }
+    public LogBuffer Log { get; }
     public string? Key { get; }
     public Uri BaseAddress { get; }
 
@@ -48,7 +48,7 @@ internal sealed class BrokerServer : IAsyncDisposable
     {
         var time = clock ?? new FakeTimeProvider(Now);
         var tokens = new InMemoryTokenProvider(time);
-        var log = new StringWriter();
+        var log = new LogBuffer();
         var overrides = new Dictionary<string, string?>
         {
             ["ActorRefresh:Api:Key"] = key ?? "",
@@ -61,7 +61,7 @@ internal sealed class BrokerServer : IAsyncDisposable
         foreach (var (k, v) in settings ?? [])
             overrides[k] = v;
         var app = ActorRefreshWebHost.Build(
-            new ServeSettings([url], ConfigOverrides: overrides, LogOutput: TextWriter.Synchronized(log)),
+            new ServeSettings([url], ConfigOverrides: overrides, LogOutput: log.Writer),
             (services, configuration) =>
             {
                 // Provider profiles and the login clients, as the engine's registration brings them.

@@ -12,7 +12,7 @@ public sealed class ServeEndToEndTests : IAsyncLifetime
 {
     private const string Key = "e2e-key-0123456789abcdef-ghijklmnopqrstuvwxyz-ABCDEFGHIJKL";
     private readonly string _directory = Path.Combine(Path.GetTempPath(), "actorrefresh-serve-" + Guid.NewGuid().ToString("N"));
-    private readonly StringWriter _log = new();
+    private readonly LogBuffer _log = new();
     private FakeTokenServer _server = null!;
     private WebApplication _app = null!;
     private HttpClient _client = null!;
@@ -30,7 +30,7 @@ public sealed class ServeEndToEndTests : IAsyncLifetime
             ["ActorRefresh:Pools:duo:Accounts:0"] = "pool-a",
             ["ActorRefresh:Pools:duo:Accounts:1"] = "pool-b",
             ["ActorRefresh:Pools:duo:Strategy"] = "priority",
-        }, LogOutput: TextWriter.Synchronized(_log)), EngineRegistration.Add);
+        }, LogOutput: _log.Writer), EngineRegistration.Add);
         await _app.StartAsync();
         _client = new HttpClient { BaseAddress = new Uri(_app.Urls.First().TrimEnd('/') + "/") };
         _client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Key);

@@ -8,7 +8,7 @@ namespace ActorRefresh.Host.Tests.Reliability;
 public sealed class ServeFixture : IAsyncLifetime
 {
     public const string Key = "sec-key-0123456789abcdefXYZ-ghijklmnopqrstuvwxyz-ABCDEFGHIJKL";
-    private readonly StringWriter _log = new();
+    private readonly LogBuffer _log = new();
 
     public string Directory { get; } = Path.Combine(Path.GetTempPath(), "actorrefresh-sec-" + Guid.NewGuid().ToString("N"));
 
@@ -38,7 +38,7 @@ public sealed class ServeFixture : IAsyncLifetime
         };
         foreach (var (k, v) in Settings) settings[k] = v;
         App = ActorRefreshWebHost.Build(new ServeSettings(["http://127.0.0.1:0"], ConfigOverrides: settings,
-            LogOutput: TextWriter.Synchronized(_log)), EngineRegistration.Add);
+            LogOutput: _log.Writer), EngineRegistration.Add);
         await App.StartAsync();
         System.IO.Directory.CreateDirectory(SyncFolder);
         BaseAddress = new Uri(App.Urls.First().TrimEnd('/') + "/");

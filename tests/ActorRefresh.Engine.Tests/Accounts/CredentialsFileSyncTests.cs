@@ -19,8 +19,16 @@ public sealed class CredentialsFileSyncTests(ITestOutputHelper output) : Credent
     public async Task Every_rotation_is_written_back_atomically_keeping_unknown_keys()
     {
         await RegisterSyncedAsync("c1", TimeSpan.FromHours(1));
+        var before = Server.Current("c1").RefreshToken;
+        // ForceRefresh answers when the refresh starts: wait for the rotated pair itself, not for the file to match the server.
         Assert.IsType<StatusReply>(await AskAsync(new ForceRefresh("c1")));
-        await AwaitAssertAsync(() => Assert.Equal(Server.Current("c1").RefreshToken, ClaudeCredentialsFile.Read(CredentialsPath).RefreshToken!.Reveal()), Wait);
+        await AwaitAssertAsync(() =>
+        {
+            Assert.Equal(1, Server.RefreshCalls("c1"));
+            var written = ClaudeCredentialsFile.Read(CredentialsPath).RefreshToken!.Reveal();
+            Assert.NotEqual(before, written);
+            Assert.Equal(Server.Current("c1").RefreshToken, written);
+        }, Wait);
 
         var file = ClaudeCredentialsFile.Read(CredentialsPath);
         Assert.Equal(Server.Current("c1").AccessToken, file.AccessToken.Reveal());

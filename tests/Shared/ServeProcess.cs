@@ -30,7 +30,20 @@ internal sealed class ServeProcess : IDisposable
         }
     }
 
-    public bool HasExited => _process.HasExited;
+    /// <summary>
+    /// Whether the process has ended; when it has, its output has been read to the end. The asynchronous readers can still
+    /// be behind at the moment of exit, and a test that reported a refusal from <see cref="Output"/> then missed the
+    /// process's last lines, the ones that say why it stopped.
+    /// </summary>
+    public bool HasExited
+    {
+        get
+        {
+            if (!_process.HasExited) return false;
+            _process.WaitForExit(); // without a timeout it also waits for both redirected streams to reach their end
+            return true;
+        }
+    }
     public int ExitCode => _process.ExitCode;
     public int Id => _process.Id;
 
@@ -61,13 +74,19 @@ internal sealed class ServeProcess : IDisposable
     /// A loopback port free right now, for a process to bind a moment later. Taken below the kernel's ephemeral range
     /// (32768 and up on Linux), where the suite's many outgoing connections and port-0 listeners get their ports: a port
     /// the kernel hands out would be free again here and could be taken by one of them before the process binds it, and a
-    /// health check would then reach another test's server.
+    /// health check would then reach another test's server. A port is handed out once per test process: tests run in
+    /// parallel, and two of them drawing the same free port before either process bound it made one fail with "address
+    /// already in use".
     /// </summary>
     public static int FreePort()
     {
         for (var attempt = 0; attempt < 200; attempt++)
         {
             var port = Random.Shared.Next(20_000, 32_000);
+            lock (HandedOut)
+            {
+                if (!HandedOut.Add(port)) continue;
+            }
             try
             {
                 using var listener = new TcpListener(IPAddress.Loopback, port);
@@ -81,6 +100,8 @@ internal sealed class ServeProcess : IDisposable
         }
         throw new InvalidOperationException("no free loopback port between 20000 and 32000");
     }
+
+    private static readonly HashSet<int> HandedOut = [];
 
     /// <summary>SIGKILL, as an operator's kill -9 or the OOM killer would: no leave, no hand-off, sockets closed by the kernel.</summary>
     public void Kill()

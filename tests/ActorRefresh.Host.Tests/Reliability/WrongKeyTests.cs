@@ -45,9 +45,9 @@ public sealed class WrongKeyTests : IAsyncLifetime
         {
             await using var second = await HostProcess.StartAsync(ApiKey, Environment(wrong), TimeSpan.FromSeconds(30));
         });
-        Assert.Contains("before it was healthy", refused.Message, StringComparison.Ordinal);
-        Assert.Contains($"encrypted with key id {KeyId(right)}", refused.Message, StringComparison.Ordinal);
-        Assert.Contains($"has id {KeyId(wrong)}", refused.Message, StringComparison.Ordinal);
+        Mentions(refused, "before it was healthy");
+        Mentions(refused, $"encrypted with key id {KeyId(right)}");
+        Mentions(refused, $"has id {KeyId(wrong)}");
         Assert.DoesNotContain(issued.RefreshToken, refused.Message, StringComparison.Ordinal);
         Assert.DoesNotContain("recovery failed", refused.Message, StringComparison.Ordinal);
 
@@ -92,17 +92,21 @@ public sealed class WrongKeyTests : IAsyncLifetime
         {
             await using var second = await HostProcess.StartAsync(ApiKey, Environment(keyB), TimeSpan.FromSeconds(30));
         });
-        Assert.Contains("before it was healthy", refused.Message, StringComparison.Ordinal);
-        Assert.Contains($"encrypted with key id {KeyId(keyA)}", refused.Message, StringComparison.Ordinal);
-        Assert.Contains($"has id {KeyId(keyB)}", refused.Message, StringComparison.Ordinal);
-        Assert.Contains("ActorRefresh:Storage:EncryptionKey", refused.Message, StringComparison.Ordinal);
-        Assert.Contains($"PostgreSQL database '{database}'", refused.Message, StringComparison.Ordinal);
+        Mentions(refused, "before it was healthy");
+        Mentions(refused, $"encrypted with key id {KeyId(keyA)}");
+        Mentions(refused, $"has id {KeyId(keyB)}");
+        Mentions(refused, "ActorRefresh:Storage:EncryptionKey");
+        Mentions(refused, $"PostgreSQL database '{database}'");
         Assert.DoesNotContain(issued.RefreshToken, refused.Message, StringComparison.Ordinal);
         Assert.DoesNotContain("recovery failed", refused.Message, StringComparison.Ordinal);
 
         await using var third = await HostProcess.StartAsync(ApiKey, Environment(keyA));
         Assert.Equal(HttpStatusCode.OK, (await third.Client.GetAsync("v1/accounts/pk/token")).StatusCode);
     }
+
+    // xUnit cuts a long string in a Contains failure: the whole refusal (the server's log) is what tells why it stopped.
+    private static void Mentions(Exception refused, string expected) =>
+        Assert.True(refused.Message.Contains(expected, StringComparison.Ordinal), $"'{expected}' not in the refusal:\n{refused.Message}");
 
     // The documented key id: the first 8 hex digits of HMAC-SHA256(key, "ActorRefresh.key-id").
     private static string KeyId(byte[] key) => Convert.ToHexStringLower(HMACSHA256.HashData(key, "ActorRefresh.key-id"u8))[..8];

@@ -41,7 +41,7 @@ internal sealed class BootstrapContactPoint : IDisposable
         var host = IPAddress.TryParse(hostname, out var ip) && ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{ip}]" : hostname;
         var endpoint = new BootstrapContactPoint(system, new Uri($"http://{host}:{port}/"));
         endpoint._listener.Start();
-        endpoint._log.Info("Cluster bootstrap contact point listening on {0}", endpoint.BaseUri);
+        endpoint._log.Info("Cluster bootstrap contact point listening on {Address}", endpoint.BaseUri);
         _ = endpoint.ServeAsync();
         return endpoint;
     }
@@ -65,7 +65,7 @@ internal sealed class BootstrapContactPoint : IDisposable
             }
             catch (Exception e) when (e is HttpListenerException or IOException or ObjectDisposedException)
             {
-                _log.Debug("Cluster bootstrap contact point: the answer to a probe was not sent ({0})", e.GetType().Name);
+                _log.Debug("Cluster bootstrap contact point: the answer to a probe was not sent ({ErrorType})", e.GetType().Name);
             }
         }
     }

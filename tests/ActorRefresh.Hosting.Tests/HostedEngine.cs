@@ -23,16 +23,18 @@ internal sealed class HostedEngine : IAsyncDisposable
 
     public static string NewDirectory() => Path.Combine(Path.GetTempPath(), "actorrefresh-hosting-" + Guid.NewGuid().ToString("N"));
 
-    public static IHost Build(IDictionary<string, string?> settings)
+    public static IHost Build(IDictionary<string, string?> settings, Action<IServiceCollection>? services = null)
     {
         var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
         builder.Configuration.Sources.Clear();
         builder.Configuration.AddInMemoryCollection(settings);
         builder.Services.AddActorRefresh(builder.Configuration);
+        services?.Invoke(builder.Services);
         return builder.Build();
     }
 
-    public static async Task<HostedEngine> StartAsync(FakeTokenServer? server = null, IDictionary<string, string?>? extra = null, string? directory = null)
+    public static async Task<HostedEngine> StartAsync(FakeTokenServer? server = null, IDictionary<string, string?>? extra = null, string? directory = null,
+        Action<IServiceCollection>? services = null)
     {
         server ??= await FakeTokenServer.StartAsync();
         directory ??= NewDirectory();
@@ -44,7 +46,7 @@ internal sealed class HostedEngine : IAsyncDisposable
             ["ActorRefresh:Engine:AskTimeout"] = "00:00:20",
         };
         foreach (var kv in extra ?? new Dictionary<string, string?>()) settings[kv.Key] = kv.Value;
-        var host = Build(settings);
+        var host = Build(settings, services);
         await host.StartAsync();
         return new HostedEngine(host, server, directory);
     }

@@ -16,7 +16,7 @@ internal sealed partial class AccountActor
         if (observed.Snapshot.Credentials is not { } file)
         {
             _services.Metrics.CredentialsFileRead("unreadable");
-            if (observed.Snapshot.Error is { } error) _log.Warning("Account {0}: credentials file not readable: {1}", _accountId, error);
+            if (observed.Snapshot.Error is { } error) _log.Warning("Account {AccountId}: credentials file not readable: {Error}", _accountId, error);
             NoteCredentialsFile(observed.Snapshot.Error);
             return;
         }
@@ -28,7 +28,7 @@ internal sealed partial class AccountActor
             case CredentialsFileDecision.Adopt:
                 _currentTokenRejected = false;
                 PersistAndEnter(AdoptionOf(file), () =>
-                    _log.Info("Account {0}: adopted a newer token pair written to its credentials file by another program.", _accountId));
+                    _log.Info("Account {AccountId}: adopted a newer token pair written to its credentials file by another program.", _accountId));
                 break;
             case CredentialsFileDecision.WriteBack:
                 WriteCredentialsFile();
@@ -117,7 +117,7 @@ internal sealed partial class AccountActor
         Command<Timer.WithdrawTimeout>(m =>
         {
             if (_replacing is not { } r || m.Generation != r.Generation) return;
-            _log.Warning("Account {0}: {1} node(s) did not confirm dropping the old token in time; replacing the credentials anyway.", _accountId, r.Pending);
+            _log.Warning("Account {AccountId}: {PendingNodes} node(s) did not confirm dropping the old token in time; replacing the credentials anyway.", _accountId, r.Pending);
             ContinueReplacement();
         });
         Command<GetStatus>(_ => ReplyStatus());

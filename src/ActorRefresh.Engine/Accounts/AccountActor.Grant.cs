@@ -31,7 +31,7 @@ internal sealed partial class AccountActor
         }
         PersistAndEnter(block, () =>
         {
-            _log.Warning("Account {0}: {1}.", _accountId, block.Reason);
+            _log.Warning("Account {AccountId}: {Reason}.", _accountId, block.Reason);
             AnswerWaiters();
         });
     }
@@ -65,7 +65,7 @@ internal sealed partial class AccountActor
             return;
         }
         PersistAndEnter(notice, () =>
-            _log.Warning("Account {0}: its grant ends at {1:O}, in {2} day(s) or less; log in again (or register a new token) before then.",
+            _log.Warning("Account {AccountId}: its grant ends at {GrantEnd:O}, in {Days} day(s) or less; log in again (or register a new token) before then.",
                 _accountId, notice.GrantEnd, notice.Days));
     }
 }

@@ -94,7 +94,7 @@ internal sealed partial class AccountActor
                 TokenMaybeSpent: _interruptedBefore), AnswerWaiters);
             return;
         }
-        _log.Debug("Account {0}: refreshing ({1}).", _accountId, why);
+        _log.Debug("Account {AccountId}: refreshing ({Trigger}).", _accountId, why);
         _services.ReadSide.WithdrawRefusal(_accountId);
         var generation = ++_generation;
         Timers.Cancel(Timer.ProactiveRefreshKey);
@@ -160,7 +160,7 @@ internal sealed partial class AccountActor
         _services.Metrics.CredentialsFileRead(adopt ? "adopted" : read.Snapshot.Credentials is null ? "unreadable" : "unchanged");
         if (read.Snapshot.Credentials is not { } file || !adopt)
         {
-            if (read.Snapshot.Error is { } error) _log.Warning("Account {0}: credentials file not read before refresh: {1}", _accountId, error);
+            if (read.Snapshot.Error is { } error) _log.Warning("Account {AccountId}: credentials file not read before refresh: {Error}", _accountId, error);
             NoteCredentialsFile(read.Snapshot.Error);
             BeginUpstreamCall(read.Generation);
             return;
@@ -169,7 +169,7 @@ internal sealed partial class AccountActor
         {
             _data = _data.Apply(e);
             _currentTokenRejected = false;
-            _log.Info("Account {0}: adopted a newer token pair from its credentials file instead of refreshing.", _accountId);
+            _log.Info("Account {AccountId}: adopted a newer token pair from its credentials file instead of refreshing.", _accountId);
             MaybeSnapshot();
             if (_data.HasFreshToken(Now, _options))
                 EndRefreshWithoutCall();
@@ -213,7 +213,7 @@ internal sealed partial class AccountActor
     /// </summary>
     private void AbandonRefreshBeforeCall()
     {
-        _log.Info("Account {0}: a refresh not yet sent is dropped: the account is {1}.", _accountId, _stopWhenIdle ? "stopping (hand-off or passivation)" : "draining for shutdown");
+        _log.Info("Account {AccountId}: a refresh not yet sent is dropped: the account is {StopReason}.", _accountId, _stopWhenIdle ? "stopping (hand-off or passivation)" : "draining for shutdown");
         Timers.Cancel(Timer.WithdrawTimeoutKey);
         _confirmationsPending = 0;
         _permit?.Dispose();
@@ -241,7 +241,7 @@ internal sealed partial class AccountActor
             // This node has heard no majority of the cluster lately (it was frozen or cut off): the account may have a new
             // incarnation elsewhere. Spend nothing; look again shortly (the node is downed and stops, or hears the others).
             if (!Timers.IsTimerActive(Timer.OwnershipRecheckKey))
-                _log.Warning("Account {0}: this node cannot confirm it is still a member in good standing (it hears no majority of the cluster); the refresh waits.", _accountId);
+                _log.Warning("Account {AccountId}: this node cannot confirm it is still a member in good standing (it hears no majority of the cluster); the refresh waits.", _accountId);
             Timers.StartSingleTimer(Timer.OwnershipRecheckKey, new Timer.OwnershipRecheck(generation), OwnershipRecheckInterval);
             return;
         }
@@ -259,7 +259,7 @@ internal sealed partial class AccountActor
             {
                 // The node was frozen or cut off while the intent was being journaled: a successor may already be waiting out
                 // this intent, or past it. Not sent (the intent is closed as a failure that spent nothing).
-                _log.Warning("Account {0}: the refresh is not sent: this node lost the cluster while its intent was journaled.", _accountId);
+                _log.Warning("Account {AccountId}: the refresh is not sent: this node lost the cluster while its intent was journaled.", _accountId);
                 _callStartedAt = Now;
                 FinishRefresh(new RefreshOutcome.Transient("refresh not sent: this node could not confirm it still owns the account in time"), generation);
                 return;
@@ -268,7 +268,7 @@ internal sealed partial class AccountActor
             {
                 // Journaling the intent ate more than half the call's window before the deadline a successor waits for.
                 // Not sent (closed as a failure that spent nothing; the backoff retries it).
-                _log.Warning("Account {0}: the refresh is not sent: journaling its intent took more than half of the request window.", _accountId);
+                _log.Warning("Account {AccountId}: the refresh is not sent: journaling its intent took more than half of the request window.", _accountId);
                 _callStartedAt = Now;
                 FinishRefresh(new RefreshOutcome.Transient("refresh not sent: its intent took too long to journal"), generation);
                 return;
@@ -304,7 +304,7 @@ internal sealed partial class AccountActor
         if (completed.Generation != _generation)
         {
             // A newer attempt is under way; it decides the state. The late answer is only noted.
-            _log.Warning("Account {0}: ignoring a token endpoint answer ({1}) that arrived after its timeout.", _accountId, completed.Outcome.Kind);
+            _log.Warning("Account {AccountId}: ignoring a token endpoint answer ({Outcome}) that arrived after its timeout.", _accountId, completed.Outcome.Kind);
             return;
         }
         Testing.CrashPoints.At(Testing.CrashPoints.AfterUpstream);
@@ -359,7 +359,7 @@ internal sealed partial class AccountActor
         if (late.Outcome is RefreshOutcome.Refreshed refreshed
             && _data.RefreshToken is { } current && current.Fingerprint == late.SpentFingerprint)
         {
-            _log.Warning("Account {0}: adopting a refresh answer that arrived after its timeout.", _accountId);
+            _log.Warning("Account {AccountId}: adopting a refresh answer that arrived after its timeout.", _accountId);
             var events = OutcomeEvents(new TokensRefreshed(refreshed.AccessToken, refreshed.ExpiresAt, refreshed.RefreshToken, Now)
             {
                 GrantExpiresAt = refreshed.RefreshTokenExpiresAt,
@@ -401,26 +401,26 @@ internal sealed partial class AccountActor
         switch (e)
         {
             case TokensRefreshed t:
-                _log.Info("Account {0}: refreshed; access token valid until {1:O}.", _accountId, t.ExpiresAt);
+                _log.Info("Account {AccountId}: refreshed; access token valid until {ExpiresAt:O}.", _accountId, t.ExpiresAt);
                 break;
             case RefreshFailed f when f.ErrorClass == ErrorClasses.Rejected:
-                _log.Error("Account {0}: {1}; next attempt at {2:O}.", _accountId, f.Message, f.RetryAt);
+                _log.Error("Account {AccountId}: {Reason}; next attempt at {RetryAt:O}.", _accountId, f.Message, f.RetryAt);
                 break;
             case RefreshFailed f when f.ErrorClass == ErrorClasses.ExpiredOnArrival:
-                _log.Warning("Account {0}: the new access token is already past its refresh point (it expires at {1:O}); the new pair is kept and the next refresh waits until {2:O}.",
+                _log.Warning("Account {AccountId}: the new access token is already past its refresh point (it expires at {ExpiresAt:O}); the new pair is kept and the next refresh waits until {RetryAt:O}.",
                     _accountId, _data.ExpiresAt, f.RetryAt);
                 break;
             case RefreshFailed f when f.RateLimit && f.RetryAt - f.At > LongRateLimit:
                 // Said once, when the wait begins: no refresh of this account until then, whoever asks.
-                _log.Warning("Account {0}: the token endpoint asked to wait {1} (until {2:O}); no refresh before then (the longest wait honoured is {3}).",
+                _log.Warning("Account {AccountId}: the token endpoint asked to wait {Wait} (until {RetryAt:O}); no refresh before then (the longest wait honoured is {LongestWait}).",
                     _accountId, f.RetryAt - f.At, f.RetryAt, Core.Backoff.RetryAfterLimits.HardCap);
                 break;
             case RefreshFailed f:
                 // Logged once per failure, never per request that meets the backoff.
-                _log.Warning("Account {0}: backing off until {1:O} ({2}: {3}).", _accountId, f.RetryAt, f.ErrorClass, f.Message);
+                _log.Warning("Account {AccountId}: backing off until {RetryAt:O} ({ErrorClass}: {Reason}).", _accountId, f.RetryAt, f.ErrorClass, f.Message);
                 break;
             case AccountBlocked b:
-                _log.Error("Account {0}: blocked ({1}): {2}", _accountId, b.ErrorClass, b.Reason);
+                _log.Error("Account {AccountId}: blocked ({ErrorClass}): {Reason}", _accountId, b.ErrorClass, b.Reason);
                 break;
         }
     }

@@ -36,7 +36,7 @@ internal sealed partial class AccountActor
     /// </summary>
     private void RewriteHistory()
     {
-        _log.Info("Account {0}: its stored history holds tokens under a previous encryption key or an older format; rewriting it under the current key.", _accountId);
+        _log.Info("Account {AccountId}: its stored history holds tokens under a previous encryption key or an older format; rewriting it under the current key.", _accountId);
         Persist(new HistoryRewritten(Now), e =>
         {
             _data = _data.Apply(e);
@@ -59,7 +59,7 @@ internal sealed partial class AccountActor
         if (_rewriteAt is null) return;
         if (error is not null)
         {
-            _log.Warning("Account {0}: deleting its history before the rewrite failed ({1}); the old rows stay (readable with the previous key) until the next start.", _accountId, error);
+            _log.Warning("Account {AccountId}: deleting its history before the rewrite failed ({Error}); the old rows stay (readable with the previous key) until the next start.", _accountId, error);
             _rewriteAt = null;
             return;
         }
@@ -67,6 +67,6 @@ internal sealed partial class AccountActor
         else _rewriteSnapshotsDeleted = true;
         if (!_rewriteEventsDeleted || !_rewriteSnapshotsDeleted) return;
         _rewriteAt = null;
-        _log.Info("Account {0}: history rewritten under the current encryption key.", _accountId);
+        _log.Info("Account {AccountId}: history rewritten under the current encryption key.", _accountId);
     }
 }

@@ -170,14 +170,14 @@ internal sealed partial class AccountActor
         switch (outcome)
         {
             case UsageOutcome.QuotaCheckRateLimited or UsageOutcome.QuotaCheckTransient:
-                _log.Info("Account {0}: usage check failed ({1}); quota checks wait until {2:O}.", _accountId, outcome.Kind, _data.QuotaCheckRetryAt);
+                _log.Info("Account {AccountId}: usage check failed ({Outcome}); quota checks wait until {RetryAt:O}.", _accountId, outcome.Kind, _data.QuotaCheckRetryAt);
                 break;
             case UsageOutcome.AccessTokenRejected:
-                _log.Info("Account {0}: the usage endpoint rejected the access token.", _accountId);
+                _log.Info("Account {AccountId}: the usage endpoint rejected the access token.", _accountId);
                 break;
             case UsageOutcome.ScopeMissing m:
                 // Once per credentials: no further check runs until new credentials arrive.
-                _log.Info("Account {0}: usage unavailable (token lacks {1}); the account keeps serving, and usage is checked again when its credentials change.", _accountId, m.Scope);
+                _log.Info("Account {AccountId}: usage unavailable (token lacks {Scope}); the account keeps serving, and usage is checked again when its credentials change.", _accountId, m.Scope);
                 break;
         }
     }
@@ -207,7 +207,7 @@ internal sealed partial class AccountActor
         {
             _data = _data.Apply(persisted);
             if (persisted is ApiCooldownStarted c)
-                _log.Info("Account {0}: the API refused a request for quota; pools avoid the account until {1:O}.", _accountId, c.Until);
+                _log.Info("Account {AccountId}: the API refused a request for quota; pools avoid the account until {Until:O}.", _accountId, c.Until);
             MaybeSnapshot();
             if (!ReferenceEquals(persisted, last)) return;
             PublishStatus(_refreshing);

@@ -124,12 +124,12 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
         if (_data.InFlightRefresh is not null)
         {
             // A crash between intent and outcome, or an answer lost on the way: the refresh token may have been spent.
-            _log.Warning("Account {0}: a refresh was interrupted (crash or lost answer); its refresh token may be consumed.", _accountId);
+            _log.Warning("Account {AccountId}: a refresh was interrupted (crash or lost answer); its refresh token may be consumed.", _accountId);
             // The incarnation that opened the intent (a paused or replaced node) may still be waiting for its call: make
             // none before that call's deadline.
             var fenced = _services.WaitsOutRecoveredIntents ? _data.WaitOutOpenIntent(Now, LegacyIntentWindow()) : _data;
             if (!ReferenceEquals(fenced, _data))
-                _log.Warning("Account {0}: no refresh before {1:O}, the deadline of the open refresh intent.", _accountId, fenced.RetryAt);
+                _log.Warning("Account {AccountId}: no refresh before {RetryAt:O}, the deadline of the open refresh intent.", _accountId, fenced.RetryAt);
             _data = fenced;
         }
         EnterJournaledState();
@@ -265,7 +265,7 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
         Command<Timer.WithdrawTimeout>(m =>
         {
             if (m.Generation != _generation || _confirmationsPending == 0) return;
-            _log.Warning("Account {0}: {1} node(s) did not confirm dropping the old token in time; refreshing anyway.", _accountId, _confirmationsPending);
+            _log.Warning("Account {AccountId}: {PendingNodes} node(s) did not confirm dropping the old token in time; refreshing anyway.", _accountId, _confirmationsPending);
             _confirmationsPending = 0;
             AcquirePermit(_generation);
         });
@@ -277,7 +277,7 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
             if (!UpstreamCallStarted) AbandonRefreshBeforeCall();
         });
         Command<SaveSnapshotSuccess>(OnSnapshotSaved);
-        Command<SaveSnapshotFailure>(f => _log.Warning("Account {0}: snapshot failed: {1}", _accountId, f.Cause.GetType().Name));
+        Command<SaveSnapshotFailure>(f => _log.Warning("Account {AccountId}: snapshot failed: {ErrorType}", _accountId, f.Cause.GetType().Name));
         HistoryDeletionReplies();
         Command<LimiterAnswered>(OnLimiterAnswered);
         Command<PreRefreshFileRead>(OnPreRefreshFileRead);
@@ -358,7 +358,7 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
         Command<CredentialsFileObserved>(OnCredentialsFileObserved);
         Command<CredentialsFileWritten>(m =>
         {
-            if (m.Error is not null) _log.Warning("Account {0}: writing its credentials file failed: {1}", _accountId, m.Error);
+            if (m.Error is not null) _log.Warning("Account {AccountId}: writing its credentials file failed: {Error}", _accountId, m.Error);
             NoteCredentialsFile(m.Error);
         });
         Command<PreRefreshFileRead>(_ => { });
@@ -376,12 +376,12 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
         Command<UsageLimiterAnswered>(m => m.Permit.Dispose());
         Command<UsageCompleted>(_ => { });
         Command<SaveSnapshotSuccess>(OnSnapshotSaved);
-        Command<SaveSnapshotFailure>(f => _log.Warning("Account {0}: snapshot failed: {1}", _accountId, f.Cause.GetType().Name));
+        Command<SaveSnapshotFailure>(f => _log.Warning("Account {AccountId}: snapshot failed: {ErrorType}", _accountId, f.Cause.GetType().Name));
         Command<HistoryScrubbed>(m =>
         {
             if (_removal is not { } removal) return;
             _removal = null;
-            if (m.Error is not null) _log.Warning("Account {0}: its history was deleted, but rewriting the store failed ({1}); freed pages may still hold its encrypted tokens.", _accountId, m.Error);
+            if (m.Error is not null) _log.Warning("Account {AccountId}: its history was deleted, but rewriting the store failed ({Error}); freed pages may still hold its encrypted tokens.", _accountId, m.Error);
             removal.ReplyTo.Tell(new StatusReply(removal.Last));
             StopIfUnregistered();
         });
@@ -427,7 +427,7 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
         _removal = null;
         // The account is removed (journaled) but its old, encrypted tokens are still stored: say so rather than claim a clean removal.
         var reason = $"account removed, but deleting its stored history failed ({string.Join(", ", removal.Errors)}): the store still holds its old encrypted tokens";
-        _log.Warning("Account {0}: {1}.", _accountId, reason);
+        _log.Warning("Account {AccountId}: {Reason}.", _accountId, reason);
         removal.ReplyTo.Tell(new CommandRefused(_accountId, reason));
         StopIfUnregistered();
     }
@@ -569,7 +569,7 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
 
     protected override void OnPersistFailure(Exception cause, object @event, long sequenceNr)
     {
-        _log.Error("Account {0}: journal write failed ({1}); the account restarts with backoff.", _accountId, cause.GetType().Name);
+        _log.Error("Account {AccountId}: journal write failed ({ErrorType}); the account restarts with backoff.", _accountId, cause.GetType().Name);
         foreach (var waiter in _waiters)
             waiter.Tell(new Status.Failure(new Region.AccountUnavailableException(_accountId)));
         _waiters.Clear();
@@ -578,7 +578,7 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
 
     protected override void OnRecoveryFailure(Exception reason, object? message = null)
     {
-        _log.Error("Account {0}: recovery failed ({1}); the account restarts with backoff.", _accountId, reason.GetType().Name);
+        _log.Error("Account {AccountId}: recovery failed ({ErrorType}); the account restarts with backoff.", _accountId, reason.GetType().Name);
         base.OnRecoveryFailure(reason, message);
     }
 

@@ -32,6 +32,6 @@ internal sealed class AccountDirectory : JournaledAccountDirectory
     protected override void OnDirectoryRecovered()
     {
         foreach (var id in Ids) _region.Tell(new ShardRegion.StartEntity(id));
-        Log.Info("Account directory holds {0} registered accounts; woke them.", Ids.Count);
+        Log.Info("Account directory holds {AccountCount} registered accounts; woke them.", Ids.Count);
     }
 }

@@ -20,7 +20,7 @@ internal static class ClusterTls
             customValidator: (peer, _, remote, _, log) =>
             {
                 var accepted = AcceptsPeer(peer, cas, pinned, out var reason);
-                if (!accepted) log?.Warning("Cluster TLS: refused the certificate of {0}: {1}", remote, reason);
+                if (!accepted) log?.Warning("Cluster TLS: refused the certificate of {Remote}: {Reason}", remote, reason);
                 return accepted;
             });
     }

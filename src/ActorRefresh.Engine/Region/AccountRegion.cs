@@ -108,7 +108,7 @@ internal sealed class AccountRegion : JournaledAccountDirectory
 
     protected override void OnPersistFailure(Exception cause, object @event, long sequenceNr)
     {
-        Log.Error("Account directory: journal write failed ({0}); the region restarts with backoff.", cause.GetType().Name);
+        Log.Error("Account directory: journal write failed ({ErrorType}); the region restarts with backoff.", cause.GetType().Name);
         if (@event is DirectoryEntryAdded added)
             Sender.Tell(new Status.Failure(new AccountUnavailableException(added.AccountId)));
         base.OnPersistFailure(cause, @event, sequenceNr);
@@ -116,7 +116,7 @@ internal sealed class AccountRegion : JournaledAccountDirectory
 
     protected override void OnRecoveryFailure(Exception reason, object? message = null)
     {
-        Log.Error("Account directory: recovery failed ({0}); the region restarts with backoff.", reason.GetType().Name);
+        Log.Error("Account directory: recovery failed ({ErrorType}); the region restarts with backoff.", reason.GetType().Name);
         base.OnRecoveryFailure(reason, message);
     }
 
@@ -131,7 +131,7 @@ internal sealed class AccountRegion : JournaledAccountDirectory
     protected override void OnDirectoryRecovered()
     {
         foreach (var id in Ids) AccountFor(id);
-        Log.Info("Account region started {0} registered accounts.", Ids.Count);
+        Log.Info("Account region started {AccountCount} registered accounts.", Ids.Count);
     }
 
     // PersistAsync: registrations of many accounts share journal writes instead of queuing one by one.

@@ -72,7 +72,7 @@ internal abstract class JournaledAccountDirectory : ReceivePersistentActor
             });
         });
         Command<SaveSnapshotSuccess>(_ => { });
-        Command<SaveSnapshotFailure>(f => Log.Warning("Account directory snapshot failed: {0}", f.Cause.GetType().Name));
+        Command<SaveSnapshotFailure>(f => Log.Warning("Account directory snapshot failed: {ErrorType}", f.Cause.GetType().Name));
     }
 
     public sealed override string PersistenceId => AccountRegion.DirectoryPersistenceId;

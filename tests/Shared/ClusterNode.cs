@@ -73,6 +73,14 @@ public sealed class ClusterNode : IAsyncDisposable
         kill.WaitForExit();
     }
 
+    /// <summary>
+    /// True for the ways a call to a node that is stopping, killed or frozen fails: refused or reset (mostly wrapped in
+    /// <see cref="HttpRequestException"/>, but a socket torn down mid-request can surface as a bare
+    /// <see cref="System.Net.Sockets.SocketException"/> or <see cref="IOException"/>) or not answered in time.
+    /// </summary>
+    public static bool IsNoAnswer(Exception e) =>
+        e is HttpRequestException or TaskCanceledException or IOException or System.Net.Sockets.SocketException;
+
     /// <summary>Ids of the accounts whose token this node's read side serves now without asking the account (null if it does not answer).</summary>
     public async Task<IReadOnlyList<string>?> FreshTokensAsync()
     {
@@ -82,7 +90,7 @@ public sealed class ClusterNode : IAsyncDisposable
             var body = await Http.GetFromJsonAsync<JsonElement>("v1/cluster/read-side", cts.Token);
             return body.GetProperty("freshTokens").EnumerateArray().Select(e => e.GetString()!).ToList();
         }
-        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or JsonException)
+        catch (Exception e) when (IsNoAnswer(e) || e is JsonException)
         {
             return null;
         }
@@ -97,7 +105,7 @@ public sealed class ClusterNode : IAsyncDisposable
             using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
             return await Http.GetFromJsonAsync<JsonElement>("v1/cluster", cts.Token);
         }
-        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or JsonException)
+        catch (Exception e) when (IsNoAnswer(e) || e is JsonException)
         {
             return null;
         }

@@ -216,7 +216,7 @@ public class ClusterFixture : IAsyncLifetime
             Assert.Equal("Healthy", checks.GetProperty("akka.cluster.join").GetString());
             return true;
         }
-        catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+        catch (Exception e) when (ClusterNode.IsNoAnswer(e))
         {
             return false;
         }

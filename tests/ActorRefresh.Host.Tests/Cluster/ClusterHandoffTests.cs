@@ -125,7 +125,7 @@ public sealed class ClusterHandoffTests(ClusterFixture cluster, ITestOutputHelpe
                     // Answered at once (a refresh already running just reports the status).
                     using var response = await node.Http.PostAsync($"v1/accounts/{id}/refresh", null, CancellationToken.None);
                 }
-                catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+                catch (Exception e) when (ClusterNode.IsNoAnswer(e))
                 {
                     // A node busy with the membership change; the next round tries again.
                 }

@@ -181,7 +181,7 @@ public sealed class ClusterMembershipTests(ClusterFixture cluster, ITestOutputHe
                 var token = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("accessToken").GetString();
                 return token == issued.AccessToken ? Stale : "current";
             }
-            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+            catch (Exception e) when (ClusterNode.IsNoAnswer(e))
             {
                 return "no answer";
             }

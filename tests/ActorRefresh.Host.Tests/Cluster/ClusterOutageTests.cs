@@ -1,3 +1,4 @@
+using ActorRefresh.Testing;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
@@ -148,7 +149,7 @@ public sealed class ClusterOutageTests(OutageClusterFixture cluster, ITestOutput
             if (response.StatusCode != HttpStatusCode.OK) return $"HTTP {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}";
             return (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("accessToken").GetString()!;
         }
-        catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+        catch (Exception e) when (ClusterNode.IsNoAnswer(e))
         {
             return "no answer: " + e.GetType().Name;
         }

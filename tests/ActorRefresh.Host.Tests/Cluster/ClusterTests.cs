@@ -346,13 +346,13 @@ public sealed class ClusterTests(ClusterFixture cluster, ITestOutputHelper outpu
                         ? (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("accessToken").GetString() is { Length: > 0 } ? "200" : "200 without a token"
                         : $"{(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}";
                 }
-                catch (HttpRequestException e)
-                {
-                    outcome = "refused: " + e.Message;
-                }
                 catch (TaskCanceledException)
                 {
                     outcome = "no answer in time";
+                }
+                catch (Exception e) when (ClusterNode.IsNoAnswer(e))
+                {
+                    outcome = "refused: " + e.Message;
                 }
                 answers.Add((node, sent, DateTime.UtcNow, outcome));
             }
@@ -452,7 +452,7 @@ public sealed class ClusterTests(ClusterFixture cluster, ITestOutputHelper outpu
                     using var response = await node.Http.GetAsync($"v1/accounts/{account}/token", CancellationToken.None);
                     stats.Record(response.StatusCode);
                 }
-                catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+                catch (Exception e) when (ClusterNode.IsNoAnswer(e))
                 {
                     if (!node.HasExited) stats.Exceptions.Add($"{node.HttpPort}: {e.GetType().Name}: {e.Message}");
                 }

@@ -1,3 +1,4 @@
+using ActorRefresh.Testing;
 using System.Text.Json;
 
 namespace ActorRefresh.Host.Tests.Cluster;
@@ -18,7 +19,7 @@ internal static class ClusterWait
             {
                 if (await condition()) return true;
             }
-            catch (Exception e) when (e is HttpRequestException or TaskCanceledException or JsonException or AggregateException)
+            catch (Exception e) when (ClusterNode.IsNoAnswer(e) || e is JsonException or AggregateException)
             {
                 // Not yet.
             }

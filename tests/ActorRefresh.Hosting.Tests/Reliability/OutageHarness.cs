@@ -64,7 +64,10 @@ public abstract class OutageHarness : Akka.TestKit.Xunit2.TestKit, IAsyncLifetim
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
         {
             ["ActorRefresh:Providers:claude:TokenEndpoint"] = Server.TokenEndpoint.ToString(),
-            ["ActorRefresh:Providers:claude:RequestTimeout"] = "00:00:05",
+            // The longest allowed: the virtual clock runs at up to 50 s per wall second while callers wait (AskAllAsync),
+            // so a 5 s timeout gave a loopback call and its journal writes 200 ms of wall time; on a loaded machine the
+            // call was given up after the server had rotated, and the account rightly blocked on the lost answer.
+            ["ActorRefresh:Providers:claude:RequestTimeout"] = "00:05:00",
         }).Build();
         var provider = new ServiceCollection().AddLogging().AddSingleton(Time).AddActorRefreshCore(configuration).BuildServiceProvider();
         Services = new EngineServices(provider.GetRequiredService<IProviderRegistry>(), provider.GetRequiredService<ITokenEndpointClient>(),

@@ -67,6 +67,8 @@ internal sealed class BrokerServer : IAsyncDisposable
                 // Provider profiles and the login clients, as the engine's registration brings them.
                 services.AddActorRefreshCore(configuration);
                 services.AddSingleton<ITokenProvider>(tokens);
+                services.AddSingleton<IAccountAdmin>(tokens);
+                services.AddSingleton<IAccountPools>(tokens);
                 services.AddSingleton<TimeProvider>(time);
             });
         mapExtra?.Invoke(app);

@@ -7,10 +7,10 @@ using ActorRefresh.Hosting;
 namespace ActorRefresh.Host.Tests;
 
 /// <summary>
-/// An in-memory <see cref="ITokenProvider"/> with the engine's observable behaviour (states, typed
+/// An in-memory engine (<see cref="ITokenProvider"/>, <see cref="IAccountAdmin"/>, <see cref="IAccountPools"/>) with the engine's observable behaviour (states, typed
 /// failures, rejected-token rule) and switches for the failures the API must map.
 /// </summary>
-internal sealed class InMemoryTokenProvider(TimeProvider time) : ITokenProvider
+internal sealed class InMemoryTokenProvider(TimeProvider time) : ITokenProvider, IAccountAdmin, IAccountPools
 {
     private readonly ConcurrentDictionary<string, Account> _accounts = new(StringComparer.Ordinal);
     private int _minted;
@@ -161,7 +161,7 @@ internal sealed class InMemoryTokenProvider(TimeProvider time) : ITokenProvider
 
     private int _listCalls;
 
-    Task<(int Count, bool Includes)> ITokenProvider.CountAccountsAsync(string accountId, CancellationToken cancellationToken)
+    Task<(int Count, bool Includes)> IAccountAdmin.CountAccountsAsync(string accountId, CancellationToken cancellationToken)
     {
         ThrowIfDown("*");
         return Task.FromResult((_accounts.Count, _accounts.ContainsKey(accountId)));

@@ -73,9 +73,9 @@ public sealed class LimitTests
             Assert.True((await serve.Client.DeleteAsync("v1/accounts/eb")).IsSuccessStatusCode);
             Assert.Equal(HttpStatusCode.Created, (await RegisterReal("ec")).StatusCode);
             await ConflictReason(await RegisterReal("ed"));
-            var tokens = serve.App.Services.GetRequiredService<ActorRefresh.Hosting.ITokenProvider>();
-            Assert.Equal((2, true), await tokens.CountAccountsAsync("ec"));
-            Assert.Equal((2, false), await tokens.CountAccountsAsync("eb"));
+            var accounts = serve.App.Services.GetRequiredService<ActorRefresh.Hosting.IAccountAdmin>();
+            Assert.Equal((2, true), await accounts.CountAccountsAsync("ec"));
+            Assert.Equal((2, false), await accounts.CountAccountsAsync("eb"));
         }
         finally
         {

@@ -18,7 +18,7 @@ namespace ActorRefresh.Hosting.Tests;
 /// </summary>
 public sealed class DirectoryUnavailableTests : Akka.TestKit.Xunit2.TestKit
 {
-    private ITokenProvider ProviderWithUnavailableDirectory()
+    private IAccountAdmin AdminWithUnavailableDirectory()
     {
         var configuration = new ConfigurationBuilder().Build();
         var provider = new ServiceCollection().AddLogging().AddSingleton(TimeProvider.System).AddActorRefreshCore(configuration).BuildServiceProvider();
@@ -32,7 +32,7 @@ public sealed class DirectoryUnavailableTests : Akka.TestKit.Xunit2.TestKit
     [Fact]
     public async Task Counting_accounts_while_the_directory_is_unavailable_is_engine_unavailable()
     {
-        var tokens = ProviderWithUnavailableDirectory();
+        var tokens = AdminWithUnavailableDirectory();
 
         var error = await Assert.ThrowsAsync<EngineUnavailableException>(() => tokens.CountAccountsAsync("late"));
 

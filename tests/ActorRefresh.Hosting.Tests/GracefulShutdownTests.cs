@@ -28,7 +28,7 @@ public sealed class GracefulShutdownTests
         {
             await first.StartAsync();
             var tokens = first.Services.GetRequiredService<ITokenProvider>();
-            await tokens.RegisterAsync(new AccountCredentials("a1", "claude", new Secret(issued.RefreshToken), new Secret(issued.AccessToken), DateTimeOffset.UtcNow.AddSeconds(30)));
+            await first.Services.GetRequiredService<IAccountAdmin>().RegisterAsync(new AccountCredentials("a1", "claude", new Secret(issued.RefreshToken), new Secret(issued.AccessToken), DateTimeOffset.UtcNow.AddSeconds(30)));
             pending = tokens.GetTokenAsync("a1").AsTask();
             using (var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20)))
                 while (server.InFlightRefreshes("a1") == 0) await Task.Delay(10, timeout.Token);
@@ -41,14 +41,15 @@ public sealed class GracefulShutdownTests
         using var second = HostedEngine.Build(settings);
         await second.StartAsync();
         var restarted = second.Services.GetRequiredService<ITokenProvider>();
-        var status = await restarted.GetStatusAsync("a1");
+        var accounts = second.Services.GetRequiredService<IAccountAdmin>();
+        var status = await accounts.GetStatusAsync("a1");
         Assert.False(status.RefreshTokenMaybeSpent);
         Assert.Equal(1, status.Counters.Refreshes);
         Assert.Equal(server.Current("a1").AccessToken, (await restarted.GetTokenAsync("a1")).Value.Reveal());
 
-        await restarted.ForceRefreshAsync("a1"); // spends the journaled refresh token: it must be the current one
+        await accounts.ForceRefreshAsync("a1"); // spends the journaled refresh token: it must be the current one
         using (var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20)))
-            while ((await restarted.GetStatusAsync("a1")).Counters.Refreshes < 2) await Task.Delay(10, timeout.Token);
+            while ((await accounts.GetStatusAsync("a1")).Counters.Refreshes < 2) await Task.Delay(10, timeout.Token);
         Assert.Equal(0, server.RefreshTokenReuse);
         await second.StopAsync();
     }

@@ -21,6 +21,10 @@ internal sealed class HostedEngine : IAsyncDisposable
     public string Directory { get; }
     public ITokenProvider Tokens => Host.Services.GetRequiredService<ITokenProvider>();
 
+    public IAccountAdmin Accounts => Host.Services.GetRequiredService<IAccountAdmin>();
+
+    public IAccountPools Pools => Host.Services.GetRequiredService<IAccountPools>();
+
     public static string NewDirectory() => Path.Combine(Path.GetTempPath(), "actorrefresh-hosting-" + Guid.NewGuid().ToString("N"));
 
     public static IHost Build(IDictionary<string, string?> settings, Action<IServiceCollection>? services = null)

@@ -30,13 +30,13 @@ public sealed class MaterializedFileTests : IDisposable
             ["ActorRefresh:Accounts:m1:Materialize:0:Path"] = path,
         });
         var issued = engine.Server.CreateAccount("m1");
-        await engine.Tokens.RegisterAsync(new AccountCredentials("m1", "claude", new Secret(issued.RefreshToken), new Secret(issued.AccessToken), issued.ExpiresAt));
+        await engine.Accounts.RegisterAsync(new AccountCredentials("m1", "claude", new Secret(issued.RefreshToken), new Secret(issued.AccessToken), issued.ExpiresAt));
         var refreshTokens = new List<string> { issued.RefreshToken };
 
         await WaitForAccessTokenAsync(path, issued.AccessToken);
         for (var i = 0; i < 2; i++)
         {
-            await engine.Tokens.ForceRefreshAsync("m1");
+            await engine.Accounts.ForceRefreshAsync("m1");
             // The refresh is answered by the provider after the command returns: the rotation is waited for.
             var rotations = i + 1;
             await WaitForAsync(() => engine.Server.CountersOf("m1").Rotations >= rotations, "the forced refresh should rotate");
@@ -51,7 +51,7 @@ public sealed class MaterializedFileTests : IDisposable
         var oauth = json["claudeAiOauth"]!.AsObject();
         Assert.False(oauth.ContainsKey("refreshToken"), "the file must hold no refresh token");
         // The expiry the engine holds for the token (from the provider's expires_in, as it received it).
-        var status = await engine.Tokens.GetStatusAsync("m1");
+        var status = await engine.Accounts.GetStatusAsync("m1");
         Assert.Equal(status.AccessTokenExpiresAt!.Value.ToUnixTimeMilliseconds(), oauth["expiresAt"]!.GetValue<long>());
         Assert.Contains("user:inference", oauth["scopes"]!.AsArray().Select(s => s!.GetValue<string>()));
         Assert.Equal("max", oauth["subscriptionType"]!.GetValue<string>());
@@ -72,8 +72,8 @@ public sealed class MaterializedFileTests : IDisposable
             ["ActorRefresh:Accounts:m2:Materialize:1:Format"] = "env",
         });
         var issued = engine.Server.CreateAccount("m2");
-        await engine.Tokens.RegisterAsync(new AccountCredentials("m2", "claude", new Secret(issued.RefreshToken), new Secret(issued.AccessToken), issued.ExpiresAt));
-        await engine.Tokens.ForceRefreshAsync("m2");
+        await engine.Accounts.RegisterAsync(new AccountCredentials("m2", "claude", new Secret(issued.RefreshToken), new Secret(issued.AccessToken), issued.ExpiresAt));
+        await engine.Accounts.ForceRefreshAsync("m2");
         await WaitForAsync(() => engine.Server.CountersOf("m2").Rotations >= 1, "the forced refresh should rotate");
         var current = engine.Server.Current("m2");
 

@@ -23,7 +23,7 @@ public sealed class PoolProviderTests
     private static async Task<FakeAccountTokens> RegisterAsync(HostedEngine engine, string id)
     {
         var tokens = engine.Server.CreateAccount(id);
-        await engine.Tokens.RegisterAsync(new AccountCredentials(id, "claude", new Secret(tokens.RefreshToken), new Secret(tokens.AccessToken), tokens.ExpiresAt));
+        await engine.Accounts.RegisterAsync(new AccountCredentials(id, "claude", new Secret(tokens.RefreshToken), new Secret(tokens.AccessToken), tokens.ExpiresAt));
         return tokens;
     }
 
@@ -34,20 +34,20 @@ public sealed class PoolProviderTests
         var t1 = await RegisterAsync(engine, "a1");
         await RegisterAsync(engine, "a2");
 
-        Assert.Equal(["main", "spread"], engine.Tokens.ListPools().Select(p => p.Name));
-        var spread = engine.Tokens.ListPools()[1];
+        Assert.Equal(["main", "spread"], engine.Pools.ListPools().Select(p => p.Name));
+        var spread = engine.Pools.ListPools()[1];
         Assert.Equal(PoolStrategy.RoundRobin, spread.Strategy);
         Assert.Equal(80, spread.MaxUtilisation);
 
-        var lease = await engine.Tokens.LeaseAsync("main");
+        var lease = await engine.Pools.LeaseAsync("main");
         Assert.Equal("a1", lease.AccountId);
         Assert.Equal(t1.AccessToken, lease.Token.Value.Reveal());
         Assert.Equal(t1.ExpiresAt, lease.ExpiresAt);
         Assert.Equal(["a1", "a2", "a1"], new[]
         {
-            (await engine.Tokens.LeaseAsync("spread")).AccountId,
-            (await engine.Tokens.LeaseAsync("spread")).AccountId,
-            (await engine.Tokens.LeaseAsync("spread")).AccountId,
+            (await engine.Pools.LeaseAsync("spread")).AccountId,
+            (await engine.Pools.LeaseAsync("spread")).AccountId,
+            (await engine.Pools.LeaseAsync("spread")).AccountId,
         });
         Assert.Equal(0, engine.Server.TotalRefreshCalls);
     }
@@ -60,22 +60,22 @@ public sealed class PoolProviderTests
         await RegisterAsync(engine, "a2");
 
         var reset = DateTimeOffset.UtcNow.AddHours(1).ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture);
-        var status = await engine.Tokens.ReportUsageAsync("a1", 200, new Dictionary<string, string>
+        var status = await engine.Pools.ReportUsageAsync("a1", 200, new Dictionary<string, string>
         {
             ["anthropic-ratelimit-unified-5h-utilization"] = "0.85",
             ["anthropic-ratelimit-unified-5h-reset"] = reset,
         });
         Assert.Equal(85, status.Usage!.FiveHourUtilization!.Value, 6);
-        Assert.Equal("a1", (await engine.Tokens.LeaseAsync("main")).AccountId); // below main's 90 %
-        Assert.Equal("a2", (await engine.Tokens.LeaseAsync("spread")).AccountId); // over spread's 80 %
-        Assert.Equal("a2", (await engine.Tokens.LeaseAsync("spread")).AccountId);
+        Assert.Equal("a1", (await engine.Pools.LeaseAsync("main")).AccountId); // below main's 90 %
+        Assert.Equal("a2", (await engine.Pools.LeaseAsync("spread")).AccountId); // over spread's 80 %
+        Assert.Equal("a2", (await engine.Pools.LeaseAsync("spread")).AccountId);
 
-        await engine.Tokens.ReportUsageAsync("a2", 429, [KeyValuePair.Create("Retry-After", "600")]);
-        var none = await Assert.ThrowsAsync<NoUsableAccountException>(() => engine.Tokens.LeaseAsync("spread").AsTask());
+        await engine.Pools.ReportUsageAsync("a2", 429, [KeyValuePair.Create("Retry-After", "600")]);
+        var none = await Assert.ThrowsAsync<NoUsableAccountException>(() => engine.Pools.LeaseAsync("spread").AsTask());
         Assert.Equal("spread", none.Pool);
         Assert.InRange(none.RetryAt!.Value, DateTimeOffset.UtcNow.AddMinutes(9), DateTimeOffset.UtcNow.AddMinutes(11));
 
-        var pool = await engine.Tokens.GetPoolAsync("spread");
+        var pool = await engine.Pools.GetPoolAsync("spread");
         Assert.Equal(0, pool.UsableCount);
         Assert.Contains("utilisation", pool.Members[0].Reason);
         Assert.Contains("API cooldown", pool.Members[1].Reason);
@@ -93,15 +93,15 @@ public sealed class PoolProviderTests
     {
         await using var engine = await HostedEngine.StartAsync();
         await RegisterAsync(engine, "a1");
-        await Assert.ThrowsAsync<PoolNotFoundException>(() => engine.Tokens.LeaseAsync("nope").AsTask());
-        await Assert.ThrowsAsync<PoolNotFoundException>(() => engine.Tokens.GetPoolAsync("nope"));
+        await Assert.ThrowsAsync<PoolNotFoundException>(() => engine.Pools.LeaseAsync("nope").AsTask());
+        await Assert.ThrowsAsync<PoolNotFoundException>(() => engine.Pools.GetPoolAsync("nope"));
 
-        engine.Tokens.DefinePool(new PoolDefinition("late", ["a1"], PoolStrategy.LeastUtilised));
-        Assert.Equal("a1", (await engine.Tokens.LeaseAsync("late")).AccountId);
-        Assert.Throws<ArgumentException>(() => engine.Tokens.DefinePool(new PoolDefinition("late", [])));
-        Assert.True(engine.Tokens.RemovePool("late"));
-        await Assert.ThrowsAsync<PoolNotFoundException>(() => engine.Tokens.LeaseAsync("late").AsTask());
-        await Assert.ThrowsAsync<AccountNotFoundException>(() => engine.Tokens.ReportUsageAsync("nobody", 200, []));
+        engine.Pools.DefinePool(new PoolDefinition("late", ["a1"], PoolStrategy.LeastUtilised));
+        Assert.Equal("a1", (await engine.Pools.LeaseAsync("late")).AccountId);
+        Assert.Throws<ArgumentException>(() => engine.Pools.DefinePool(new PoolDefinition("late", [])));
+        Assert.True(engine.Pools.RemovePool("late"));
+        await Assert.ThrowsAsync<PoolNotFoundException>(() => engine.Pools.LeaseAsync("late").AsTask());
+        await Assert.ThrowsAsync<AccountNotFoundException>(() => engine.Pools.ReportUsageAsync("nobody", 200, []));
     }
 
     [Fact]
@@ -110,12 +110,12 @@ public sealed class PoolProviderTests
         await using var engine = await HostedEngine.StartAsync(extra: PoolSettings);
         await RegisterAsync(engine, "a1");
         await RegisterAsync(engine, "a2");
-        await engine.Tokens.BlockAsync("a1", "maintenance");
+        await engine.Accounts.BlockAsync("a1", "maintenance");
 
         // Bounded parallelism: truly concurrent callers without starving the other hosts' tests of threads.
         var leases = new System.Collections.Concurrent.ConcurrentBag<string>();
         await Parallel.ForEachAsync(Enumerable.Range(0, 1000), new ParallelOptions { MaxDegreeOfParallelism = 8 },
-            async (_, ct) => leases.Add((await engine.Tokens.LeaseAsync("main", ct)).AccountId));
+            async (_, ct) => leases.Add((await engine.Pools.LeaseAsync("main", ct)).AccountId));
         Assert.Equal(1000, leases.Count);
         Assert.All(leases, id => Assert.Equal("a2", id));
         Assert.Equal(0, engine.Server.TotalRefreshCalls);

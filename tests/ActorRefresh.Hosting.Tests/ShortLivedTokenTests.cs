@@ -27,7 +27,7 @@ public sealed class ShortLivedTokenTests(ITestOutputHelper output)
         var tokens = server.CreateAccount("short");
         // Registered with its refresh token only (the first access token may expire while the host starts): the first
         // request refreshes, and from then on the engine knows the lifetime the provider grants.
-        await engine.Tokens.RegisterAsync(new AccountCredentials("short", "claude", new Secret(tokens.RefreshToken)));
+        await engine.Accounts.RegisterAsync(new AccountCredentials("short", "claude", new Secret(tokens.RefreshToken)));
         var first = await engine.Tokens.GetTokenAsync("short");
         Assert.Equal(1, server.RefreshCalls("short"));
         var callsBefore = server.RefreshCalls("short");
@@ -70,6 +70,6 @@ public sealed class ShortLivedTokenTests(ITestOutputHelper output)
         Assert.NotEqual(first.Value.Reveal(), (await engine.Tokens.GetTokenAsync("short")).Value.Reveal());
         // Tokens of 3 s are refreshed every 2 s: at any instant the account may be in the middle of one. What it must not
         // be is backing off or blocked.
-        Assert.Contains((await engine.Tokens.GetStatusAsync("short")).State, new[] { AccountState.Valid, AccountState.Refreshing });
+        Assert.Contains((await engine.Accounts.GetStatusAsync("short")).State, new[] { AccountState.Valid, AccountState.Refreshing });
     }
 }

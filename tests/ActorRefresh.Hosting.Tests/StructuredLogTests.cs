@@ -22,7 +22,7 @@ public sealed class StructuredLogTests
         await using var engine = await HostedEngine.StartAsync(server, services: s => s.AddLogging(l => l.AddProvider(sink)));
         var tokens = server.CreateAccount("structured-1");
         server.SetPersistentFault("structured-1", FakeFault.InvalidGrant());
-        await engine.Tokens.RegisterAsync(new AccountCredentials("structured-1", "claude", new Secret(tokens.RefreshToken)));
+        await engine.Accounts.RegisterAsync(new AccountCredentials("structured-1", "claude", new Secret(tokens.RefreshToken)));
         await Assert.ThrowsAsync<AccountBlockedException>(async () => await engine.Tokens.GetTokenAsync("structured-1"));
 
         // The block (an error) is logged once the outcome is journaled: wait for that line, then look at its properties.

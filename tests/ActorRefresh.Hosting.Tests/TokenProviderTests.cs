@@ -1,6 +1,7 @@
 using ActorRefresh.Core.Tokens;
 using ActorRefresh.Engine.Accounts;
 using ActorRefresh.TestKit;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
 namespace ActorRefresh.Hosting.Tests;
@@ -17,12 +18,12 @@ public sealed class TokenProviderTests
     {
         await using var engine = await HostedEngine.StartAsync();
         var tokens = engine.Server.CreateAccount("a1");
-        var status = await engine.Tokens.RegisterAsync(Credentials("a1", tokens));
+        var status = await engine.Accounts.RegisterAsync(Credentials("a1", tokens));
         Assert.Equal(AccountState.Valid, status.State);
 
         var token = await engine.Tokens.GetTokenAsync("a1");
         Assert.Equal(tokens.AccessToken, token.Value.Reveal());
-        Assert.Single(await engine.Tokens.ListAsync());
+        Assert.Single(await engine.Accounts.ListAsync());
         Assert.Equal(0, engine.Server.TotalRefreshCalls);
     }
 
@@ -35,19 +36,79 @@ public sealed class TokenProviderTests
 
         var tokens = engine.Server.CreateAccount("a1");
         var refused = await Assert.ThrowsAsync<InvalidAccountCommandException>(() =>
-            engine.Tokens.RegisterAsync(Credentials("a1", tokens) with { Provider = "nope" }));
+            engine.Accounts.RegisterAsync(Credentials("a1", tokens) with { Provider = "nope" }));
         Assert.Contains("unknown provider", refused.Reason);
 
         // Scripted first: an account registered inside its refresh lead refreshes at once, on its own.
         engine.Server.Script("a1", FakeFault.RateLimited(TimeSpan.FromMinutes(5)));
-        await engine.Tokens.RegisterAsync(Credentials("a1", tokens, DateTimeOffset.UtcNow.AddSeconds(10)));
+        await engine.Accounts.RegisterAsync(Credentials("a1", tokens, DateTimeOffset.UtcNow.AddSeconds(10)));
         var backingOff = await Assert.ThrowsAsync<TokenBackingOffException>(() => engine.Tokens.GetTokenAsync("a1").AsTask());
         Assert.InRange(backingOff.RetryAt, DateTimeOffset.UtcNow.AddMinutes(4), DateTimeOffset.UtcNow.AddMinutes(6));
         Assert.DoesNotContain(tokens.AccessToken, backingOff.ToString());
 
-        await engine.Tokens.BlockAsync("a1", "maintenance");
+        await engine.Accounts.BlockAsync("a1", "maintenance");
         var blocked = await Assert.ThrowsAsync<AccountBlockedException>(() => engine.Tokens.GetTokenAsync("a1").AsTask());
         Assert.Contains("maintenance", blocked.Reason);
+    }
+
+    [Fact]
+    public async Task TryGetToken_returns_the_token_or_the_typed_failure_without_throwing()
+    {
+        await using var engine = await HostedEngine.StartAsync();
+        var tokens = engine.Server.CreateAccount("a1");
+        await engine.Accounts.RegisterAsync(Credentials("a1", tokens));
+
+        var served = await engine.Tokens.TryGetTokenAsync("a1");
+        Assert.True(served.Succeeded);
+        Assert.Equal(tokens.AccessToken, served.Token.Value.Reveal());
+        Assert.DoesNotContain(tokens.AccessToken, served.ToString());
+
+        var missing = await engine.Tokens.TryGetTokenAsync("nobody");
+        Assert.False(missing.Succeeded);
+        Assert.IsType<AccountNotFoundException>(missing.Error);
+
+        var other = engine.Server.CreateAccount("a2");
+        engine.Server.Script("a2", FakeFault.RateLimited(TimeSpan.FromMinutes(5)));
+        await engine.Accounts.RegisterAsync(Credentials("a2", other, DateTimeOffset.UtcNow.AddSeconds(10)));
+        var backingOff = Assert.IsType<TokenBackingOffException>((await engine.Tokens.TryGetTokenAsync("a2")).Error);
+        Assert.InRange(backingOff.RetryAt, DateTimeOffset.UtcNow.AddMinutes(4), DateTimeOffset.UtcNow.AddMinutes(6));
+
+        await engine.Accounts.BlockAsync("a1", "maintenance");
+        var blocked = await engine.Tokens.TryGetTokenAsync("a1");
+        Assert.Contains("maintenance", Assert.IsType<AccountBlockedException>(blocked.Error).Reason);
+        Assert.DoesNotContain(tokens.AccessToken, blocked.ToString());
+
+        // The caller's own cancellation is not a result: it throws, as with GetTokenAsync.
+        using var cancelled = new CancellationTokenSource();
+        await cancelled.CancelAsync();
+        // An account registered without an access token refreshes at once; its answer is held for 2 s.
+        var refresh = engine.Server.CreateAccount("a3");
+        engine.Server.Script("a3", FakeFault.Delay(TimeSpan.FromSeconds(2)));
+        await engine.Accounts.RegisterAsync(new AccountCredentials("a3", "claude", new Secret(refresh.RefreshToken)));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => engine.Tokens.TryGetTokenAsync("a3", cancelled.Token).AsTask());
+    }
+
+    [Fact]
+    public async Task The_three_faces_are_one_engine_and_a_host_may_register_its_own_first()
+    {
+        await using var engine = await HostedEngine.StartAsync();
+        Assert.Same(engine.Tokens, engine.Accounts);
+        Assert.Same(engine.Tokens, engine.Pools);
+
+        var configuration = new Microsoft.Extensions.Configuration.ConfigurationBuilder().Build();
+        var own = new ServiceCollection().AddLogging();
+        own.AddSingleton<ITokenProvider, OwnTokens>();
+        own.AddActorRefreshEngine(configuration);
+        using var replaced = own.BuildServiceProvider();
+        Assert.IsType<OwnTokens>(replaced.GetRequiredService<ITokenProvider>());
+    }
+
+    /// <summary>A host's own token source in front of the engine (a cache, a decorator).</summary>
+    private sealed class OwnTokens : ITokenProvider
+    {
+        public ValueTask<AccessToken> GetTokenAsync(string accountId, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+
+        public Task ReportRejectedAsync(string accountId, string accessToken, CancellationToken cancellationToken = default) => throw new NotSupportedException();
     }
 
     [Fact]
@@ -56,7 +117,7 @@ public sealed class TokenProviderTests
         await using var engine = await HostedEngine.StartAsync();
         var tokens = engine.Server.CreateAccount("a1");
         engine.Server.Script("a1", FakeFault.Delay(TimeSpan.FromMilliseconds(500)));
-        await engine.Tokens.RegisterAsync(Credentials("a1", tokens, DateTimeOffset.UtcNow.AddSeconds(30)));
+        await engine.Accounts.RegisterAsync(Credentials("a1", tokens, DateTimeOffset.UtcNow.AddSeconds(30)));
 
         using var cts = new CancellationTokenSource();
         var cancelled = engine.Tokens.GetTokenAsync("a1", cts.Token).AsTask();
@@ -75,7 +136,7 @@ public sealed class TokenProviderTests
     {
         await using var engine = await HostedEngine.StartAsync();
         var tokens = engine.Server.CreateAccount("a1");
-        await engine.Tokens.RegisterAsync(Credentials("a1", tokens));
+        await engine.Accounts.RegisterAsync(Credentials("a1", tokens));
         await engine.Tokens.ReportRejectedAsync("a1", tokens.AccessToken);
         var fresh = await engine.Tokens.GetTokenAsync("a1");
         Assert.NotEqual(tokens.AccessToken, fresh.Value.Reveal());
@@ -100,7 +161,7 @@ public sealed class TokenProviderTests
             await first.StartAsync();
             var provider = (ITokenProvider)first.Services.GetService(typeof(ITokenProvider))!;
             server.Script("a1", FakeFault.RateLimited(TimeSpan.FromMinutes(10)));
-            await provider.RegisterAsync(Credentials("a1", tokens, DateTimeOffset.UtcNow.AddSeconds(10)));
+            await first.Services.GetRequiredService<IAccountAdmin>().RegisterAsync(Credentials("a1", tokens, DateTimeOffset.UtcNow.AddSeconds(10)));
             retryAt = (await Assert.ThrowsAsync<TokenBackingOffException>(() => provider.GetTokenAsync("a1").AsTask())).RetryAt;
             await first.StopAsync();
         }
@@ -110,7 +171,7 @@ public sealed class TokenProviderTests
             var provider = (ITokenProvider)second.Services.GetService(typeof(ITokenProvider))!;
             var again = await Assert.ThrowsAsync<TokenBackingOffException>(() => provider.GetTokenAsync("a1").AsTask());
             Assert.Equal(retryAt, again.RetryAt);
-            Assert.Single(await provider.ListAsync());
+            Assert.Single(await second.Services.GetRequiredService<IAccountAdmin>().ListAsync());
             await second.StopAsync();
         }
         Assert.Equal(1, server.RefreshCalls("a1"));

@@ -30,7 +30,7 @@ public sealed class TracingTests
 
         await using var engine = await HostedEngine.StartAsync();
         var tokens = engine.Server.CreateAccount(account);
-        await engine.Tokens.RegisterAsync(new AccountCredentials(account, "claude", new Secret(tokens.RefreshToken)));
+        await engine.Accounts.RegisterAsync(new AccountCredentials(account, "claude", new Secret(tokens.RefreshToken)));
         var before = DateTimeOffset.UtcNow;
         var token = await engine.Tokens.GetTokenAsync(account);
         Assert.Equal(1, engine.Server.RefreshCalls(account));
@@ -48,7 +48,7 @@ public sealed class TracingTests
 
         // A failed call is a span too, marked as an error with its outcome.
         engine.Server.Script(account, FakeFault.ServerError(500));
-        await engine.Tokens.ForceRefreshAsync(account);
+        await engine.Accounts.ForceRefreshAsync(account);
         var deadline = Stopwatch.StartNew();
         while (!Spans().Any(s => s.Status == ActivityStatusCode.Error) && deadline.Elapsed < TimeSpan.FromSeconds(20))
             await Task.Delay(20); // the outcome is recorded when the answer reaches the account
@@ -74,9 +74,9 @@ public sealed class TracingTests
         await using var engine = await HostedEngine.StartAsync();
         var account = pool + "-a";
         var tokens = engine.Server.CreateAccount(account);
-        await engine.Tokens.RegisterAsync(new AccountCredentials(account, "claude", new Secret(tokens.RefreshToken),
+        await engine.Accounts.RegisterAsync(new AccountCredentials(account, "claude", new Secret(tokens.RefreshToken),
             new Secret(tokens.AccessToken), DateTimeOffset.UtcNow.AddHours(1)));
-        engine.Tokens.DefinePool(new PoolDefinition(pool, [account]));
+        engine.Pools.DefinePool(new PoolDefinition(pool, [account]));
 
         using var source = new ActivitySource("caller");
         AccountLease lease;
@@ -84,7 +84,7 @@ public sealed class TracingTests
         using (var caller = source.StartActivity("request"))
         {
             trace = caller!.TraceId;
-            lease = await engine.Tokens.LeaseAsync(pool);
+            lease = await engine.Pools.LeaseAsync(pool);
         }
 
         var span = Assert.Single(Spans());
@@ -97,8 +97,8 @@ public sealed class TracingTests
         Assert.DoesNotContain(lease.Token.Value.Reveal(), string.Join("|", span.TagObjects.Select(t => t.Value?.ToString())), StringComparison.Ordinal);
 
         // No usable member: an error span with the result.
-        await engine.Tokens.BlockAsync(account, "maintenance");
-        await Assert.ThrowsAsync<NoUsableAccountException>(() => engine.Tokens.LeaseAsync(pool).AsTask());
+        await engine.Accounts.BlockAsync(account, "maintenance");
+        await Assert.ThrowsAsync<NoUsableAccountException>(() => engine.Pools.LeaseAsync(pool).AsTask());
         var refused = Assert.Single(Spans(), s => s.Status == ActivityStatusCode.Error);
         Assert.Equal("none_usable", refused.GetTagItem(ActorRefreshDiagnostics.OutcomeTag));
     }

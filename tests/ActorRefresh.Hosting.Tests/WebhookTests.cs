@@ -32,9 +32,9 @@ public sealed class WebhookTests
             ["ActorRefresh:Notifications:Webhooks:ops:Events:1"] = "account.healthy",
         });
         var issued = engine.Server.CreateAccount("w1");
-        await engine.Tokens.RegisterAsync(new AccountCredentials("w1", "claude", new Secret(issued.RefreshToken), new Secret(issued.AccessToken), issued.ExpiresAt));
+        await engine.Accounts.RegisterAsync(new AccountCredentials("w1", "claude", new Secret(issued.RefreshToken), new Secret(issued.AccessToken), issued.ExpiresAt));
         engine.Server.Script("w1", FakeFault.InvalidGrant());
-        await engine.Tokens.ForceRefreshAsync("w1");
+        await engine.Accounts.ForceRefreshAsync("w1");
 
         var blocked = await receiver.WaitForAsync("account.blocked");
         Assert.Equal(2, receiver.Attempts("account.blocked")); // the first answered 500, the retry accepted
@@ -44,8 +44,8 @@ public sealed class WebhookTests
         Assert.Equal("PolicyBlocked", json["state"]!.GetValue<string>());
         Assert.False(string.IsNullOrEmpty(json["reason"]?.GetValue<string>()), "a blocked notice says why");
 
-        await engine.Tokens.UnblockAsync("w1");
-        await engine.Tokens.ReplaceCredentialsAsync(new AccountCredentials("w1", "claude", new Secret(engine.Server.RotateExternally("w1").RefreshToken)));
+        await engine.Accounts.UnblockAsync("w1");
+        await engine.Accounts.ReplaceCredentialsAsync(new AccountCredentials("w1", "claude", new Secret(engine.Server.RotateExternally("w1").RefreshToken)));
         await receiver.WaitForAsync("account.healthy");
 
         var tokens = new[] { issued.AccessToken, issued.RefreshToken, engine.Server.Current("w1").AccessToken, engine.Server.Current("w1").RefreshToken };

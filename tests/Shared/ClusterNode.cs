@@ -30,6 +30,9 @@ public sealed class ClusterNode : IAsyncDisposable
 
     public bool HasExited => _process.HasExited;
 
+    /// <summary>The process's exit code (only once <see cref="HasExited"/>).</summary>
+    public int ExitCode => _process.ExitCode;
+
     public string Log => _process.Output;
 
     /// <summary>The last lines the node wrote.</summary>

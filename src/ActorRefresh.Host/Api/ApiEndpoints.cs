@@ -79,16 +79,16 @@ internal static class ApiEndpoints
             ? TypedResults.Ok(new ReadSideAnswer(cluster.FreshTokens()))
             : TypedResults.NotFound();
 
-    private static async Task<IResult> ListAsync(ITokenProvider tokens, CancellationToken ct) =>
-        TypedResults.Ok(await tokens.ListAsync(ct).ConfigureAwait(false));
+    private static async Task<IResult> ListAsync(IAccountAdmin accounts, CancellationToken ct) =>
+        TypedResults.Ok(await accounts.ListAsync(ct).ConfigureAwait(false));
 
-    private static async Task<IResult> StatusAsync(string id, ITokenProvider tokens, CancellationToken ct) =>
-        TypedResults.Ok(await tokens.GetStatusAsync(AccountIds.Require(id), ct).ConfigureAwait(false));
+    private static async Task<IResult> StatusAsync(string id, IAccountAdmin accounts, CancellationToken ct) =>
+        TypedResults.Ok(await accounts.GetStatusAsync(AccountIds.Require(id), ct).ConfigureAwait(false));
 
-    private static async Task<IResult> RemoveAsync(string id, ITokenProvider tokens, SyncBindings bindings, CancellationToken ct)
+    private static async Task<IResult> RemoveAsync(string id, IAccountAdmin accounts, SyncBindings bindings, CancellationToken ct)
     {
         // The engine answers once the removal is journaled and the account's events and snapshots are deleted.
-        await tokens.RemoveAsync(AccountIds.Require(id), ct).ConfigureAwait(false);
+        await accounts.RemoveAsync(AccountIds.Require(id), ct).ConfigureAwait(false);
         await bindings.ReleaseAsync(id, ct).ConfigureAwait(false);
         return TypedResults.Ok(new RemovalAnswer(id, Removed: true, HistoryDeleted: true,
             "the account is removed and its stored events and snapshots (every token it held, encrypted) are deleted"));
@@ -100,18 +100,18 @@ internal static class ApiEndpoints
     /// <summary>The answer to a removal.</summary>
     private sealed record RemovalAnswer(string Id, bool Removed, bool HistoryDeleted, string Detail);
 
-    private static async Task<IResult> RefreshAsync(string id, ITokenProvider tokens, CancellationToken ct) =>
-        TypedResults.Ok(await tokens.ForceRefreshAsync(AccountIds.Require(id), ct).ConfigureAwait(false));
+    private static async Task<IResult> RefreshAsync(string id, IAccountAdmin accounts, CancellationToken ct) =>
+        TypedResults.Ok(await accounts.ForceRefreshAsync(AccountIds.Require(id), ct).ConfigureAwait(false));
 
-    private static async Task<IResult> UnblockAsync(string id, ITokenProvider tokens, CancellationToken ct) =>
-        TypedResults.Ok(await tokens.UnblockAsync(AccountIds.Require(id), ct).ConfigureAwait(false));
+    private static async Task<IResult> UnblockAsync(string id, IAccountAdmin accounts, CancellationToken ct) =>
+        TypedResults.Ok(await accounts.UnblockAsync(AccountIds.Require(id), ct).ConfigureAwait(false));
 
-    private static async Task<IResult> BlockAsync(string id, HttpRequest request, ITokenProvider tokens, CancellationToken ct)
+    private static async Task<IResult> BlockAsync(string id, HttpRequest request, IAccountAdmin accounts, CancellationToken ct)
     {
         AccountIds.Require(id);
         var body = await RequestBodies.ReadAsync<BlockRequest>(request, ct).ConfigureAwait(false);
         var reason = RequestBodies.RequireText(body.Reason, "reason");
-        return TypedResults.Ok(await tokens.BlockAsync(id, reason, ct).ConfigureAwait(false));
+        return TypedResults.Ok(await accounts.BlockAsync(id, reason, ct).ConfigureAwait(false));
     }
 
     private static async Task<IResult> RejectedAsync(string id, HttpRequest request, ITokenProvider tokens, CancellationToken ct)
@@ -150,7 +150,7 @@ internal static class ApiEndpoints
         }
     }
 
-    private static async Task<IResult> RegisterAsync(HttpRequest request, ITokenProvider tokens, TimeProvider time, Limits limits, CancellationToken ct)
+    private static async Task<IResult> RegisterAsync(HttpRequest request, IAccountAdmin accounts, TimeProvider time, Limits limits, CancellationToken ct)
     {
         var body = await RequestBodies.ReadAsync<RegisterRequest>(request, ct).ConfigureAwait(false);
         var id = AccountIds.Require(RequestBodies.RequireText(body.Id, "id"));
@@ -169,7 +169,7 @@ internal static class ApiEndpoints
                 ? "'expiresAt' is in the past: a long-lived token without a refresh token cannot be renewed; register a new one."
                 : "'expiresAt' is in the past; register without the expired access token.");
 
-        var status = await limits.AddingAccountAsync(tokens, id, () => tokens.RegisterAsync(
+        var status = await limits.AddingAccountAsync(accounts, id, () => accounts.RegisterAsync(
             new AccountCredentials(id, provider, refreshToken, accessToken, body.ExpiresAt), ct), ct).ConfigureAwait(false);
         return TypedResults.Created($"/v1/accounts/{Uri.EscapeDataString(id)}", status);
     }
@@ -185,7 +185,7 @@ internal static class ApiEndpoints
         [FromQuery(Name = "id"), Description("The account id.")] string? idParameter,
         [FromQuery(Name = "sync"), Description("true: keep the file named by 'path' up to date.")] string? syncParameter,
         [FromQuery(Name = "path"), Description("With sync=true: the credentials file on the server's machine.")] string? pathParameter,
-        HttpRequest request, ITokenProvider tokens, TimeProvider time,
+        HttpRequest request, IAccountAdmin accounts, TimeProvider time,
         IOptions<SyncOptions> syncOptions, SyncBindings bindings, Limits limits, CancellationToken ct)
     {
         // Read from the query as a whole so a repeated parameter is seen as the client sent it.
@@ -239,14 +239,14 @@ internal static class ApiEndpoints
         {
             try
             {
-                await tokens.GetStatusAsync(id, ct).ConfigureAwait(false);
+                await accounts.GetStatusAsync(id, ct).ConfigureAwait(false);
             }
             catch (AccountNotFoundException)
             {
-                var created = await limits.AddingAccountAsync(tokens, id, () => tokens.RegisterAsync(credentials, ct), ct).ConfigureAwait(false);
+                var created = await limits.AddingAccountAsync(accounts, id, () => accounts.RegisterAsync(credentials, ct), ct).ConfigureAwait(false);
                 return TypedResults.Created($"/v1/accounts/{Uri.EscapeDataString(id)}", created);
             }
-            return TypedResults.Ok(await tokens.ReplaceCredentialsAsync(credentials, ct).ConfigureAwait(false));
+            return TypedResults.Ok(await accounts.ReplaceCredentialsAsync(credentials, ct).ConfigureAwait(false));
         }, ct).ConfigureAwait(false);
     }
 

@@ -55,7 +55,7 @@ internal static class HealthEndpoints
 }
 
 /// <summary>Readiness check: the engine itself answers (one message, no per-account fan-out).</summary>
-internal sealed class EngineReadinessCheck(ITokenProvider tokens) : IHealthCheck
+internal sealed class EngineReadinessCheck(IAccountAdmin accounts) : IHealthCheck
 {
     public const string Name = "engine";
 
@@ -63,7 +63,7 @@ internal sealed class EngineReadinessCheck(ITokenProvider tokens) : IHealthCheck
     // because an engine that ignores the token must not hold the check.
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
-        await tokens.CheckReadyAsync(cancellationToken).WaitAsync(cancellationToken).ConfigureAwait(false);
+        await accounts.CheckReadyAsync(cancellationToken).WaitAsync(cancellationToken).ConfigureAwait(false);
         return HealthCheckResult.Healthy();
     }
 }

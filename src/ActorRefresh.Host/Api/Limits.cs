@@ -17,14 +17,14 @@ internal sealed class Limits(IOptions<ApiOptions> options)
     private readonly Lock _pools = new();
 
     /// <summary>Runs <paramref name="create"/> unless it would add an account past the limit.</summary>
-    public async Task<T> AddingAccountAsync<T>(ITokenProvider tokens, string accountId, Func<Task<T>> create, CancellationToken ct)
+    public async Task<T> AddingAccountAsync<T>(IAccountAdmin accounts, string accountId, Func<Task<T>> create, CancellationToken ct)
     {
         await _accounts.WaitAsync(ct).ConfigureAwait(false);
         try
         {
             var max = options.Value.MaxAccounts;
             // The directory's own count: no account is listed or asked.
-            var (count, includes) = await tokens.CountAccountsAsync(accountId, ct).ConfigureAwait(false);
+            var (count, includes) = await accounts.CountAccountsAsync(accountId, ct).ConfigureAwait(false);
             if (count >= max && !includes)
                 throw new LimitReachedException(
                     $"The broker holds its limit of {max} accounts ({ApiOptions.MaxAccountsSetting}); remove an account or raise the limit.");
@@ -37,12 +37,12 @@ internal sealed class Limits(IOptions<ApiOptions> options)
     }
 
     /// <summary>Runs <paramref name="define"/> unless it would add a pool past the limit.</summary>
-    public T DefiningPool<T>(ITokenProvider tokens, string name, Func<T> define)
+    public T DefiningPool<T>(IAccountPools defined, string name, Func<T> define)
     {
         lock (_pools)
         {
             var max = options.Value.MaxPools;
-            var pools = tokens.ListPools();
+            var pools = defined.ListPools();
             if (pools.Count >= max && !pools.Any(p => string.Equals(p.Name, name, StringComparison.Ordinal)))
                 throw new LimitReachedException(
                     $"The broker holds its limit of {max} pools ({ApiOptions.MaxPoolsSetting}); remove a pool or raise the limit.");

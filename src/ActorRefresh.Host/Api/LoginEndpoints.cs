@@ -38,7 +38,7 @@ internal static class LoginEndpoints
         return endpoints;
     }
 
-    private static async Task<IResult> StartAsync(string id, HttpRequest request, [FromServices] ITokenProvider tokens,
+    private static async Task<IResult> StartAsync(string id, HttpRequest request, [FromServices] IAccountAdmin accounts,
         [FromServices] IProviderRegistry providers, [FromServices] LoginSessions logins, [FromServices] DeviceLoginClient device,
         [FromServices] Limits limits, CancellationToken ct)
     {
@@ -51,7 +51,7 @@ internal static class LoginEndpoints
         {
             try
             {
-                providerName = (await tokens.GetStatusAsync(id, ct).ConfigureAwait(false)).Provider;
+                providerName = (await accounts.GetStatusAsync(id, ct).ConfigureAwait(false)).Provider;
             }
             catch (AccountNotFoundException)
             {
@@ -61,7 +61,7 @@ internal static class LoginEndpoints
         if (!providers.TryGet(providerName, out var profile))
             throw new BadRequestBodyException($"unknown provider '{providerName}' (configured: {string.Join(", ", providers.Names)})");
         if (body.Device)
-            return await StartDeviceAsync(id, profile, tokens, logins, device, limits, ct).ConfigureAwait(false);
+            return await StartDeviceAsync(id, profile, accounts, logins, device, limits, ct).ConfigureAwait(false);
 
         if (profile.AuthorizeEndpoint is null)
             throw new BadRequestBodyException($"provider '{providerName}' has no login here: set ActorRefresh:Providers:{providerName}:AuthorizeEndpoint");
@@ -79,7 +79,7 @@ internal static class LoginEndpoints
         });
     }
 
-    private static async Task<IResult> StartDeviceAsync(string id, ProviderProfile profile, ITokenProvider tokens, LoginSessions logins,
+    private static async Task<IResult> StartDeviceAsync(string id, ProviderProfile profile, IAccountAdmin accounts, LoginSessions logins,
         DeviceLoginClient device, Limits limits, CancellationToken ct)
     {
         if (profile.DeviceAuthorizationEndpoint is null)
@@ -109,7 +109,7 @@ internal static class LoginEndpoints
                             span.End(refused!.Kind);
                             return new DeviceLoginResult(null, refused.Reason);
                         }
-                        var saved = await SaveAsync(tokens, limits, id, profile.Name, granted, cancel).ConfigureAwait(false);
+                        var saved = await SaveAsync(accounts, limits, id, profile.Name, granted, cancel).ConfigureAwait(false);
                         span.End(LoginSpan.LoggedIn);
                         return new DeviceLoginResult(saved, null);
                     }
@@ -136,7 +136,7 @@ internal static class LoginEndpoints
         });
     }
 
-    private static async Task<IResult> CompleteAsync(string loginId, HttpRequest request, [FromServices] ITokenProvider tokens,
+    private static async Task<IResult> CompleteAsync(string loginId, HttpRequest request, [FromServices] IAccountAdmin accounts,
         [FromServices] IProviderRegistry providers, [FromServices] CodeExchangeClient exchange, [FromServices] LoginSessions logins,
         [FromServices] Limits limits, [FromServices] TimeProvider time, CancellationToken ct)
     {
@@ -168,7 +168,7 @@ internal static class LoginEndpoints
             span.End(outcome is RefreshOutcome.Refreshed ? "no_refresh_token" : outcome.Kind);
             return Problems.Create(StatusCodes.Status502BadGateway, "Login failed", Describe(outcome));
         }
-        var saved = await SaveAsync(tokens, limits, login.AccountId, login.Provider, granted, ct).ConfigureAwait(false);
+        var saved = await SaveAsync(accounts, limits, login.AccountId, login.Provider, granted, ct).ConfigureAwait(false);
         span.End(LoginSpan.LoggedIn);
         return TypedResults.Ok(saved);
     }
@@ -210,17 +210,17 @@ internal static class LoginEndpoints
     };
 
     /// <summary>Registers the account, or gives an existing one the new credentials (clearing a dead-grant block).</summary>
-    private static async Task<AccountStatus> SaveAsync(ITokenProvider tokens, Limits limits, string accountId, string provider,
+    private static async Task<AccountStatus> SaveAsync(IAccountAdmin accounts, Limits limits, string accountId, string provider,
         RefreshOutcome.Refreshed granted, CancellationToken ct)
     {
         var credentials = new AccountCredentials(accountId, provider, granted.RefreshToken!, granted.AccessToken, granted.ExpiresAt);
         try
         {
-            return await tokens.ReplaceCredentialsAsync(credentials, ct).ConfigureAwait(false);
+            return await accounts.ReplaceCredentialsAsync(credentials, ct).ConfigureAwait(false);
         }
         catch (AccountNotFoundException)
         {
-            return await limits.AddingAccountAsync(tokens, accountId, () => tokens.RegisterAsync(credentials, ct), ct).ConfigureAwait(false);
+            return await limits.AddingAccountAsync(accounts, accountId, () => accounts.RegisterAsync(credentials, ct), ct).ConfigureAwait(false);
         }
     }
 }

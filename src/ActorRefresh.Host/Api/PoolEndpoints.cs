@@ -42,31 +42,31 @@ internal static class PoolEndpoints
         return endpoints;
     }
 
-    private static IResult List(ITokenProvider tokens) =>
-        TypedResults.Ok(tokens.ListPools().Select(PoolDefinitionResponse.From).ToList());
+    private static IResult List(IAccountPools pools) =>
+        TypedResults.Ok(pools.ListPools().Select(PoolDefinitionResponse.From).ToList());
 
-    private static async Task<IResult> GetAsync(string name, ITokenProvider tokens, CancellationToken ct) =>
-        TypedResults.Ok(PoolStatusResponse.From(await tokens.GetPoolAsync(PoolNames.Require(name), ct).ConfigureAwait(false)));
+    private static async Task<IResult> GetAsync(string name, IAccountPools pools, CancellationToken ct) =>
+        TypedResults.Ok(PoolStatusResponse.From(await pools.GetPoolAsync(PoolNames.Require(name), ct).ConfigureAwait(false)));
 
-    private static async Task<IResult> LeaseAsync(string name, ITokenProvider tokens, CancellationToken ct)
+    private static async Task<IResult> LeaseAsync(string name, IAccountPools pools, CancellationToken ct)
     {
-        var lease = await tokens.LeaseAsync(PoolNames.Require(name), ct).ConfigureAwait(false);
+        var lease = await pools.LeaseAsync(PoolNames.Require(name), ct).ConfigureAwait(false);
         return TypedResults.Ok(new LeaseResponse(lease.AccountId, lease.Token.Value.Reveal(), lease.ExpiresAt));
     }
 
-    private static IResult Remove(string name, ITokenProvider tokens) =>
-        tokens.RemovePool(PoolNames.Require(name)) ? TypedResults.NoContent() : throw new PoolNotFoundException(name);
+    private static IResult Remove(string name, IAccountPools pools) =>
+        pools.RemovePool(PoolNames.Require(name)) ? TypedResults.NoContent() : throw new PoolNotFoundException(name);
 
-    private static async Task<IResult> DefineAsync(string name, HttpRequest request, ITokenProvider tokens, Limits limits, CancellationToken ct)
+    private static async Task<IResult> DefineAsync(string name, HttpRequest request, IAccountPools pools, Limits limits, CancellationToken ct)
     {
         PoolNames.Require(name);
         var body = await RequestBodies.ReadAsync<DefinePoolRequest>(request, ct).ConfigureAwait(false);
         var definition = body.ToDefinition(name);
-        var existed = tokens.ListPools().Any(p => string.Equals(p.Name, name, StringComparison.Ordinal));
+        var existed = pools.ListPools().Any(p => string.Equals(p.Name, name, StringComparison.Ordinal));
         PoolDefinition stored;
         try
         {
-            stored = limits.DefiningPool(tokens, name, () => tokens.DefinePool(definition));
+            stored = limits.DefiningPool(pools, name, () => pools.DefinePool(definition));
         }
         catch (ArgumentException exception)
         {
@@ -77,7 +77,7 @@ internal static class PoolEndpoints
         return existed ? TypedResults.Ok(response) : TypedResults.Created($"/v1/pools/{Uri.EscapeDataString(name)}", response);
     }
 
-    private static async Task<IResult> ReportUsageAsync(string id, HttpRequest request, ITokenProvider tokens, CancellationToken ct)
+    private static async Task<IResult> ReportUsageAsync(string id, HttpRequest request, IAccountPools pools, CancellationToken ct)
     {
         AccountIds.Require(id);
         var body = await RequestBodies.ReadAsync<UsageReportRequest>(request, ct).ConfigureAwait(false);
@@ -96,7 +96,7 @@ internal static class PoolEndpoints
                 throw new BadRequestBodyException("'headers' values must be strings.");
         }
         var pairs = headers.Select(h => new KeyValuePair<string, string>(h.Key, h.Value!)).ToList();
-        return TypedResults.Ok(await tokens.ReportUsageAsync(id, status, pairs, ct).ConfigureAwait(false));
+        return TypedResults.Ok(await pools.ReportUsageAsync(id, status, pairs, ct).ConfigureAwait(false));
     }
 }
 

@@ -49,7 +49,7 @@ internal static class StatusPage
         return reader.ReadToEnd();
     }
 
-    private static async Task<IResult> RenderAsync(HttpContext context, ITokenProvider tokens, TimeProvider time, IAntiforgery antiforgery,
+    private static async Task<IResult> RenderAsync(HttpContext context, IAccountAdmin admin, IAccountPools accountPools, TimeProvider time, IAntiforgery antiforgery,
         IProviderRegistry providers, IOptions<ApiOptions> options, CancellationToken ct)
     {
         if (StatusView.Parse(context.Request.Query) is { Error: { } error })
@@ -61,7 +61,7 @@ internal static class StatusPage
         string? failure = null;
         try
         {
-            accounts = await tokens.ListAsync(ct).ConfigureAwait(false);
+            accounts = await admin.ListAsync(ct).ConfigureAwait(false);
         }
         catch (ActorRefreshException exception)
         {
@@ -72,11 +72,11 @@ internal static class StatusPage
         if (failure is null)
         {
             var summaries = new List<PoolSummary>();
-            foreach (var definition in tokens.ListPools())
+            foreach (var definition in accountPools.ListPools())
             {
                 try
                 {
-                    var pool = await tokens.GetPoolAsync(definition.Name, ct).ConfigureAwait(false);
+                    var pool = await accountPools.GetPoolAsync(definition.Name, ct).ConfigureAwait(false);
                     summaries.Add(new PoolSummary(pool.Name, PoolStrategies.Name(pool.Strategy), pool.UsableCount, pool.Members.Count));
                 }
                 catch (PoolNotFoundException)

@@ -104,7 +104,7 @@ internal sealed class SyncFileTakenException(string path, string owner)
 /// publish its accounts' file paths, so the host keeps the pairs in <c>&lt;data folder&gt;/sync-files.json</c> (0600);
 /// a pair whose account no longer exists is free again.
 /// </summary>
-internal sealed class SyncBindings(IOptions<StorageOptions> storage, ITokenProvider tokens)
+internal sealed class SyncBindings(IOptions<StorageOptions> storage, IAccountAdmin accounts)
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
     private string File => Path.Combine(Path.GetFullPath(storage.Value.DataDirectory), "sync-files.json");
@@ -154,7 +154,7 @@ internal sealed class SyncBindings(IOptions<StorageOptions> storage, ITokenProvi
     {
         try
         {
-            await tokens.GetStatusAsync(accountId, ct).ConfigureAwait(false);
+            await accounts.GetStatusAsync(accountId, ct).ConfigureAwait(false);
             return true;
         }
         catch (AccountNotFoundException)

@@ -68,7 +68,8 @@ internal static class DemoRunner
         try
         {
             var tokens = host.Services.GetRequiredService<ITokenProvider>();
-            var ids = await RegisterAccountsAsync(tokens, server, options.Accounts, cancellationToken);
+            var admin = host.Services.GetRequiredService<IAccountAdmin>();
+            var ids = await RegisterAccountsAsync(admin, server, options.Accounts, cancellationToken);
 
             var run = new CallerRun(tokens, ids, options.Callers);
             var stopwatch = Stopwatch.StartNew();
@@ -77,7 +78,7 @@ internal static class DemoRunner
             {
                 try
                 {
-                    await ShowLiveTableAsync(console, tokens, callers, cancellationToken);
+                    await ShowLiveTableAsync(console, admin, callers, cancellationToken);
                 }
                 finally
                 {
@@ -87,7 +88,7 @@ internal static class DemoRunner
             await callers;
             stopwatch.Stop();
 
-            var statuses = await tokens.ListAsync(cancellationToken);
+            var statuses = await admin.ListAsync(cancellationToken);
             return new DemoReport(
                 options.Accounts,
                 run.Requests,
@@ -162,7 +163,7 @@ internal static class DemoRunner
     /// Registers the accounts with expiries spread over the first seconds, so refreshes happen during the run,
     /// and scripts the faults: a 429 burst with Retry-After, one CDN 403, one organisation-policy 403, one invalid_grant.
     /// </summary>
-    private static async Task<string[]> RegisterAccountsAsync(ITokenProvider tokens, FakeTokenServer server, int count, CancellationToken cancellationToken)
+    private static async Task<string[]> RegisterAccountsAsync(IAccountAdmin admin, FakeTokenServer server, int count, CancellationToken cancellationToken)
     {
         var ids = Enumerable.Range(0, count).Select(i => $"demo-{i:D4}").ToArray();
         var now = DateTimeOffset.UtcNow;
@@ -173,7 +174,7 @@ internal static class DemoRunner
             if (FaultFor(i) is { } fault) server.Script(ids[i], fault);
             // Fault accounts reach their refresh point at once; the others spread over the next seconds.
             var expiresAt = i < 6 ? now.AddSeconds(4.5) : now.AddSeconds(5 + 6.0 * i / count);
-            await tokens.RegisterAsync(new AccountCredentials(ids[i], "claude", new Secret(issued.RefreshToken), new Secret(issued.AccessToken), expiresAt), cancellationToken);
+            await admin.RegisterAsync(new AccountCredentials(ids[i], "claude", new Secret(issued.RefreshToken), new Secret(issued.AccessToken), expiresAt), cancellationToken);
         }
         return ids;
     }
@@ -187,14 +188,14 @@ internal static class DemoRunner
         _ => null,
     };
 
-    private static async Task ShowLiveTableAsync(IAnsiConsole console, ITokenProvider tokens, Task callers, CancellationToken cancellationToken)
+    private static async Task ShowLiveTableAsync(IAnsiConsole console, IAccountAdmin admin, Task callers, CancellationToken cancellationToken)
     {
         var table = new Table().Border(TableBorder.Rounded).AddColumn("state").AddColumn(new TableColumn("accounts").RightAligned());
         await console.Live(table).StartAsync(async context =>
         {
             while (!callers.IsCompleted)
             {
-                var statuses = await tokens.ListAsync(cancellationToken);
+                var statuses = await admin.ListAsync(cancellationToken);
                 table.Rows.Clear();
                 foreach (var state in Enum.GetValues<AccountState>())
                     table.AddRow(state.ToString(), statuses.Count(s => s.State == state).ToString(System.Globalization.CultureInfo.InvariantCulture));

@@ -14,6 +14,7 @@ using ActorRefresh.Hosting.Notifications;
 using ActorRefresh.Hosting.Tokens;
 using Akka.Hosting;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -27,7 +28,8 @@ public static class ActorRefreshServiceCollectionExtensions
     /// Adds the whole engine: provider profiles, the token endpoint and usage clients, account pools from
     /// <c>ActorRefresh:Pools</c>, persistence (SQLite by default), an actor system named <c>actor-refresh</c>
     /// with the account region (a shard region when <c>ActorRefresh:Cluster:Enabled</c>),
-    /// <see cref="ITokenProvider"/> and <see cref="ClusterStatusReader"/>, and ASP.NET Core health checks tagged
+    /// <see cref="ITokenProvider"/> (tokens), <see cref="IAccountAdmin"/> (accounts), <see cref="IAccountPools"/> (pools) and
+    /// <see cref="ClusterStatusReader"/>, and ASP.NET Core health checks tagged
     /// <see cref="ActorRefreshHealthTags.Live"/> and <see cref="ActorRefreshHealthTags.Ready"/> (actor system; store,
     /// journal and snapshot store; cluster membership) for the host's probes.
     /// Options are validated at start with messages that name the configuration key.
@@ -101,7 +103,11 @@ public static class ActorRefreshServiceCollectionExtensions
         services.AddSingleton(provider => StorageKeyRing.Resolve(
             provider.GetRequiredService<IOptions<StorageOptions>>().Value,
             provider.GetRequiredService<ILoggerFactory>().CreateLogger("ActorRefresh.Storage")));
-        services.AddSingleton<ITokenProvider, TokenProvider>();
+        // One engine object behind the three faces; TryAdd lets a host (or a test) put its own in front first.
+        services.TryAddSingleton<TokenProvider>();
+        services.TryAddSingleton<ITokenProvider>(provider => provider.GetRequiredService<TokenProvider>());
+        services.TryAddSingleton<IAccountAdmin>(provider => provider.GetRequiredService<TokenProvider>());
+        services.TryAddSingleton<IAccountPools>(provider => provider.GetRequiredService<TokenProvider>());
         services.AddOptions<NotificationOptions>().Bind(configuration.GetSection(NotificationOptions.Section)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<NotificationOptions>>(new DelegateValidator<NotificationOptions>(o => o.Validate()));
         services.AddSingleton<AccountNoticeHub>();

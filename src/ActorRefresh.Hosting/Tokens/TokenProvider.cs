@@ -10,7 +10,7 @@ using static ActorRefresh.Engine.Accounts.AccountProtocol;
 namespace ActorRefresh.Hosting.Tokens;
 
 /// <summary>
-/// <see cref="ITokenProvider"/> over the account region. A fresh token comes from the node's read side with no
+/// <see cref="ITokenProvider"/>, <see cref="IAccountAdmin"/> and <see cref="IAccountPools"/> over the account region. A fresh token comes from the node's read side with no
 /// actor round trip; everything else is an Ask with an explicit timeout. Cancelling a caller's token only
 /// abandons that caller's wait: the account's refresh goes on and answers the others.
 /// In cluster mode the region is the shard region (it routes to the node hosting the account), registering and
@@ -20,7 +20,7 @@ internal sealed class TokenProvider(
     IRequiredActor<AccountRegionKey> region,
     IRequiredActor<AccountDirectoryKey> directory,
     EngineServices services,
-    AccountPools pools) : ITokenProvider
+    AccountPools pools) : ITokenProvider, IAccountAdmin, IAccountPools
 {
     private const int ListParallelism = 32;
 
@@ -96,7 +96,7 @@ internal sealed class TokenProvider(
     public Task<IReadOnlyList<AccountStatus>> ListAsync(CancellationToken cancellationToken = default) =>
         services.Cluster is null ? Task.FromResult(services.ReadSide.Statuses()) : ListClusterAsync(cancellationToken);
 
-    async Task<(int Count, bool Includes)> ITokenProvider.CountAccountsAsync(string accountId, CancellationToken cancellationToken)
+    async Task<(int Count, bool Includes)> IAccountAdmin.CountAccountsAsync(string accountId, CancellationToken cancellationToken)
     {
         var count = (AccountCount)await AskDirectoryAsync(new CountAccounts(accountId), cancellationToken).ConfigureAwait(false);
         return (count.Count, count.Includes);

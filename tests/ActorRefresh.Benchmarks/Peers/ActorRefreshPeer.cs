@@ -24,6 +24,7 @@ public sealed class ActorRefreshPeer : ITokenPeer
         _host = host;
         DataDirectory = dataDirectory;
         Provider = host.Services.GetRequiredService<ITokenProvider>();
+        Accounts = host.Services.GetRequiredService<IAccountAdmin>();
         Engine = host.Services.GetRequiredService<EngineServices>();
     }
 
@@ -32,6 +33,9 @@ public sealed class ActorRefreshPeer : ITokenPeer
 
     /// <summary>The token provider.</summary>
     public ITokenProvider Provider { get; }
+
+    /// <summary>Registration and the other account commands.</summary>
+    public IAccountAdmin Accounts { get; }
 
     /// <summary>The engine's shared services (read side, limiter).</summary>
     internal EngineServices Engine { get; }
@@ -64,7 +68,7 @@ public sealed class ActorRefreshPeer : ITokenPeer
 
     /// <inheritdoc />
     public async Task AddAsync(string accountId, string refreshToken, string accessToken, DateTimeOffset expiresAt) =>
-        await Provider.RegisterAsync(new AccountCredentials(accountId, "claude", new Secret(refreshToken), new Secret(accessToken), expiresAt));
+        await Accounts.RegisterAsync(new AccountCredentials(accountId, "claude", new Secret(refreshToken), new Secret(accessToken), expiresAt));
 
     /// <inheritdoc />
     public ValueTask<Secret> GetTokenAsync(string accountId, CancellationToken cancellationToken = default)

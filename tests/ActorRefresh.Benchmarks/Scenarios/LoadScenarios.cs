@@ -233,7 +233,7 @@ public static class LoadScenarios
             // Past its refresh point; still valid for longer than the backoff (or, for the second variant, no token at all).
             var expiresAt = DateTimeOffset.UtcNow + Lead / 2;
             if (peer is ActorRefreshPeer ar && !validToken)
-                await ar.Provider.RegisterAsync(new Engine.Accounts.AccountCredentials(id, "claude", new Core.Tokens.Secret(tokens.RefreshToken)));
+                await ar.Accounts.RegisterAsync(new Engine.Accounts.AccountCredentials(id, "claude", new Core.Tokens.Secret(tokens.RefreshToken)));
             else
                 await peer.AddAsync(id, tokens.RefreshToken, tokens.AccessToken, expiresAt);
 

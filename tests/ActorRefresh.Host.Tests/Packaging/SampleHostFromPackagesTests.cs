@@ -113,7 +113,7 @@ public sealed class SampleHostFromPackagesTests(PackagesFixture packages)
 
             var tokens = host.Services.GetRequiredService<ITokenProvider>();
             var issued = server.CreateAccount("sample");
-            await tokens.RegisterAsync(new AccountCredentials("sample", "claude",
+            await host.Services.GetRequiredService<IAccountAdmin>().RegisterAsync(new AccountCredentials("sample", "claude",
                 new Secret(issued.RefreshToken), new Secret(issued.AccessToken), issued.ExpiresAt));
             await tokens.ReportRejectedAsync("sample", issued.AccessToken);   // the API said 401: refresh
             var token = await tokens.GetTokenAsync("sample");

@@ -40,7 +40,7 @@ public abstract class OutageHarness : Akka.TestKit.Xunit2.TestKit, IAsyncLifetim
     protected FakeTokenServer Server { get; private set; } = null!;
     private protected EngineServices Services { get; private set; } = null!;
     protected IActorRef Region { get; private set; } = null!;
-    protected ITokenProvider Tokens { get; private set; } = null!;
+    private protected TokenProvider Tokens { get; private set; } = null!;
     protected TestScheduler Scheduler => (TestScheduler)Sys.Scheduler;
 
     /// <summary>Account failures logged by the engine ("journal write failed" / "recovery failed"), per account id.</summary>

@@ -1,7 +1,10 @@
 using ActorRefresh.Core.Tokens;
+using ActorRefresh.Engine;
 using ActorRefresh.Engine.Accounts;
 using ActorRefresh.TestKit;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 
 namespace ActorRefresh.Hosting.Tests;
@@ -95,12 +98,37 @@ public sealed class TokenProviderTests
         Assert.Same(engine.Tokens, engine.Accounts);
         Assert.Same(engine.Tokens, engine.Pools);
 
-        var configuration = new Microsoft.Extensions.Configuration.ConfigurationBuilder().Build();
+        var configuration = new ConfigurationBuilder().Build();
         var own = new ServiceCollection().AddLogging();
         own.AddSingleton<ITokenProvider, OwnTokens>();
         own.AddActorRefreshEngine(configuration);
         using var replaced = own.BuildServiceProvider();
         Assert.IsType<OwnTokens>(replaced.GetRequiredService<ITokenProvider>());
+    }
+
+    [Fact]
+    public async Task Engine_options_set_in_code_win_over_configuration_and_are_validated_at_start()
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            ["ActorRefresh:Storage:DataDirectory"] = HostedEngine.NewDirectory(),
+            ["ActorRefresh:Engine:SnapshotEvery"] = "20",
+        };
+        IHost Build(Action<EngineOptions> configure)
+        {
+            var builder = Host.CreateApplicationBuilder();
+            builder.Configuration.Sources.Clear();
+            builder.Configuration.AddInMemoryCollection(settings);
+            builder.Services.AddActorRefresh(builder.Configuration, configure);
+            return builder.Build();
+        }
+
+        using (var host = Build(o => o.SnapshotEvery = 7))
+            Assert.Equal(7, host.Services.GetRequiredService<IOptions<EngineOptions>>().Value.SnapshotEvery);
+
+        using var wrong = Build(o => o.SnapshotEvery = 0);
+        var failure = await Assert.ThrowsAsync<OptionsValidationException>(() => wrong.StartAsync());
+        Assert.Contains("ActorRefresh:Engine:SnapshotEvery must be at least 1.", failure.Message, StringComparison.Ordinal);
     }
 
     /// <summary>A host's own token source in front of the engine (a cache, a decorator).</summary>

@@ -44,6 +44,31 @@ public static class ActorRefreshServiceCollectionExtensions
     }
 
     /// <summary>
+    /// As <see cref="AddActorRefresh(IServiceCollection, IConfiguration)"/>, then <paramref name="configureEngine"/> on the
+    /// engine's options: code has the last word over <c>ActorRefresh:Engine</c>, and the result is validated at start
+    /// like configuration (the message names the key).
+    /// </summary>
+    public static IServiceCollection AddActorRefresh(this IServiceCollection services, IConfiguration configuration, Action<EngineOptions> configureEngine)
+    {
+        ArgumentNullException.ThrowIfNull(configureEngine);
+        services.AddActorRefresh(configuration);
+        services.Configure(configureEngine);
+        return services;
+    }
+
+    /// <summary>
+    /// As <see cref="AddActorRefreshEngine(IServiceCollection, IConfiguration)"/>, then <paramref name="configureEngine"/>
+    /// on the engine's options (validated at start).
+    /// </summary>
+    public static IServiceCollection AddActorRefreshEngine(this IServiceCollection services, IConfiguration configuration, Action<EngineOptions> configureEngine)
+    {
+        ArgumentNullException.ThrowIfNull(configureEngine);
+        services.AddActorRefreshEngine(configuration);
+        services.Configure(configureEngine);
+        return services;
+    }
+
+    /// <summary>
     /// Adds what the engine needs except the actor system, for hosts that configure their own
     /// <c>AddAkka</c> and call <see cref="ActorRefreshAkkaExtensions.WithActorRefresh"/> on it.
     /// </summary>

@@ -75,6 +75,9 @@ internal sealed class AccountEventSerializer : SerializerWithStringManifest
 
     private static readonly Dictionary<string, Type> Types = Manifests.ToDictionary(kv => kv.Value, kv => kv.Key);
 
+    /// <summary>Every type the serializer writes, with its manifest (the golden-payload tests walk it).</summary>
+    internal static IReadOnlyDictionary<Type, string> KnownManifests => Manifests;
+
     private readonly JsonSerializerOptions _json;
 
     /// <summary>Created by Akka from the serializer binding in hocon.conf.</summary>

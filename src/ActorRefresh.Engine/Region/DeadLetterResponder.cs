@@ -28,12 +28,24 @@ internal sealed class DeadLetterResponder : ReceiveActor
     private static void Answer(object message, IActorRef? sender)
     {
         if (sender is null || sender.IsNobody() || sender is DeadLetterActorRef) return;
-        // Only requests: a reply that could not be delivered has nobody waiting for it.
-        if (message is GetToken or ReportRejected or Register or ReplaceCredentials or Unblock or Block or ForceRefresh or Remove or GetStatus)
-            sender.Tell(new Status.Failure(new AccountUnavailableException(((IAccountMessage)message).AccountId)));
-        else if (message is ListAccounts)
-            sender.Tell(new Status.Failure(new AccountUnavailableException("*")));
+        if (AnswerFor(message) is { } answer) sender.Tell(answer);
     }
+
+    /// <summary>
+    /// The answer a request gets when it cannot be delivered; null for a reply (nobody waits for it) and for anything that
+    /// is not an account request. Every account message is a request unless it is one of the replies, so a new request
+    /// type is answered without being listed here.
+    /// </summary>
+    internal static object? AnswerFor(object message) => message switch
+    {
+        TokenReply or StatusReply or CommandRefused => null,
+        // A stopped account has no refresh in flight.
+        Drain or DrainAll => Drained.Instance,
+        IAccountMessage request => new Status.Failure(new AccountUnavailableException(request.AccountId)),
+        ListAccounts => new Status.Failure(new AccountUnavailableException("*")),
+        CountAccounts count => new Status.Failure(new AccountUnavailableException(count.AccountId)),
+        _ => null,
+    };
 }
 
 internal static class DeadLetterResponderStarter

@@ -27,7 +27,7 @@ internal sealed partial class AccountActor
         {
             case CredentialsFileDecision.Adopt:
                 _currentTokenRejected = false;
-                PersistAndEnter(AdoptionOf(file), () =>
+                PersistAndEnter(_data.AdoptionOf(file, Now, MaxGrantLifetime()), () =>
                     _log.Info("Account {AccountId}: adopted a newer token pair written to its credentials file by another program.", _accountId));
                 break;
             case CredentialsFileDecision.WriteBack:

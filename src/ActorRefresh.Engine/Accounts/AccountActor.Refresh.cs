@@ -16,7 +16,7 @@ internal sealed partial class AccountActor
     private void OnTokenRequest(IActorRef caller)
     {
         var now = Now;
-        var decision = _currentTokenRejected ? DecisionWithoutCurrentToken(now) : _data.DecideToken(now, _options);
+        var decision = _data.DecideToken(now, _options, _currentTokenRejected);
         switch (decision)
         {
             case TokenDecision.Refresh:
@@ -32,11 +32,6 @@ internal sealed partial class AccountActor
                 break;
         }
     }
-
-    private TokenDecision DecisionWithoutCurrentToken(DateTimeOffset now) =>
-        _data.IsBlocked ? TokenDecision.Blocked
-        : _data.RetryAt > now ? TokenDecision.BackOff
-        : TokenDecision.Refresh;
 
     private TokenReply ReplyFor(TokenDecision decision, DateTimeOffset now) => decision switch
     {
@@ -165,7 +160,7 @@ internal sealed partial class AccountActor
             BeginUpstreamCall(read.Generation);
             return;
         }
-        Persist(AdoptionOf(file), e =>
+        Persist(_data.AdoptionOf(file, Now, MaxGrantLifetime()), e =>
         {
             _data = _data.Apply(e);
             _currentTokenRejected = false;
@@ -176,19 +171,6 @@ internal sealed partial class AccountActor
             else
                 BeginUpstreamCall(read.Generation);
         });
-    }
-
-    private CredentialsReplaced AdoptionOf(ClaudeCredentials file)
-    {
-        var now = Now;
-        var accessValid = file.ExpiresAt > now;
-        // Adopted only with a refresh token (DecideCredentialsFile). The pair may be a refresh of the same grant by the other
-        // program or a new login: without the file's word, the end already known stays (the earlier warning, if wrong).
-        return new CredentialsReplaced(file.RefreshToken!, accessValid ? file.AccessToken : null, accessValid ? file.ExpiresAt : null, null, now)
-        {
-            GrantExpiresAt = file.RefreshTokenExpiresAt ?? _data.GrantExpiresAt
-                ?? AccountData.GrantEndOf(null, isStatic: false, null, MaxGrantLifetime(), now),
-        };
     }
 
     /// <summary>The refresh became unnecessary (a newer pair was adopted): release the permit and answer the callers.</summary>
@@ -387,7 +369,7 @@ internal sealed partial class AccountActor
     {
         if (_waiters.Count == 0) return;
         var now = Now;
-        var decision = _currentTokenRejected ? DecisionWithoutCurrentToken(now) : _data.DecideToken(now, _options);
+        var decision = _data.DecideToken(now, _options, _currentTokenRejected);
         var reply = ReplyFor(decision, now);
         foreach (var waiter in _waiters) ReplyToken(waiter, reply);
         _waiters.Clear();

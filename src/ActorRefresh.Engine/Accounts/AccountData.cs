@@ -384,16 +384,35 @@ internal sealed record AccountData : IAccountPersisted
         return this with { RetryAt = deadline, LastError = LastError ?? "waiting out a refresh that may still be in flight" };
     }
 
-    public TokenDecision DecideToken(DateTimeOffset now, EngineOptions options)
+    /// <summary>
+    /// What a token request gets now. <paramref name="tokenRejected"/>: the API refused the current access token (reported
+    /// since it was issued, held in memory only): it is not served, and the account refreshes unless it is backing off.
+    /// </summary>
+    public TokenDecision DecideToken(DateTimeOffset now, EngineOptions options, bool tokenRejected = false)
     {
         if (!IsRegistered) return TokenDecision.NotRegistered;
         if (IsBlocked) return TokenDecision.Blocked;
+        if (tokenRejected) return RetryAt > now ? TokenDecision.BackOff : TokenDecision.Refresh;
         if (HasFreshToken(now, options)) return TokenDecision.Serve;
         // Nothing can renew a long-lived token: past its expiry it is blocked, never refreshed (whatever a backoff says).
         if (IsStatic) return TokenDecision.Expired;
         if (RetryAt > now)
             return HasStillValidToken(now, options) ? TokenDecision.Serve : TokenDecision.BackOff;
         return TokenDecision.Refresh;
+    }
+
+    /// <summary>
+    /// The event that adopts the pair another program wrote to the account's credentials file (only one with a refresh
+    /// token is adopted, see <see cref="DecideCredentialsFile"/>). The pair may be a refresh of the same grant or a new
+    /// login: without the file's word, the grant end already known stays (the earlier warning, if wrong).
+    /// </summary>
+    public CredentialsReplaced AdoptionOf(ClaudeCredentials file, DateTimeOffset now, TimeSpan? maxGrantLifetime)
+    {
+        var accessValid = file.ExpiresAt > now;
+        return new CredentialsReplaced(file.RefreshToken!, accessValid ? file.AccessToken : null, accessValid ? file.ExpiresAt : null, null, now)
+        {
+            GrantExpiresAt = file.RefreshTokenExpiresAt ?? GrantExpiresAt ?? GrantEndOf(null, isStatic: false, null, maxGrantLifetime, now),
+        };
     }
 
     /// <summary>

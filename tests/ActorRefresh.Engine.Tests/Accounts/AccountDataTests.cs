@@ -29,6 +29,23 @@ public sealed class AccountDataTests
     }
 
     [Fact]
+    public void Adopting_a_file_s_pair_drops_an_expired_access_token_and_keeps_the_known_grant_end_unless_the_file_says_otherwise()
+    {
+        var known = Registered() with { GrantExpiresAt = T0.AddDays(7) };
+        var expired = new ClaudeCredentials(new Secret("at-file"), new Secret("rt-file"), T0.AddMinutes(-1), [], null);
+        var adopted = known.AdoptionOf(expired, T0, maxGrantLifetime: null);
+        Assert.Equal("rt-file", adopted.RefreshToken!.Reveal());
+        Assert.Null(adopted.AccessToken);
+        Assert.Null(adopted.ExpiresAt);
+        Assert.Equal(T0.AddDays(7), adopted.GrantExpiresAt);
+
+        var told = expired with { ExpiresAt = T0.AddHours(8), RefreshTokenExpiresAt = T0.AddDays(30) };
+        var fresh = known.AdoptionOf(told, T0, maxGrantLifetime: null);
+        Assert.Equal("at-file", fresh.AccessToken!.Reveal());
+        Assert.Equal(T0.AddDays(30), fresh.GrantExpiresAt);
+    }
+
+    [Fact]
     public void Refreshed_without_a_new_refresh_token_keeps_the_old_one()
     {
         var data = Registered().Apply(new TokensRefreshed(new Secret("at-2"), T0.AddHours(16), null, T0));

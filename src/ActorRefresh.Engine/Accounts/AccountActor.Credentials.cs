@@ -91,8 +91,8 @@ internal sealed partial class AccountActor
             var pending = _fanout.WithdrawConfirmed(_accountId, LastSequenceNr, Self, fallbackExpiresAt: null);
             if (pending > 0)
             {
-                _replacing = new PendingReplacement(m, Sender, pending, ++_generation);
-                Timers.StartSingleTimer(Timer.WithdrawTimeoutKey, new Timer.WithdrawTimeout(_generation), _services.Cluster.EffectiveWithdrawTimeout);
+                var replacement = _replacing = new PendingReplacement(m, Sender, pending, NextOperationId());
+                Timers.StartSingleTimer(Timer.WithdrawTimeoutKey, new Timer.WithdrawTimeout(replacement.Id), _services.Cluster.EffectiveWithdrawTimeout);
                 Become(AwaitingReplacementConfirmations);
                 return;
             }
@@ -101,7 +101,7 @@ internal sealed partial class AccountActor
     }
 
     /// <summary>A replacement waiting for every node to confirm it dropped the old token.</summary>
-    private sealed record PendingReplacement(ReplaceCredentials Command, IActorRef ReplyTo, int Pending, int Generation)
+    private sealed record PendingReplacement(ReplaceCredentials Command, IActorRef ReplyTo, int Pending, int Id)
     {
         public int Pending { get; set; } = Pending;
     }
@@ -116,7 +116,7 @@ internal sealed partial class AccountActor
         });
         Command<Timer.WithdrawTimeout>(m =>
         {
-            if (_replacing is not { } r || m.Generation != r.Generation) return;
+            if (_replacing is not { } r || m.Attempt != r.Id) return;
             _log.Warning("Account {AccountId}: {PendingNodes} node(s) did not confirm dropping the old token in time; replacing the credentials anyway.", _accountId, r.Pending);
             ContinueReplacement();
         });

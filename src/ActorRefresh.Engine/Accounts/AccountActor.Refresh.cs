@@ -1,6 +1,7 @@
 using ActorRefresh.Core.Credentials;
 using ActorRefresh.Core.Providers;
 using ActorRefresh.Core.Tokens;
+using ActorRefresh.Engine.Clustering;
 using ActorRefresh.Engine.Credentials;
 using Akka.Actor;
 using Akka.Event;
@@ -59,9 +60,9 @@ internal sealed partial class AccountActor
     private bool IsCurrentToken(string fingerprint) =>
         _data.AccessToken is { } token && string.Equals(token.Fingerprint, fingerprint, StringComparison.Ordinal);
 
-    // ---- the refresh sequence ------------------------------------------------------------------------
-    // 1. limiter permit (queued refreshes count as Refreshing)  2. journal the intent  3. call upstream (PipeTo)
-    // 4. journal the outcome  5. only then answer the callers and publish the new token.
+    // ---- the refresh attempt ------------------------------------------------------------------------
+    // One RefreshAttempt from StartRefresh to its journaled outcome; its steps (RefreshStep) and their late messages are
+    // in docs/design.md, "Mechanics". Only after the outcome is journaled are the callers answered and the token published.
 
     private void StartRefresh(IActorRef? caller, string why)
     {
@@ -71,7 +72,15 @@ internal sealed partial class AccountActor
             caller?.Tell(new Status.Failure(new Region.AccountUnavailableException(_accountId)));
             return;
         }
-        if (caller is not null) _waiters.Add(caller);
+        var attempt = new RefreshAttempt(NextOperationId());
+        if (_attempt is { } unanswered)
+        {
+            // Not reached (an attempt ends before its state does); if it were, its callers wait for this one.
+            attempt.Waiters.AddRange(unanswered.Waiters);
+            unanswered.Release();
+        }
+        _attempt = attempt;
+        if (caller is not null) attempt.Waiters.Add(caller);
         if (_data.IsStatic)
         {
             // The one guard every path to a refresh passes (request, proactive timer, backoff end, rejection, usage check,
@@ -81,17 +90,16 @@ internal sealed partial class AccountActor
         }
         // Whether the refresh token was in doubt before this attempt: a failure before the upstream call (full queue) keeps
         // that doubt. Set again when the intent is journaled (an adopted pair may have settled it meanwhile).
-        _interruptedBefore = _data.InFlightRefresh is not null;
+        attempt.InterruptedBefore = _data.InFlightRefresh is not null;
         if (!_services.Providers.TryGet(_data.Provider!, out _))
         {
             // The provider vanished from configuration: a configuration error, retried after the long delay.
             PersistAndEnter(new RefreshFailed(ErrorClasses.Rejected, $"provider '{_data.Provider}' is not configured", _services.Backoff.RejectedAttemptAt(Now), false, Now,
-                TokenMaybeSpent: _interruptedBefore), AnswerWaiters);
+                TokenMaybeSpent: attempt.InterruptedBefore), AnswerWaiters);
             return;
         }
         _log.Debug("Account {AccountId}: refreshing ({Trigger}).", _accountId, why);
         _services.ReadSide.WithdrawRefusal(_accountId);
-        var generation = ++_generation;
         Timers.Cancel(Timer.ProactiveRefreshKey);
         Timers.Cancel(Timer.RetryKey);
         Become(Refreshing);
@@ -102,38 +110,60 @@ internal sealed partial class AccountActor
             // One node: the read side is this process's; the account keeps it current synchronously.
             if (_currentTokenRejected || !_data.HasFreshToken(Now, _options))
                 _fanout.Withdraw(_accountId, LastSequenceNr, doubt: true, FallbackExpiry());
-            AcquirePermit(generation);
+            AcquirePermit(attempt);
             return;
         }
         // Several nodes: before the token can be replaced upstream, every node must have stopped serving it from its
         // read side (the account itself goes on answering with it while it is fresh). Wait for their confirmations.
-        _confirmationsPending = _fanout.WithdrawConfirmed(_accountId, LastSequenceNr, Self, FallbackExpiry());
-        if (_confirmationsPending == 0)
+        var confirmations = _fanout.WithdrawConfirmed(_accountId, LastSequenceNr, Self, FallbackExpiry());
+        if (confirmations == 0)
         {
-            AcquirePermit(generation);
+            AcquirePermit(attempt);
             return;
         }
-        Timers.StartSingleTimer(Timer.WithdrawTimeoutKey, new Timer.WithdrawTimeout(generation), _services.Cluster.EffectiveWithdrawTimeout);
+        attempt.AwaitConfirmations(confirmations);
+        Timers.StartSingleTimer(Timer.WithdrawTimeoutKey, new Timer.WithdrawTimeout(attempt.Id), _services.Cluster.EffectiveWithdrawTimeout);
     }
 
-    private void AcquirePermit(int generation)
+    /// <summary>The refresh attempt under way; null outside one, and for a message of an attempt that has ended.</summary>
+    private RefreshAttempt? Running(int attemptId) =>
+        _attempt is { Step: not RefreshStep.JournalingOutcome } attempt && attempt.Id == attemptId ? attempt : null;
+
+    /// <summary>A replica confirmed it dropped the old token (step 1).</summary>
+    private void OnWithdrawConfirmed(TokenWithdrawConfirmed confirmed)
+    {
+        if (_attempt is { Step: RefreshStep.Withdrawing } attempt && confirmed.Version == LastSequenceNr * 2 + 1 && attempt.Confirmed())
+        {
+            Timers.Cancel(Timer.WithdrawTimeoutKey);
+            AcquirePermit(attempt);
+        }
+    }
+
+    private void OnWithdrawTimeout(Timer.WithdrawTimeout timeout)
+    {
+        if (Running(timeout.Attempt) is not { Step: RefreshStep.Withdrawing } attempt) return;
+        _log.Warning("Account {AccountId}: {PendingNodes} node(s) did not confirm dropping the old token in time; refreshing anyway.", _accountId, attempt.StopAwaitingConfirmations());
+        AcquirePermit(attempt);
+    }
+
+    private void AcquirePermit(RefreshAttempt attempt)
     {
         // Owned from the moment it is asked for, so a stop before the answer is read still releases it (PostStop).
-        _permit?.Dispose();
-        var permit = _permit = Limiting.LimiterPermit.Request(_services.Limiter, _data.Provider!);
-        permit.Granted.PipeTo(Self, success: granted => new LimiterAnswered(generation, permit, granted));
+        var permit = attempt.RequestPermit(_services.Limiter, _data.Provider!);
+        var id = attempt.Id;
+        permit.Granted.PipeTo(Self, success: granted => new LimiterAnswered(id, permit, granted));
     }
 
     private void OnLimiterAnswered(LimiterAnswered answer)
     {
-        if (answer.Generation != _generation || !ReferenceEquals(answer.Permit, _permit))
+        if (Running(answer.Attempt) is not { } attempt || !attempt.Holds(answer.Permit))
         {
             answer.Permit.Dispose();
             return;
         }
         if (!answer.Granted)
         {
-            FinishRefresh(new RefreshOutcome.Transient("refresh queue of this node is full"), answer.Generation);
+            FinishRefresh(new RefreshOutcome.Transient("refresh queue of this node is full"), attempt);
             return;
         }
 
@@ -141,23 +171,24 @@ internal sealed partial class AccountActor
         {
             // Another program (the Claude Code CLI) may have rotated the pair in the file: re-read it before
             // spending a refresh token that may already be consumed.
-            var generation = answer.Generation;
-            CredentialsFileSync.ReadAsync(path).PipeTo(Self, success: snapshot => new PreRefreshFileRead(generation, snapshot));
+            attempt.MoveTo(RefreshStep.ReadingFile);
+            var id = attempt.Id;
+            CredentialsFileSync.ReadAsync(path).PipeTo(Self, success: snapshot => new PreRefreshFileRead(id, snapshot));
             return;
         }
-        BeginUpstreamCall(answer.Generation);
+        BeginUpstreamCall(attempt);
     }
 
     private void OnPreRefreshFileRead(PreRefreshFileRead read)
     {
-        if (read.Generation != _generation) return;
+        if (Running(read.Attempt) is not { } attempt) return;
         var adopt = read.Snapshot.Credentials is { } found && _data.DecideCredentialsFile(found, Now) == CredentialsFileDecision.Adopt;
         _services.Metrics.CredentialsFileRead(adopt ? "adopted" : read.Snapshot.Credentials is null ? "unreadable" : "unchanged");
         if (read.Snapshot.Credentials is not { } file || !adopt)
         {
             if (read.Snapshot.Error is { } error) _log.Warning("Account {AccountId}: credentials file not read before refresh: {Error}", _accountId, error);
             NoteCredentialsFile(read.Snapshot.Error);
-            BeginUpstreamCall(read.Generation);
+            BeginUpstreamCall(attempt);
             return;
         }
         Persist(_data.AdoptionOf(file, Now, MaxGrantLifetime()), e =>
@@ -169,16 +200,14 @@ internal sealed partial class AccountActor
             if (_data.HasFreshToken(Now, _options))
                 EndRefreshWithoutCall();
             else
-                BeginUpstreamCall(read.Generation);
+                BeginUpstreamCall(attempt);
         });
     }
 
     /// <summary>The refresh became unnecessary (a newer pair was adopted): release the permit and answer the callers.</summary>
     private void EndRefreshWithoutCall()
     {
-        _permit?.Dispose();
-        _permit = null;
-        _generation++;
+        _attempt?.Release();
         EnterJournaledState();
         AnswerWaiters();
         AnswerDrains();
@@ -186,7 +215,7 @@ internal sealed partial class AccountActor
     }
 
     /// <summary>The intent is journaled and the token endpoint called (or being called) in this attempt.</summary>
-    private bool UpstreamCallStarted => _callCts is not null;
+    private bool UpstreamCallStarted => _attempt is { CallStarted: true };
 
     /// <summary>
     /// A drain or a stop (hand-off, passivation) came before the upstream call: end the attempt without calling. The intent
@@ -197,20 +226,18 @@ internal sealed partial class AccountActor
     {
         _log.Info("Account {AccountId}: a refresh not yet sent is dropped: the account is {StopReason}.", _accountId, _stopWhenIdle ? "stopping (hand-off or passivation)" : "draining for shutdown");
         Timers.Cancel(Timer.WithdrawTimeoutKey);
-        _confirmationsPending = 0;
-        _permit?.Dispose();
-        _permit = null;
-        _generation++; // a permit, confirmation or file read still on its way now belongs to no attempt
-        _interruptedBefore = false;
-        foreach (var waiter in _waiters) waiter.Tell(new Status.Failure(new Region.AccountUnavailableException(_accountId)));
-        _waiters.Clear();
+        // A permit, confirmation or file read still on its way now belongs to no attempt.
+        var attempt = _attempt;
+        _attempt = null;
+        attempt?.Release();
+        foreach (var waiter in attempt?.Waiters ?? []) waiter.Tell(new Status.Failure(new Region.AccountUnavailableException(_accountId)));
         EnterJournaledState();
         AnswerDrains();
         Stash.UnstashAll();
         if (_stopWhenIdle) Context.Stop(Self);
     }
 
-    private void BeginUpstreamCall(int generation)
+    private void BeginUpstreamCall(RefreshAttempt attempt)
     {
         if (_draining || _stopWhenIdle)
         {
@@ -224,13 +251,15 @@ internal sealed partial class AccountActor
             // incarnation elsewhere. Spend nothing; look again shortly (the node is downed and stops, or hears the others).
             if (!Timers.IsTimerActive(Timer.OwnershipRecheckKey))
                 _log.Warning("Account {AccountId}: this node cannot confirm it is still a member in good standing (it hears no majority of the cluster); the refresh waits.", _accountId);
-            Timers.StartSingleTimer(Timer.OwnershipRecheckKey, new Timer.OwnershipRecheck(generation), OwnershipRecheckInterval);
+            attempt.MoveTo(RefreshStep.ConfirmingOwnership);
+            Timers.StartSingleTimer(Timer.OwnershipRecheckKey, new Timer.OwnershipRecheck(attempt.Id), OwnershipRecheckInterval);
             return;
         }
         Testing.CrashPoints.At(Testing.CrashPoints.BeforeIntent);
         var refreshToken = _data.RefreshToken!;
         _services.Providers.TryGet(_data.Provider!, out var profile);
-        _interruptedBefore = _data.InFlightRefresh is not null;
+        attempt.InterruptedBefore = _data.InFlightRefresh is not null;
+        attempt.MoveTo(RefreshStep.JournalingIntent);
         // The deadline is the request timer's: by then this incarnation has given the call up, so a successor may call.
         var now = Now;
         Persist(new RefreshStarted(refreshToken.Fingerprint, now, now + profile!.RequestTimeout + _options.RequestTimeoutGrace), e =>
@@ -242,8 +271,8 @@ internal sealed partial class AccountActor
                 // The node was frozen or cut off while the intent was being journaled: a successor may already be waiting out
                 // this intent, or past it. Not sent (the intent is closed as a failure that spent nothing).
                 _log.Warning("Account {AccountId}: the refresh is not sent: this node lost the cluster while its intent was journaled.", _accountId);
-                _callStartedAt = Now;
-                FinishRefresh(new RefreshOutcome.Transient("refresh not sent: this node could not confirm it still owns the account in time"), generation);
+                attempt.CallStartedAt = Now;
+                FinishRefresh(new RefreshOutcome.Transient("refresh not sent: this node could not confirm it still owns the account in time"), attempt);
                 return;
             }
             if (_services.WaitsOutRecoveredIntents && !_data.LeavesTimeToCall(Now, profile.RequestTimeout))
@@ -251,62 +280,72 @@ internal sealed partial class AccountActor
                 // Journaling the intent ate more than half the call's window before the deadline a successor waits for.
                 // Not sent (closed as a failure that spent nothing; the backoff retries it).
                 _log.Warning("Account {AccountId}: the refresh is not sent: journaling its intent took more than half of the request window.", _accountId);
-                _callStartedAt = Now;
-                FinishRefresh(new RefreshOutcome.Transient("refresh not sent: its intent took too long to journal"), generation);
+                attempt.CallStartedAt = Now;
+                FinishRefresh(new RefreshOutcome.Transient("refresh not sent: its intent took too long to journal"), attempt);
                 return;
             }
-            CallTokenEndpoint(profile, refreshToken, generation, e.Deadline);
+            CallTokenEndpoint(attempt, profile, refreshToken, e.Deadline);
         });
     }
 
     /// <summary>How often a refresh held by <see cref="MayActAsOwner"/> looks again (a fraction of a heartbeat pause).</summary>
     private static readonly TimeSpan OwnershipRecheckInterval = TimeSpan.FromMilliseconds(250);
 
-    private void CallTokenEndpoint(ProviderProfile profile, Secret refreshToken, int generation, DateTimeOffset? deadline)
+    private void CallTokenEndpoint(RefreshAttempt attempt, ProviderProfile profile, Secret refreshToken, DateTimeOffset? deadline)
     {
-        _callCts = new CancellationTokenSource();
-        _callStartedAt = Now;
+        var now = Now;
+        var cancel = attempt.StartCall(now);
         // In cluster mode the call is given up at the intent's deadline, which a successor waits for (never later than the
         // full window; never sooner than half the RequestTimeout, see LeavesTimeToCall). Standalone there is no successor:
         // the call gets the full window, so a slow journal write does not cut it short and turn an answered refresh into
         // "the answer may be lost".
         var window = profile.RequestTimeout + _options.RequestTimeoutGrace;
-        var left = _services.WaitsOutRecoveredIntents && deadline is { } d && d - _callStartedAt < window ? Delay(d, _callStartedAt) : window;
-        Timers.StartSingleTimer(Timer.RequestTimeoutKey, new Timer.RequestTimeout(generation), left);
+        var left = _services.WaitsOutRecoveredIntents && deadline is { } d && d - now < window ? Delay(d, now) : window;
+        var id = attempt.Id;
+        Timers.StartSingleTimer(Timer.RequestTimeoutKey, new Timer.RequestTimeout(id), left);
         var spent = refreshToken.Fingerprint;
-        _services.TokenClient.RefreshAsync(profile, refreshToken, _callCts.Token).PipeTo(Self,
-            success: outcome => new RefreshCompleted(generation, spent, outcome),
+        _services.TokenClient.RefreshAsync(profile, refreshToken, cancel).PipeTo(Self,
+            success: outcome => new RefreshCompleted(id, spent, outcome),
             // The call failed in a way the client did not classify: the request may have reached the provider, which may
             // have rotated, so the refresh token counts as possibly spent.
-            failure: ex => new RefreshCompleted(generation, spent, new RefreshOutcome.Transient("token endpoint call failed: " + ex.GetType().Name, AnswerMayBeLost: true)));
+            failure: ex => new RefreshCompleted(id, spent, new RefreshOutcome.Transient("token endpoint call failed: " + ex.GetType().Name, AnswerMayBeLost: true)));
     }
 
     private void OnRefreshCompleted(RefreshCompleted completed)
     {
-        if (completed.Generation != _generation)
+        if (Running(completed.Attempt) is not { } attempt)
         {
             // A newer attempt is under way; it decides the state. The late answer is only noted.
             _log.Warning("Account {AccountId}: ignoring a token endpoint answer ({Outcome}) that arrived after its timeout.", _accountId, completed.Outcome.Kind);
             return;
         }
         Testing.CrashPoints.At(Testing.CrashPoints.AfterUpstream);
-        FinishRefresh(completed.Outcome, completed.Generation);
+        FinishRefresh(completed.Outcome, attempt);
     }
 
-    private void FinishRefresh(RefreshOutcome outcome, int generation)
+    private void OnRequestTimeout(Timer.RequestTimeout timeout)
+    {
+        if (Running(timeout.Attempt) is not { } attempt) return;
+        attempt.CancelCall();
+        FinishRefresh(new RefreshOutcome.Transient("no answer from the token endpoint in time", AnswerMayBeLost: true), attempt);
+    }
+
+    private void OnOwnershipRecheck(Timer.OwnershipRecheck recheck)
+    {
+        if (Running(recheck.Attempt) is { Step: RefreshStep.ConfirmingOwnership } attempt) BeginUpstreamCall(attempt);
+    }
+
+    /// <summary>Step 7: journals the outcome; the attempt ends with the last event's callback (a late answer is now late).</summary>
+    private void FinishRefresh(RefreshOutcome outcome, RefreshAttempt attempt)
     {
         Timers.Cancel(Timer.RequestTimeoutKey);
-        _permit?.Dispose();
-        _permit = null;
-        var sent = _callCts is not null; // a call's cancellation source exists exactly while it is out
-        _callCts?.Dispose();
-        _callCts = null;
-        _generation = generation + 1; // a late answer of this call is now "late"
+        var sent = attempt.CallStarted;
+        attempt.Release();
+        attempt.MoveTo(RefreshStep.JournalingOutcome);
 
         var now = Now;
-        _services.Metrics.RefreshCompleted(_accountId, _data.Provider ?? "", outcome.Kind, outcome is RefreshOutcome.Refreshed, sent ? _callStartedAt : null, now);
-        var events = OutcomeEvents(_data.DecideOutcome(outcome, now, _services.Backoff, _interruptedBefore));
-        _interruptedBefore = false;
+        _services.Metrics.RefreshCompleted(_accountId, _data.Provider ?? "", outcome.Kind, outcome is RefreshOutcome.Refreshed, sent ? attempt.CallStartedAt : null, now);
+        var events = OutcomeEvents(_data.DecideOutcome(outcome, now, _services.Backoff, attempt.InterruptedBefore));
         var last = events[^1];
         PersistAll(events, persisted =>
         {
@@ -365,14 +404,17 @@ internal sealed partial class AccountActor
         _drains.Clear();
     }
 
+    /// <summary>Ends the refresh attempt, if one is under way, and answers its callers with what the account holds now.</summary>
     private void AnswerWaiters()
     {
-        if (_waiters.Count == 0) return;
+        var attempt = _attempt;
+        _attempt = null;
+        attempt?.Release();
+        if (attempt is null || attempt.Waiters.Count == 0) return;
         var now = Now;
         var decision = _data.DecideToken(now, _options, _currentTokenRejected);
         var reply = ReplyFor(decision, now);
-        foreach (var waiter in _waiters) ReplyToken(waiter, reply);
-        _waiters.Clear();
+        foreach (var waiter in attempt.Waiters) ReplyToken(waiter, reply);
     }
 
     /// <summary>A rate-limit wait longer than this is worth its own log line (the old clamp was an hour).</summary>

@@ -28,20 +28,16 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
 
     private AccountData _data;
 
-    // Refreshing mode (in memory only; the journal holds the intent and the outcome).
-    private readonly List<IActorRef> _waiters = [];
-    private int _generation;
-    // The refresh permit from the moment it is asked for: PostStop releases it whether queued, granted or held.
-    private LimiterPermit? _permit;
-    private CancellationTokenSource? _callCts;
+    // The refresh under way (in memory only; the journal holds the intent and the outcome). Its permit and call are
+    // released by PostStop whatever step it is at.
+    private RefreshAttempt? _attempt;
+    // Numbers refresh attempts and credential replacements: a message carrying an older number is late.
+    private int _lastOperationId;
     private bool _currentTokenRejected;
-    private bool _interruptedBefore;
-    private DateTimeOffset _callStartedAt;
     private DateTimeOffset? _nextRefreshAt;
     private bool _refreshing;
     private bool _draining;
     private readonly List<IActorRef> _drains = [];
-    private int _confirmationsPending;
     private bool _stopWhenIdle;
 
     // Sequence number of the last snapshot saved or recovered from: the next one is due SnapshotEvery events later.
@@ -113,6 +109,8 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
     /// every node while it is this one); null when it may serve none: blocked, rejected, or no access token.
     /// </summary>
     private DateTimeOffset? FallbackExpiry() => _currentTokenRejected || _data.IsBlocked || _data.AccessToken is null ? null : _data.ExpiresAt;
+
+    private int NextOperationId() => ++_lastOperationId;
 
     /// <summary>False in cluster mode while this node cannot confirm it is still a member in good standing (see MembershipGuard).</summary>
     private bool MayActAsOwner() => _ownershipCheck is null || _ownershipCheck();
@@ -237,7 +235,7 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
             if (!_currentTokenRejected && _data.HasFreshToken(Now, _options) && MayActAsOwner())
                 ReplyToken(Sender, new TokenGranted(_accountId, new AccessToken(_data.AccessToken!, _data.ExpiresAt!.Value)));
             else
-                _waiters.Add(Sender);
+                _attempt!.Waiters.Add(Sender);
         });
         Command<ReportRejected>(m =>
         {
@@ -246,7 +244,7 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
                 _currentTokenRejected = true;
                 _fanout.Withdraw(_accountId, LastSequenceNr, doubt: true, FallbackExpiry());
             }
-            _waiters.Add(Sender);
+            _attempt!.Waiters.Add(Sender);
         });
         Command<Drain>(_ =>
         {
@@ -254,21 +252,8 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
             _drains.Add(Sender);
             if (!UpstreamCallStarted) AbandonRefreshBeforeCall();
         });
-        Command<TokenWithdrawConfirmed>(m =>
-        {
-            if (_confirmationsPending > 0 && m.Version == LastSequenceNr * 2 + 1 && --_confirmationsPending == 0)
-            {
-                Timers.Cancel(Timer.WithdrawTimeoutKey);
-                AcquirePermit(_generation);
-            }
-        });
-        Command<Timer.WithdrawTimeout>(m =>
-        {
-            if (m.Generation != _generation || _confirmationsPending == 0) return;
-            _log.Warning("Account {AccountId}: {PendingNodes} node(s) did not confirm dropping the old token in time; refreshing anyway.", _accountId, _confirmationsPending);
-            _confirmationsPending = 0;
-            AcquirePermit(_generation);
-        });
+        Command<TokenWithdrawConfirmed>(OnWithdrawConfirmed);
+        Command<Timer.WithdrawTimeout>(OnWithdrawTimeout);
         // A hand-off or passivation: a call already made is waited for (the provider may have rotated); one not yet made
         // (waiting for withdraw confirmations, a limiter permit or the credentials file) is not made here at all.
         Command<StopAccount>(_ =>
@@ -284,16 +269,8 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
         Command<RefreshCompleted>(OnRefreshCompleted);
         Command<Timer.CredentialsFilePoll>(_ => { });
         Command<CredentialsFileObserved>(_ => { });
-        Command<Timer.OwnershipRecheck>(m =>
-        {
-            if (m.Generation == _generation && !UpstreamCallStarted) BeginUpstreamCall(m.Generation);
-        });
-        Command<Timer.RequestTimeout>(m =>
-        {
-            if (m.Generation != _generation) return;
-            _callCts?.Cancel();
-            FinishRefresh(new RefreshOutcome.Transient("no answer from the token endpoint in time", AnswerMayBeLost: true), m.Generation);
-        });
+        Command<Timer.OwnershipRecheck>(OnOwnershipRecheck);
+        Command<Timer.RequestTimeout>(OnRequestTimeout);
         Command<GetStatus>(_ => ReplyStatus());
         Command<ForceRefresh>(_ => ReplyStatus());
         // Everything that changes credentials or the state waits until the refresh's outcome is journaled.
@@ -554,9 +531,8 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
     protected override void PostStop()
     {
         AbandonUsageCheck();
-        _callCts?.Cancel();
-        _callCts?.Dispose();
-        _permit?.Dispose(); // queued, granted with its answer still in the mailbox, or held: released exactly once
+        _attempt?.CancelCall();
+        _attempt?.Release(); // the permit: queued, granted with its answer still in the mailbox, or held: released exactly once
         if (_services.Cluster is not null)
         {
             // Handed off, passivated or restarting: this node no longer hosts the account. Its next incarnation
@@ -570,9 +546,9 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
     protected override void OnPersistFailure(Exception cause, object @event, long sequenceNr)
     {
         _log.Error("Account {AccountId}: journal write failed ({ErrorType}); the account restarts with backoff.", _accountId, cause.GetType().Name);
-        foreach (var waiter in _waiters)
+        foreach (var waiter in _attempt?.Waiters ?? [])
             waiter.Tell(new Status.Failure(new Region.AccountUnavailableException(_accountId)));
-        _waiters.Clear();
+        _attempt?.Waiters.Clear();
         base.OnPersistFailure(cause, @event, sequenceNr);
     }
 
@@ -586,11 +562,11 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
 
     private sealed record HistoryScrubbed(string? Error);
 
-    private sealed record LimiterAnswered(int Generation, LimiterPermit Permit, bool Granted);
+    private sealed record LimiterAnswered(int Attempt, LimiterPermit Permit, bool Granted);
 
-    private sealed record RefreshCompleted(int Generation, string SpentFingerprint, RefreshOutcome Outcome);
+    private sealed record RefreshCompleted(int Attempt, string SpentFingerprint, RefreshOutcome Outcome);
 
-    private sealed record PreRefreshFileRead(int Generation, CredentialsFileSnapshot Snapshot);
+    private sealed record PreRefreshFileRead(int Attempt, CredentialsFileSnapshot Snapshot);
 
     private sealed record CredentialsFileObserved(CredentialsFileSnapshot Snapshot);
 
@@ -638,12 +614,13 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
             public static Retry Instance { get; } = new();
         }
 
-        public sealed record RequestTimeout(int Generation);
+        public sealed record RequestTimeout(int Attempt);
 
         public const string OwnershipRecheckKey = "ownership-recheck";
 
-        public sealed record OwnershipRecheck(int Generation);
+        public sealed record OwnershipRecheck(int Attempt);
 
-        public sealed record WithdrawTimeout(int Generation);
+        /// <summary>For a refresh attempt or a credential replacement: the number of the one it belongs to.</summary>
+        public sealed record WithdrawTimeout(int Attempt);
     }
 }

@@ -271,7 +271,6 @@ internal sealed partial class AccountActor
                 // The node was frozen or cut off while the intent was being journaled: a successor may already be waiting out
                 // this intent, or past it. Not sent (the intent is closed as a failure that spent nothing).
                 _log.Warning("Account {AccountId}: the refresh is not sent: this node lost the cluster while its intent was journaled.", _accountId);
-                attempt.CallStartedAt = Now;
                 FinishRefresh(new RefreshOutcome.Transient("refresh not sent: this node could not confirm it still owns the account in time"), attempt);
                 return;
             }
@@ -280,7 +279,6 @@ internal sealed partial class AccountActor
                 // Journaling the intent ate more than half the call's window before the deadline a successor waits for.
                 // Not sent (closed as a failure that spent nothing; the backoff retries it).
                 _log.Warning("Account {AccountId}: the refresh is not sent: journaling its intent took more than half of the request window.", _accountId);
-                attempt.CallStartedAt = Now;
                 FinishRefresh(new RefreshOutcome.Transient("refresh not sent: its intent took too long to journal"), attempt);
                 return;
             }
@@ -339,12 +337,11 @@ internal sealed partial class AccountActor
     private void FinishRefresh(RefreshOutcome outcome, RefreshAttempt attempt)
     {
         Timers.Cancel(Timer.RequestTimeoutKey);
-        var sent = attempt.CallStarted;
         attempt.Release();
         attempt.MoveTo(RefreshStep.JournalingOutcome);
 
         var now = Now;
-        _services.Metrics.RefreshCompleted(_accountId, _data.Provider ?? "", outcome.Kind, outcome is RefreshOutcome.Refreshed, sent ? attempt.CallStartedAt : null, now);
+        _services.Metrics.RefreshCompleted(_accountId, _data.Provider ?? "", outcome.Kind, outcome is RefreshOutcome.Refreshed, attempt.CallStartedAt, now);
         var events = OutcomeEvents(_data.DecideOutcome(outcome, now, _services.Backoff, attempt.InterruptedBefore));
         var last = events[^1];
         PersistAll(events, persisted =>

@@ -42,24 +42,27 @@ internal sealed partial class AccountActor
     private void OnUsageTimer()
     {
         _usageDueAt = null;
-        if (_usageInFlight || !UsageEnabled(out _)) return;
+        if (_usageCheck is not null || !UsageEnabled(out _)) return;
         if (_currentTokenRejected || !_data.CanCheckUsage(Now, _options))
         {
             // No fresh token (a refresh will bring one) or checks are backing off: look again later.
             ArmUsageCheck();
             return;
         }
-        _usageInFlight = true;
-        var generation = ++_usageGeneration;
+        var check = _usageCheck = new UsageCheck(NextOperationId());
         // The usage checks' own permits (never the refreshes'), owned from the moment they are asked for: a stop before
         // the answer is read still releases it (PostStop → AbandonUsageCheck).
-        var permit = _usagePermit = Limiting.LimiterPermit.Request(_services.UsageLimiter, _data.Provider!);
-        permit.Granted.PipeTo(Self, success: granted => new UsageLimiterAnswered(generation, permit, granted));
+        var permit = check.RequestPermit(_services.UsageLimiter, _data.Provider!);
+        var id = check.Id;
+        permit.Granted.PipeTo(Self, success: granted => new UsageLimiterAnswered(id, permit, granted));
     }
+
+    /// <summary>The usage check under way; null outside one, and for a message of a check that has ended.</summary>
+    private UsageCheck? RunningUsageCheck(int checkId) => _usageCheck is { } check && check.Id == checkId ? check : null;
 
     private void OnUsageLimiterAnswered(UsageLimiterAnswered answer)
     {
-        if (answer.Generation != _usageGeneration || !_usageInFlight || !ReferenceEquals(answer.Permit, _usagePermit))
+        if (RunningUsageCheck(answer.Check) is not { } check || !check.Holds(answer.Permit))
         {
             answer.Permit.Dispose();
             return;
@@ -76,34 +79,32 @@ internal sealed partial class AccountActor
             ArmUsageCheck();
             return;
         }
-        _usageCts = new CancellationTokenSource();
         var token = _data.AccessToken!;
         var fingerprint = token.Fingerprint;
-        var generation = answer.Generation;
-        Timers.StartSingleTimer(Timer.UsageTimeoutKey, new Timer.UsageTimeout(generation), profile.RequestTimeout + _options.RequestTimeoutGrace);
-        _usageCallStartedAt = Now;
-        _services.UsageClient!.CheckAsync(profile, token, _usageCts.Token).PipeTo(Self,
-            success: outcome => new UsageCompleted(generation, fingerprint, outcome),
-            failure: ex => new UsageCompleted(generation, fingerprint, new UsageOutcome.QuotaCheckTransient("usage call failed: " + ex.GetType().Name)));
+        var id = check.Id;
+        Timers.StartSingleTimer(Timer.UsageTimeoutKey, new Timer.UsageTimeout(id), profile.RequestTimeout + _options.RequestTimeoutGrace);
+        _services.UsageClient!.CheckAsync(profile, token, check.StartCall(Now)).PipeTo(Self,
+            success: outcome => new UsageCompleted(id, fingerprint, outcome),
+            failure: ex => new UsageCompleted(id, fingerprint, new UsageOutcome.QuotaCheckTransient("usage call failed: " + ex.GetType().Name)));
     }
 
     private void OnUsageCompleted(UsageCompleted completed)
     {
-        if (completed.Generation != _usageGeneration || !_usageInFlight) return; // timed out or abandoned
+        if (RunningUsageCheck(completed.Check) is null) return; // timed out or abandoned
         FinishUsage(completed.Outcome, completed.TokenFingerprint);
     }
 
     private void OnUsageTimeout(Timer.UsageTimeout timeout)
     {
-        if (timeout.Generation != _usageGeneration || !_usageInFlight) return;
-        _usageCts?.Cancel();
+        if (RunningUsageCheck(timeout.Check) is not { } check) return;
+        check.CancelCall();
         FinishUsage(new UsageOutcome.QuotaCheckTransient("no answer from the usage endpoint in time"), null);
     }
 
     private void AbandonUsageCheck()
     {
         // Unlike a finished check, the request may still be running: cancel it before letting go of it.
-        _usageCts?.Cancel();
+        _usageCheck?.CancelCall();
         EndUsageCheck();
     }
 
@@ -111,18 +112,13 @@ internal sealed partial class AccountActor
     private void EndUsageCheck()
     {
         Timers.Cancel(Timer.UsageTimeoutKey);
-        _usagePermit?.Dispose();
-        _usagePermit = null;
-        _usageCts?.Dispose();
-        _usageCts = null;
-        _usageInFlight = false;
-        _usageCallStartedAt = null;
-        _usageGeneration++;
+        _usageCheck?.Release();
+        _usageCheck = null;
     }
 
     private void FinishUsage(UsageOutcome outcome, string? tokenFingerprint)
     {
-        var callStartedAt = _usageCallStartedAt;
+        var callStartedAt = _usageCheck?.CallStartedAt;
         EndUsageCheck();
         _services.Metrics.UsageCheck(_accountId, _data.Provider ?? "", outcome.Kind, outcome is UsageOutcome.QuotaObserved, callStartedAt, Now);
 
@@ -189,7 +185,7 @@ internal sealed partial class AccountActor
         _services.Metrics.UsageReported(passive.Rejected ? "rate_limited" : passive.IsEmpty ? "empty" : "headers");
         var decision = _data.DecidePassive(passive, now, _options);
         _data = decision.InMemory;
-        if (passive.Rejected && !_usageInFlight)
+        if (passive.Rejected && _usageCheck is null)
         {
             // Learn the quota soon after the API refused a request.
             var soon = now + _options.UsageCheckAfterRateLimit;

@@ -44,11 +44,7 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
     private long _snapshotSequenceNr;
 
     // Usage checks (in memory only; results that change a decision are journaled).
-    private bool _usageInFlight;
-    private DateTimeOffset? _usageCallStartedAt; // set while the usage call itself runs (for its span)
-    private int _usageGeneration;
-    private LimiterPermit? _usagePermit;
-    private CancellationTokenSource? _usageCts;
+    private UsageCheck? _usageCheck;
     private DateTimeOffset? _usageDueAt;
 
     public AccountActor(string accountId, EngineServices services)
@@ -486,7 +482,7 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
             Timers.Cancel(Timer.UsageCheckKey);
             _usageDueAt = null;
         }
-        else if (!_usageInFlight && !Timers.IsTimerActive(Timer.UsageCheckKey))
+        else if (_usageCheck is null && !Timers.IsTimerActive(Timer.UsageCheckKey))
         {
             ArmUsageCheck();
         }
@@ -571,9 +567,9 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
     private sealed record CredentialsFileObserved(CredentialsFileSnapshot Snapshot);
 
     private sealed record CredentialsFileWritten(string? Error);
-    private sealed record UsageLimiterAnswered(int Generation, LimiterPermit Permit, bool Granted);
+    private sealed record UsageLimiterAnswered(int Check, LimiterPermit Permit, bool Granted);
 
-    private sealed record UsageCompleted(int Generation, string TokenFingerprint, UsageOutcome Outcome);
+    private sealed record UsageCompleted(int Check, string TokenFingerprint, UsageOutcome Outcome);
 
     private static class Timer
     {
@@ -595,7 +591,7 @@ internal sealed partial class AccountActor : ReceivePersistentActor, IWithTimers
             public static UsageCheck Instance { get; } = new();
         }
 
-        public sealed record UsageTimeout(int Generation);
+        public sealed record UsageTimeout(int Check);
 
         public const string GrantCheckKey = "grant-check";
 

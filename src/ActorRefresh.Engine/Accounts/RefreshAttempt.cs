@@ -30,18 +30,11 @@ internal enum RefreshStep
 
 /// <summary>
 /// One refresh of an account, from its start to its journaled outcome: the callers it answers, the limiter permit it
-/// holds, the cancellation of its call, and the step it is at. Every message of the attempt carries its <see cref="Id"/>;
-/// one whose id is not the running attempt's is late and is dropped. In memory only: the journal holds the intent and
-/// the outcome.
+/// holds, the cancellation of its call, and the step it is at. Every message of the attempt carries its id; one whose id
+/// is not the running attempt's is late and is dropped. In memory only: the journal holds the intent and the outcome.
 /// </summary>
-internal sealed class RefreshAttempt(int id)
+internal sealed class RefreshAttempt(int id) : PermittedCall(id)
 {
-    private LimiterPermit? _permit;
-    private CancellationTokenSource? _call;
-
-    /// <summary>The attempt's number, unique within its actor's incarnation.</summary>
-    public int Id { get; } = id;
-
     /// <summary>Where the attempt is.</summary>
     public RefreshStep Step { get; private set; } = RefreshStep.WaitingForPermit;
 
@@ -54,12 +47,6 @@ internal sealed class RefreshAttempt(int id)
     /// <summary>Whether the refresh token was in doubt before this attempt (an interrupted refresh, an answer lost earlier).</summary>
     public bool InterruptedBefore { get; set; }
 
-    /// <summary>When the call went out, or when the attempt closed without one (for the refresh metric's span).</summary>
-    public DateTimeOffset CallStartedAt { get; set; }
-
-    /// <summary>True once the token endpoint was called in this attempt (its cancellation exists while the call is out).</summary>
-    public bool CallStarted => _call is not null;
-
     /// <summary>Waits for <paramref name="confirmations"/> replicas to drop the old token.</summary>
     public void AwaitConfirmations(int confirmations)
     {
@@ -70,7 +57,7 @@ internal sealed class RefreshAttempt(int id)
     /// <summary>Counts one confirmation; true when it was the last one awaited.</summary>
     public bool Confirmed() => PendingConfirmations > 0 && --PendingConfirmations == 0;
 
-    /// <summary>Stops waiting for confirmations (timed out, or the attempt is abandoned); how many were still missing.</summary>
+    /// <summary>Stops waiting for confirmations (timed out); how many were still missing.</summary>
     public int StopAwaitingConfirmations()
     {
         var missing = PendingConfirmations;
@@ -78,38 +65,20 @@ internal sealed class RefreshAttempt(int id)
         return missing;
     }
 
-    /// <summary>Asks <paramref name="limiter"/> for a permit; owned by the attempt from now on (see <see cref="Release"/>).</summary>
-    public LimiterPermit RequestPermit(RefreshLimiter limiter, string provider)
+    /// <inheritdoc />
+    public override LimiterPermit RequestPermit(RefreshLimiter limiter, string provider)
     {
-        _permit?.Dispose();
         Step = RefreshStep.WaitingForPermit;
-        return _permit = LimiterPermit.Request(limiter, provider);
+        return base.RequestPermit(limiter, provider);
     }
 
-    /// <summary>True when <paramref name="permit"/> is the one this attempt asked for last.</summary>
-    public bool Holds(LimiterPermit permit) => ReferenceEquals(permit, _permit);
+    /// <inheritdoc />
+    public override CancellationToken StartCall(DateTimeOffset now)
+    {
+        Step = RefreshStep.Calling;
+        return base.StartCall(now);
+    }
 
     /// <summary>Moves to <paramref name="step"/> (one without resources of its own).</summary>
     public void MoveTo(RefreshStep step) => Step = step;
-
-    /// <summary>The call goes out now; its cancellation is the attempt's until <see cref="Release"/>.</summary>
-    public CancellationToken StartCall(DateTimeOffset now)
-    {
-        _call = new CancellationTokenSource();
-        CallStartedAt = now;
-        Step = RefreshStep.Calling;
-        return _call.Token;
-    }
-
-    /// <summary>Gives the call up (its answer, if it still comes, is late).</summary>
-    public void CancelCall() => _call?.Cancel();
-
-    /// <summary>Releases the permit (whether queued, granted or held) and the call's cancellation; safe to call again.</summary>
-    public void Release()
-    {
-        _permit?.Dispose();
-        _permit = null;
-        _call?.Dispose();
-        _call = null;
-    }
 }

@@ -107,7 +107,7 @@ public sealed class OpenApiTests
         // Stable across runs and ports: no server URL, no port.
         Assert.DoesNotContain(server.BaseAddress.Authority, served, StringComparison.Ordinal);
 
-        var folder = Path.Combine(RepositoryRoot(), "docs");
+        var folder = ActorRefresh.Testing.RepositoryRoot.Combine("docs");
         var approvedFile = Path.Combine(folder, "openapi.json");
         var receivedFile = Path.Combine(folder, "openapi.received.json");
         var approved = File.Exists(approvedFile) ? Normalize(await File.ReadAllTextAsync(approvedFile)) : "";
@@ -120,13 +120,4 @@ public sealed class OpenApiTests
     }
 
     private static string Normalize(string text) => text.ReplaceLineEndings("\n").TrimEnd() + "\n";
-
-    private static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "ActorRefresh.sln"))) return dir.FullName;
-        }
-        throw new InvalidOperationException("ActorRefresh.sln not found above " + AppContext.BaseDirectory);
-    }
 }

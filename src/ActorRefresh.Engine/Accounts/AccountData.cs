@@ -1,9 +1,6 @@
 using System.Text.Json.Serialization;
-using ActorRefresh.Core.Backoff;
-using ActorRefresh.Core.Credentials;
 using ActorRefresh.Core.Tokens;
 using ActorRefresh.Core.Usage;
-using ActorRefresh.Engine.Credentials;
 using ActorRefresh.Engine.Persistence;
 
 namespace ActorRefresh.Engine.Accounts;

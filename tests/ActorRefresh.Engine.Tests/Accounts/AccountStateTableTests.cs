@@ -82,19 +82,12 @@ public sealed class AccountStateTableTests
     /// <summary>The first cell of every body row of the table under "## Account states".</summary>
     private static List<string> TableRows()
     {
-        var lines = File.ReadAllLines(Path.Combine(RepositoryRoot(), "docs", "design.md"));
+        var lines = File.ReadAllLines(ActorRefresh.Testing.RepositoryRoot.Combine("docs", "design.md"));
         var start = Array.IndexOf(lines, "## Account states");
         Assert.True(start >= 0, "docs/design.md has no '## Account states' section");
         return lines.Skip(start + 1).SkipWhile(l => !l.StartsWith('|')).TakeWhile(l => l.StartsWith('|'))
             .Skip(2) // header and separator
             .Select(l => l.Split('|')[1].Trim())
             .ToList();
-    }
-
-    private static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "ActorRefresh.sln"))) return dir.FullName;
-        throw new InvalidOperationException("ActorRefresh.sln not found above " + AppContext.BaseDirectory);
     }
 }

@@ -159,11 +159,5 @@ public sealed class GoldenPayloadTests : Akka.TestKit.Xunit2.TestKit
 
     private static string FilePrefix(string manifest) => manifest + ".v";
 
-    private static string GoldenFolder()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "ActorRefresh.sln")))
-                return Path.Combine(dir.FullName, "tests", "ActorRefresh.Engine.Tests", "Persistence", "Golden");
-        throw new InvalidOperationException("ActorRefresh.sln not found above " + AppContext.BaseDirectory);
-    }
+    private static string GoldenFolder() => ActorRefresh.Testing.RepositoryRoot.Combine("tests", "ActorRefresh.Engine.Tests", "Persistence", "Golden");
 }

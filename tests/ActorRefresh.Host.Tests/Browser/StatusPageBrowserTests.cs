@@ -39,9 +39,7 @@ public sealed class StatusPageBrowserTests
 
     private static string Artifacts()
     {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "ActorRefresh.sln"))) dir = dir.Parent;
-        var artifacts = Path.Combine(dir?.FullName ?? Path.GetTempPath(), "artifacts");
+        var artifacts = ActorRefresh.Testing.RepositoryRoot.Combine("artifacts");
         Directory.CreateDirectory(artifacts);
         return artifacts;
     }

@@ -22,7 +22,7 @@ public sealed partial class PackagesFixture : IAsyncLifetime
     public string Version { get; private set; } = "";
 
     /// <summary>The repository root (the folder of <c>ActorRefresh.sln</c>).</summary>
-    public string RepositoryRoot { get; } = FindRepositoryRoot();
+    public string RepositoryRoot { get; } = ActorRefresh.Testing.RepositoryRoot.Path;
 
     /// <summary>Temp folders made by the tests, deleted at the end.</summary>
     public string NewScratchFolder(string purpose)
@@ -98,15 +98,6 @@ public sealed partial class PackagesFixture : IAsyncLifetime
 
     [GeneratedRegex(@"^(?<id>ActorRefresh\.[A-Za-z]+)\.(?<version>\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?)\.nupkg$")]
     private static partial Regex PackageFile();
-
-    private static string FindRepositoryRoot()
-    {
-        for (var folder = new DirectoryInfo(AppContext.BaseDirectory); folder is not null; folder = folder.Parent)
-        {
-            if (File.Exists(Path.Combine(folder.FullName, "ActorRefresh.sln"))) return folder.FullName;
-        }
-        throw new InvalidOperationException($"ActorRefresh.sln not found above {AppContext.BaseDirectory}");
-    }
 }
 
 [CollectionDefinition(Name)]

@@ -31,7 +31,7 @@ public sealed class PublicApiTests
             // The generator leaves out Microsoft.* namespaces by default; the DI extensions live there by convention.
             AllowNamespacePrefixes = ["Microsoft.Extensions.DependencyInjection"],
         }).ReplaceLineEndings("\n");
-        var folder = Path.Combine(RepositoryRoot(), "docs", "api");
+        var folder = ActorRefresh.Testing.RepositoryRoot.Combine("docs", "api");
         var approvedFile = Path.Combine(folder, package + ".txt");
         var receivedFile = Path.Combine(folder, package + ".received.txt");
         var approved = File.Exists(approvedFile) ? File.ReadAllText(approvedFile).ReplaceLineEndings("\n") : "";
@@ -41,12 +41,5 @@ public sealed class PublicApiTests
             Assert.Fail($"The public API of {package} changed. Compare {receivedFile} with {approvedFile}; to accept the change, move the first over the second.");
         }
         File.Delete(receivedFile);
-    }
-
-    private static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "ActorRefresh.sln"))) return dir.FullName;
-        throw new InvalidOperationException("ActorRefresh.sln not found above " + AppContext.BaseDirectory);
     }
 }

@@ -24,14 +24,8 @@ internal sealed partial class AccountActor
             caller?.Tell(new Status.Failure(new Region.AccountUnavailableException(_accountId)));
             return;
         }
-        var attempt = new RefreshAttempt(NextOperationId());
-        if (_attempt is { } unanswered)
-        {
-            // Not reached (an attempt ends before its state does); if it were, its callers wait for this one.
-            attempt.Waiters.AddRange(unanswered.Waiters);
-            unanswered.Release();
-        }
-        _attempt = attempt;
+        // Only reached from states other than Refreshing, so no attempt is under way (it ends before its state does).
+        var attempt = _attempt = new RefreshAttempt(NextOperationId());
         if (caller is not null) attempt.Waiters.Add(caller);
         if (_data.IsStatic)
         {

@@ -188,9 +188,8 @@ public class ClusterFixture : IAsyncLifetime
             foreach (var node in Nodes)
             {
                 // Which node, and how: one started for this wait, or one left running by an earlier step that went away.
-                Assert.False(node.HasExited, node.HasExited
-                    ? $"Cluster node {node.HttpPort} (akka {node.AkkaPort}) exited with code {node.ExitCode} while waiting for {count} members:\n{Tail(node.Log, 120)}\n{Logs()}"
-                    : "");
+                if (node.HasExited)
+                    Assert.Fail($"Cluster node {node.HttpPort} (akka {node.AkkaPort}) exited with code {node.ExitCode} while waiting for {count} members:\n{Tail(node.Log, 120)}\n{Logs()}");
                 if (await node.ClusterAsync() is { } c)
                 {
                     var members = c.GetProperty("members").EnumerateArray().ToList();
